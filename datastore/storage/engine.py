@@ -1,0 +1,140 @@
+"""Engines, pools and transactions for both backends.
+
+PostgreSQL goes through psycopg 3 with SQLAlchemy's pool. SQLite gets WAL, a busy timeout,
+foreign keys, and one writer at a time: SQLite allows a single writer, so concurrent write
+transactions are serialised by a process-wide lock here and opened with ``BEGIN IMMEDIATE``
+instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+DEFAULT_SQLITE_FILE = "datastore.sqlite3"
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
+    """SQLite's REGEXP function: ``value REGEXP pattern`` (flags inline, e.g. ``(?i)``)."""
+    if pattern is None or not isinstance(value, str):
+        return None
+    try:
+        return 1 if re.search(pattern, value) else 0
+    except re.error:
+        return 0
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` URLs and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_sqlite_url(directory: Path | None = None) -> str:
+    """The embedded default: a SQLite file in the working directory."""
+    path = (directory or Path.cwd()) / DEFAULT_SQLITE_FILE
+    return f"sqlite:///{path}"
+
+
+class Database:
+    """One engine plus the transaction discipline of its backend.
+
+    ``write()`` opens a transaction that may write (serialised on SQLite), ``read()`` one that
+    only reads. Both commit on success and roll back on any error.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> None:
+        self.url = normalise_url(url)
+        self.engine: Engine = _create_engine(self.url, pool_size, statement_timeout_ms)
+        self.dialect: str = self.engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def is_postgresql(self) -> bool:
+        """Whether this database is PostgreSQL."""
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction; on SQLite one writer at a time."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on PostgreSQL)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if statement_timeout_ms > 0:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+    return sa.create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy/us issue BEGIN explicitly (pysqlite's own handling is broken).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)

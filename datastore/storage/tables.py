@@ -1,0 +1,104 @@
+"""The datastore's own tables (SQLAlchemy Core); Alembic's target metadata.
+
+One set of tables serves every space: each row carries its ``space``. Documents are JSONB on
+PostgreSQL (with a GIN index) and JSON text on SQLite. ``pk`` is a surrogate key that grows
+with every insert, so it doubles as the creation order (and its tie-breaker).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both backends.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text in one fixed format, so
+    text order is time order there too.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+BigPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""A 64-bit key that is SQLite's rowid alias on SQLite (so it autoincrements there)."""
+
+JSONBody = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+"""JSONB on PostgreSQL, JSON text on SQLite."""
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("pk", BigPK, primary_key=True, autoincrement=True),
+    sa.Column("space", sa.String(200), nullable=False),
+    sa.Column("collection", sa.String(2000), nullable=False),
+    sa.Column("doc_id", sa.String(1000), nullable=False),
+    sa.Column("body", JSONBody, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("extends", sa.String(3000), nullable=True),
+    sa.UniqueConstraint("space", "collection", "doc_id", name="uq_documents_path"),
+    sa.Index("ix_documents_listing", "space", "collection", "pk"),
+    sa.Index(
+        "ix_documents_body_gin",
+        "body",
+        postgresql_using="gin",
+        postgresql_ops={"body": "jsonb_path_ops"},
+    ).ddl_if(dialect="postgresql"),
+)
+"""Every stored document: its place (space, collection path, id), body and bookkeeping."""
+
+lineage = sa.Table(
+    "document_lineage",
+    metadata,
+    sa.Column(
+        "ancestor_pk",
+        BigPK,
+        sa.ForeignKey("documents.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "descendant_pk",
+        BigPK,
+        sa.ForeignKey("documents.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("depth", sa.Integer(), nullable=False),
+    sa.Index("ix_document_lineage_descendant", "descendant_pk", "depth"),
+)
+"""The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1."""

@@ -1,0 +1,87 @@
+"""Shared fixtures: one ``database`` fixture parametrized over SQLite and PostgreSQL.
+
+PostgreSQL tests run in a throwaway database created for the session. Set
+``DATASTORE_TEST_POSTGRES_URL`` to point at a server (default: postgres@127.0.0.1:5432). When it
+is unreachable the PostgreSQL half is skipped, unless ``CI`` or
+``DATASTORE_REQUIRE_POSTGRES`` is set, in which case the run fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from datastore.storage.engine import Database
+from datastore.storage.tables import metadata
+
+ADMIN_URL = os.environ.get(
+    "DATASTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = bool(os.environ.get("CI") or os.environ.get("DATASTORE_REQUIRE_POSTGRES"))
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("select 1")
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; dropped afterwards."""
+    problem = _postgres_reachable()
+    if problem is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required here but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"datastore_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file for this test session."""
+    path: Path = tmp_path_factory.mktemp("sqlite") / "test.sqlite3"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The URL of each backend in turn."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend in turn (shared by the session)."""
+    db = Database(database_url)
+    metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def space() -> str:
+    """A fresh space name, so tests sharing a database never see each other's data."""
+    return f"t{uuid.uuid4().hex[:12]}"
