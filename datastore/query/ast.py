@@ -1,0 +1,212 @@
+"""The single query tree every dialect parses into and the one SQL compiler consumes.
+
+Both query dialects (Codehooks ``q=``/``h=``/URL parameters and Squiz ``filters=``/``sort=``)
+and the ACL rules (for list filtering) produce these nodes; ``query/sql.py`` turns them into one
+SQLAlchemy expression per backend, and ``query/evaluate.py`` evaluates them in Python (the
+reference the compiler is tested against).
+
+Semantics, shared by every backend and the reference evaluator:
+
+* A ``Field`` addresses a property of the document by path; ``Source`` addresses a source
+  property (``$id``, ``$createdDatetime``, ``$updatedDatetime``...).
+* Comparisons are type-strict: a value only compares with values of the same JSON type
+  (numbers: int and float alike; booleans are not numbers). ``"10" > 9`` is false.
+* ``Compare(elementwise=True)`` has Mongo semantics: when the stored value is an array, the
+  condition holds if it holds for the whole array (equality only) or for any element.
+  ``elementwise=False`` (used by ACL rules) compares the value as it is.
+* ``Compare(op="eq", value=None)`` with ``elementwise=True`` matches missing fields too
+  (Mongo); ``op="ne"`` is the exact negation of ``op="eq"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from datastore.types import JSON
+
+CompareOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
+SOURCE_NAMES = ("$id", "$createdDatetime", "$updatedDatetime", "$extends")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A property of the (effective) document body, by path: ``("address", "city")``."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source property the datastore keeps outside the body: one of ``SOURCE_NAMES``."""
+
+    name: str
+
+
+Operand: TypeAlias = Field | Source
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field <op> value``; see the module docstring for array and null semantics."""
+
+    field: Operand
+    op: CompareOp
+    value: JSON
+    elementwise: bool = True
+
+
+@dataclass(frozen=True)
+class CompareFields:
+    """``left <op> right`` between two fields of the same document (strict, not elementwise).
+    False when either side is missing."""
+
+    left: Operand
+    op: CompareOp
+    right: Operand
+
+
+@dataclass(frozen=True)
+class In:
+    """The field equals one of ``values`` (elementwise for arrays, like Mongo ``$in``)."""
+
+    field: Operand
+    values: tuple[JSON, ...]
+
+
+@dataclass(frozen=True)
+class Exists:
+    """The field is present (any value, null included) when ``exists``; absent otherwise."""
+
+    field: Operand
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A string field (or any string element of an array field) matches ``pattern``.
+    ``flags`` is a subset of ``"imsx"``. Non-strings never match."""
+
+    field: Operand
+    pattern: str
+    flags: str = ""
+
+
+@dataclass(frozen=True)
+class StringMatch:
+    """A string field starts or ends with ``value`` (case-sensitive, literal)."""
+
+    field: Operand
+    kind: Literal["prefix", "suffix"]
+    value: str
+
+
+@dataclass(frozen=True)
+class ArrayAll:
+    """The field is an array containing every one of ``values`` (Mongo ``$all``, Squiz ``@>``)."""
+
+    field: Operand
+    values: tuple[JSON, ...]
+
+
+@dataclass(frozen=True)
+class ArrayWithin:
+    """The field is an array whose every element is one of ``values`` (Squiz ``<@``)."""
+
+    field: Operand
+    values: tuple[JSON, ...]
+
+
+@dataclass(frozen=True)
+class ArraySize:
+    """The field is an array of exactly ``size`` elements."""
+
+    field: Operand
+    size: int
+
+
+@dataclass(frozen=True)
+class ElemMatch:
+    """The field is an array with at least one element matching ``query``, whose fields are
+    relative to the element (``Field(())`` is the element itself)."""
+
+    field: Operand
+    query: Node
+
+
+@dataclass(frozen=True)
+class And:
+    """Every item holds (an empty And is true)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """At least one item holds (an empty Or is false)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The item does not hold."""
+
+    item: Node
+
+
+@dataclass(frozen=True)
+class Const:
+    """Always true or always false (what an ACL rule reduces to once the JWT is known)."""
+
+    value: bool
+
+
+Node: TypeAlias = (
+    Compare
+    | CompareFields
+    | In
+    | Exists
+    | Regex
+    | StringMatch
+    | ArrayAll
+    | ArrayWithin
+    | ArraySize
+    | ElemMatch
+    | And
+    | Or
+    | Not
+    | Const
+)
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """Order by ``field``; values of different JSON types order by type first (null < number <
+    string < object < array < boolean, Mongo's order); missing counts as null. Nulls come first
+    ascending and last descending."""
+
+    field: Operand
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Which top-level (or dotted) fields to return: ``include`` or ``exclude`` paths."""
+
+    paths: tuple[tuple[str, ...], ...]
+    include: bool = True
+
+
+@dataclass(frozen=True)
+class Query:
+    """A whole list request: filter, order (creation order breaks ties), window, projection."""
+
+    filter: Node = TRUE
+    sort: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    projection: Projection | None = None
