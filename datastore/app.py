@@ -1,0 +1,151 @@
+"""Building the ASGI application: blueprints in, a connexion-fronted datastore out.
+
+Everything is prepared once here: blueprints loaded and checked, schemas compiled, endpoints
+bound to generic handlers, the database migrated. connexion runs as middleware (routing,
+parameter and content-type validation) around our dispatcher, which is faster than connexion's
+AsyncApp (no per-request handler wrapping) and lets one code path shape every response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connexion import ConnexionMiddleware
+from connexion.exceptions import ProblemException
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+
+from datastore.blueprint.loader import connexion_view, load_blueprint
+from datastore.blueprint.model import Blueprint, Operation, build_blueprint
+from datastore.blueprint.schemas import SchemaCompiler
+from datastore.config import Settings
+from datastore.documents.service import DocumentService
+from datastore.http.dispatch import Dispatcher, MountedSpace
+from datastore.http.endpoint import Endpoint, Space
+from datastore.http.handlers import handler_for
+from datastore.http.health import health_route
+from datastore.http.problems import connexion_problem_handler
+from datastore.storage import migrate
+from datastore.storage.engine import Database, default_sqlite_url
+
+logger = logging.getLogger("datastore")
+
+
+@dataclass(frozen=True)
+class ServedBlueprint:
+    """A blueprint to serve: its space name and its bundled document."""
+
+    space: str
+    document: dict[str, Any]
+
+
+class _OperationIdResolver(Resolver):  # type: ignore[misc]
+    """Gives every operation the id ``"<method> <path>"``; the dispatcher does the rest."""
+
+    def resolve_operation_id(self, operation: Any) -> str:
+        return f"{operation.method} {operation.path}"
+
+    def resolve_function_from_operation_id(self, operation_id: str) -> Any:
+        return _unused_handler
+
+
+def _unused_handler() -> None:  # pragma: no cover - connexion needs a callable per operation
+    return None
+
+
+def serve_blueprint_file(path: str | Path, space: str = "default") -> ServedBlueprint:
+    """Load a blueprint file for serving; raises BlueprintError listing every problem."""
+    loaded = load_blueprint(path)
+    return ServedBlueprint(space=space, document=loaded.document)
+
+
+def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
+    """Bind every operation to its handler with its schemas compiled."""
+    compiler = SchemaCompiler(blueprint.document, openapi_version=blueprint.openapi_version)
+    endpoints = {}
+    for op_id, op in blueprint.operations.items():
+        endpoints[op_id] = _endpoint(op, compiler)
+    return endpoints
+
+
+def _endpoint(op: Operation, compiler: SchemaCompiler) -> Endpoint:
+    request = compiler.compile(op.request_schema) if op.request_schema is not None else None
+    body_schema = op.body_schema()
+    response = compiler.compile(body_schema) if body_schema is not None else None
+    return Endpoint(
+        op=op,
+        request_schema=request,
+        request_info=request.info if request is not None else None,
+        response_info=response.info if response is not None else None,
+        handler=handler_for(op.kind, op.method),
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database (migrated when ``settings.migrate``)."""
+    db = Database(
+        settings.database_url or default_sqlite_url(),
+        pool_size=settings.pool_size,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    if settings.migrate:
+        migrate.upgrade(db)
+    return db
+
+
+def create_app(
+    settings: Settings,
+    blueprints: Sequence[ServedBlueprint],
+    *,
+    database: Database | None = None,
+    mount_at_root: bool | None = None,
+) -> ConnexionMiddleware:
+    """The ASGI app serving ``blueprints``: one space each, mounted at ``/<space>`` (or at
+    ``/`` when there is a single blueprint and ``mount_at_root`` is not False)."""
+    db = database or open_database(settings)
+    at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
+    mounts: dict[str, MountedSpace] = {}
+    for served in blueprints:
+        base_path = "" if at_root else f"/{served.space}"
+        blueprint = build_blueprint(served.document)
+        space = Space(served.space, db, settings, DocumentService(db, served.space))
+        mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
+    dispatcher = Dispatcher(mounts, system_routes={"/__health": health_route(db)})
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = ConnexionMiddleware(
+        dispatcher,
+        lifespan=lifespan,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
+    )
+    for served in blueprints:
+        base_path = "" if at_root else f"/{served.space}"
+        app.add_api(
+            connexion_view(served.document),
+            base_path=base_path or None,
+            resolver=_OperationIdResolver(),
+            strict_validation=False,
+            validate_responses=False,
+            # Bodies are parsed and validated by the datastore itself (every error at once,
+            # schemas compiled once); an empty body map makes connexion skip its own.
+            validator_map={"body": {}},
+        )
+    app.add_error_handler(ProblemException, connexion_problem_handler)
+    app.add_error_handler(HTTPException, connexion_problem_handler)
+    return app
+
+
+def spaces_from_mapping(paths: Mapping[str, str | Path]) -> list[ServedBlueprint]:
+    """``{"dev": "a.yaml", ...}`` → blueprints to serve."""
+    return [serve_blueprint_file(path, space) for space, path in paths.items()]

@@ -1,0 +1,151 @@
+"""Configuration: one table of settings; flags > ``DATASTORE_*`` environment > defaults.
+
+Every setting has a command-line flag (``--max-body-bytes``) and an environment variable
+(``DATASTORE_MAX_BODY_BYTES``). ``Settings`` is frozen and built once; nothing reads
+``os.environ`` after start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        """Its environment variable."""
+        return "DATASTORE_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """Its command-line flag."""
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL of the database; default: a SQLite file "
+        "datastore.sqlite3 in the working directory",
+    ),
+    Setting("host", str, "127.0.0.1", "address to listen on"),
+    Setting("port", int, 8080, "port to listen on"),
+    Setting("workers", int, 1, "server worker processes"),
+    Setting("migrate", bool, True, "run pending database migrations at start-up"),
+    Setting("max_body_bytes", int, 1024 * 1024, "largest request body accepted (413 beyond)"),
+    Setting("max_json_depth", int, 64, "deepest nesting of JSON arrays/objects accepted"),
+    Setting("default_limit", int, 100, "documents per list response when no limit is given"),
+    Setting("max_limit", int, 1000, "largest limit / page size a client may ask for"),
+    Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
+    Setting("pool_size", int, 10, "database connections per worker"),
+    Setting("dev", bool, False, "development mode (POST /__jwt mints tokens with the dev secret)"),
+    Setting("log_level", str, "info", "log level: debug, info, warning, error"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration."""
+
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    migrate: bool = True
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    default_limit: int = 100
+    max_limit: int = 1000
+    statement_timeout_ms: int = 5000
+    pool_size: int = 10
+    dev: bool = False
+    log_level: str = "info"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with some values changed."""
+        return replace(self, **values)
+
+
+class ConfigError(ValueError):
+    """A setting has a value of the wrong form."""
+
+
+def _convert(setting: Setting, raw: str) -> Any:
+    if setting.type is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{setting.env}: expected true or false, got {raw!r}")
+    if setting.type is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{setting.env}: expected a whole number, got {raw!r}") from None
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """Add a flag for each setting (or for the named ones) to an argparse parser."""
+    for setting in SETTINGS:
+        if names is not None and setting.name not in names:
+            continue
+        help_text = f"{setting.help} [env {setting.env}; default {setting.default!r}]"
+        if setting.type is bool:
+            parser.add_argument(
+                setting.flag,
+                dest=setting.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                setting.flag, dest=setting.name, type=setting.type, default=None, help=help_text
+            )
+
+
+def load_settings(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags (where given), then the environment, then the defaults.
+
+    Raises ConfigError when an environment value has the wrong form.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    for setting in SETTINGS:
+        flag_value = getattr(args, setting.name, None) if args is not None else None
+        if flag_value is not None:
+            values[setting.name] = flag_value
+        elif setting.env in env:
+            values[setting.name] = _convert(setting, env[setting.env])
+    settings = Settings(**{k: v for k, v in values.items() if k in known})
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"port must be between 1 and 65535, got {settings.port}")
+    for name in ("max_body_bytes", "max_json_depth", "default_limit", "max_limit", "pool_size"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if settings.default_limit > settings.max_limit:
+        raise ConfigError("default_limit may not exceed max_limit")

@@ -1,0 +1,249 @@
+"""Document operations, one transaction each: create, read, replace, patch, delete, list.
+
+The service owns the rules that need the stored state: a nested document needs its parent,
+ids are unique, ``If-Match`` / ``If-None-Match`` preconditions, and "no lost update": a PATCH
+reads the stored document with a row lock (PostgreSQL) or under the single-writer lock (SQLite),
+computes the new body, and writes it with a version check, all in one transaction.
+Callers pass small callbacks for what depends on the operation (authorisation, the change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from datastore.documents.ids import generate_id
+from datastore.errors import (
+    CollectionNotFound,
+    Conflict,
+    DocumentNotFound,
+    PreconditionFailed,
+)
+from datastore.storage.documents import DocumentStore, StoredDocument
+from datastore.storage.engine import Database
+from datastore.storage.errors import translate_errors
+from datastore.types import Document
+
+Check = Callable[[StoredDocument], None]
+"""A callback that raises (e.g. Forbidden) when the stored document may not be touched."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def etag(doc: StoredDocument) -> str:
+    """The ETag of a document: its version, quoted."""
+    return f'"{doc.version}"'
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """``If-Match`` (a set of ETags or ``*``) and ``If-None-Match: *`` of a write."""
+
+    if_match: tuple[str, ...] | None = None
+    if_none_match_any: bool = False
+
+    def check(self, current: StoredDocument | None) -> None:
+        """Raise PreconditionFailed when the preconditions do not hold for ``current``."""
+        if self.if_none_match_any and current is not None:
+            raise PreconditionFailed("The document already exists (If-None-Match: *).")
+        if self.if_match is None:
+            return
+        if current is None:
+            raise PreconditionFailed("The document does not exist (If-Match).")
+        if "*" in self.if_match:
+            return
+        if etag(current) not in self.if_match:
+            raise PreconditionFailed("The document has changed (If-Match does not match).")
+
+
+NO_PRECONDITIONS = Preconditions()
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write stores: the body (source properties removed) and the ``$extends`` path."""
+
+    body: Document
+    extends: str | None = None
+
+
+def parent_of(collection: str) -> tuple[str, str] | None:
+    """The (collection, id) of the document a nested collection hangs under, or None."""
+    parts = collection.split("/")
+    if len(parts) < 3:
+        return None
+    return "/".join(parts[:-2]), parts[-2]
+
+
+class DocumentService:
+    """Document operations of one space."""
+
+    def __init__(
+        self, db: Database, space: str, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.db = db
+        self.space = space
+        self.store = DocumentStore()
+        self.clock = clock
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, collection: str, doc_id: str) -> StoredDocument:
+        """The document; raises DocumentNotFound."""
+        with translate_errors(), self.db.read() as conn:
+            doc = self.store.get(conn, self.space, collection, doc_id)
+        if doc is None:
+            raise DocumentNotFound()
+        return doc
+
+    def get_parent(self, collection: str) -> StoredDocument | None:
+        """The parent document of a nested collection (None for a root collection); raises
+        CollectionNotFound when the parent does not exist."""
+        parent = parent_of(collection)
+        if parent is None:
+            return None
+        with translate_errors(), self.db.read() as conn:
+            doc = self.store.get(conn, self.space, *parent)
+        if doc is None:
+            raise CollectionNotFound()
+        return doc
+
+    def list(
+        self,
+        collection: str,
+        *,
+        where: sa.ColumnElement[bool] | None = None,
+        order_by: Sequence[sa.ColumnElement[Any]] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredDocument]:
+        """Documents of a collection; raises CollectionNotFound when its parent is missing."""
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.list(
+                conn,
+                self.space,
+                collection,
+                where=where,
+                order_by=order_by,
+                limit=limit,
+                offset=offset,
+            )
+
+    def count(self, collection: str, *, where: sa.ColumnElement[bool] | None = None) -> int:
+        """How many documents of a collection match."""
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.count(conn, self.space, collection, where=where)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, collection: str, doc_id: str | None, change: Change) -> StoredDocument:
+        """Insert a document with a generated (or the given) id; raises Conflict when the id
+        is taken and CollectionNotFound when the parent document is missing."""
+        with translate_errors(), self.db.write() as conn:
+            self._require_parent(conn, collection)
+            now = self.clock()
+            doc = self.store.insert(
+                conn,
+                self.space,
+                collection,
+                doc_id or generate_id(),
+                change.body,
+                now,
+                extends=change.extends,
+            )
+            if doc is None:
+                raise Conflict(f"A document with the id {doc_id!r} already exists.")
+            return doc
+
+    def put(
+        self,
+        collection: str,
+        doc_id: str,
+        change: Change,
+        *,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        check_existing: Check | None = None,
+    ) -> tuple[StoredDocument, bool]:
+        """Create the document with this id, or replace it; returns (document, created)."""
+        with translate_errors(), self.db.write() as conn:
+            self._require_parent(conn, collection)
+            now = self.clock()
+            current = self.store.get(conn, self.space, collection, doc_id, lock=True)
+            preconditions.check(current)
+            if current is None:
+                created = self.store.insert(
+                    conn, self.space, collection, doc_id, change.body, now, extends=change.extends
+                )
+                if created is not None:
+                    return created, True
+                # Someone created it between our read and insert: replace theirs.
+                current = self.store.get(conn, self.space, collection, doc_id, lock=True)
+                assert current is not None
+                preconditions.check(current)
+            if check_existing is not None:
+                check_existing(current)
+            replaced = self.store.update(
+                conn, self.space, current, change.body, now, extends=change.extends
+            )
+            if replaced is None:
+                raise Conflict("The document changed while it was being replaced; retry.")
+            return replaced, False
+
+    def patch(
+        self,
+        collection: str,
+        doc_id: str,
+        compute: Callable[[StoredDocument], Change],
+        *,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+    ) -> StoredDocument:
+        """Update a document from its stored state: ``compute`` gets the locked current
+        document and returns the change (raising to refuse it). Raises DocumentNotFound."""
+        with translate_errors(), self.db.write() as conn:
+            current = self.store.get(conn, self.space, collection, doc_id, lock=True)
+            if current is None:
+                raise DocumentNotFound()
+            preconditions.check(current)
+            change = compute(current)
+            updated = self.store.update(
+                conn, self.space, current, change.body, self.clock(), extends=change.extends
+            )
+            if updated is None:
+                raise Conflict("The document changed while it was being updated; retry.")
+            return updated
+
+    def delete(
+        self,
+        collection: str,
+        doc_id: str,
+        *,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        check_existing: Check | None = None,
+    ) -> StoredDocument:
+        """Delete a document and its sub-collections' documents; raises DocumentNotFound."""
+        with translate_errors(), self.db.write() as conn:
+            current = self.store.get(conn, self.space, collection, doc_id, lock=True)
+            if current is None:
+                raise DocumentNotFound()
+            preconditions.check(current)
+            if check_existing is not None:
+                check_existing(current)
+            self.store.delete(conn, self.space, current)
+            return current
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _require_parent(self, conn: Connection, collection: str) -> None:
+        parent = parent_of(collection)
+        if parent is not None and not self.store.exists(conn, self.space, *parent):
+            raise CollectionNotFound()

@@ -1,0 +1,60 @@
+"""What the request path needs per operation, built once at start-up, and per request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from datastore.blueprint.model import Operation
+from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
+from datastore.config import Settings
+from datastore.documents.service import DocumentService
+from datastore.storage.engine import Database
+
+
+@dataclass(frozen=True)
+class Space:
+    """One served space: its name, database, settings and document service."""
+
+    name: str
+    db: Database
+    settings: Settings
+    documents: DocumentService
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An operation with its compiled request schema and its response schema facts."""
+
+    op: Operation
+    request_schema: CompiledSchema | None
+    request_info: SchemaInfo | None
+    response_info: SchemaInfo | None
+    handler: Handler
+
+
+@dataclass
+class Call:
+    """One request on its way through a handler."""
+
+    endpoint: Endpoint
+    space: Space
+    request: Request
+    path_params: dict[str, Any]
+
+    @property
+    def op(self) -> Operation:
+        """The blueprint operation."""
+        return self.endpoint.op
+
+    @property
+    def settings(self) -> Settings:
+        """The effective settings."""
+        return self.space.settings
+
+
+Handler = Callable[[Call], Awaitable[Response]]

@@ -1,0 +1,197 @@
+"""Generic handlers: one short function per operation kind (parse → service → shape).
+
+Blocking database work runs in Starlette's thread pool, so the event loop never waits on the
+database driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from datastore.blueprint.model import Kind
+from datastore.documents.ids import check_collection_name, check_id
+from datastore.documents.service import Change, etag
+from datastore.documents.sources import Incoming, render, split_incoming
+from datastore.documents.updates import apply_patch
+from datastore.errors import BadRequest, InvalidParam, NotImplementedYet, ValidationFailed
+from datastore.http.endpoint import Call, Handler
+from datastore.http.requests import not_modified, parse_json, preconditions, read_body
+from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.storage.documents import StoredDocument
+
+
+def locate(call: Call) -> tuple[str, str | None]:
+    """The collection path and document id of the request, checked."""
+    collection, doc_id = call.op.locate(call.path_params)
+    if call.op.dynamic:
+        check_collection_name(collection.split("/", 1)[0], call.op.segments[0].param or "")
+    if doc_id is not None:
+        last = call.op.segments[-1]
+        check_id(doc_id, last.param or "id")
+    return collection, doc_id
+
+
+async def read_json(call: Call) -> Any:
+    """The parsed JSON body of the request."""
+    raw = await read_body(call.request, call.settings.max_body_bytes)
+    return parse_json(raw, call.request.headers, call.settings.max_json_depth)
+
+
+def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:
+    """The response form of a document for this operation."""
+    return render(doc, call.endpoint.response_info, dynamic=call.op.dynamic)
+
+
+def doc_headers(doc: StoredDocument) -> dict[str, str]:
+    """Headers every document response carries."""
+    return {"ETag": etag(doc)}
+
+
+def incoming(call: Call, body: Any, url_id: str | None, *, partial: bool) -> Incoming:
+    """Split a write body and validate it against the operation's schema."""
+    parts = split_incoming(body, call.endpoint.request_info, dynamic=call.op.dynamic, url_id=url_id)
+    problems = list(parts.problems)
+    schema = call.endpoint.request_schema
+    if schema is not None and not (partial and _has_operators(parts.body)):
+        problems.extend(schema.errors(parts.body, partial=partial))
+    if problems:
+        raise ValidationFailed(invalid_params=problems)
+    return parts
+
+
+def _has_operators(body: dict[str, Any]) -> bool:
+    return any(key.startswith("$") for key in body)
+
+
+async def get_document(call: Call) -> Response:
+    """GET a document."""
+    collection, doc_id = locate(call)
+    assert doc_id is not None
+    doc = await run_in_threadpool(call.space.documents.get, collection, doc_id)
+    headers = doc_headers(doc)
+    if not_modified(call.request.headers, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    status, _ = pick_status(call.op, [200])
+    return json_response(rendered(call, doc), status, headers)
+
+
+def _window(call: Call) -> tuple[int, int]:
+    params = call.request.query_params
+    problems = []
+    limit = call.settings.default_limit
+    offset = 0
+    for name in ("limit", "offset"):
+        raw = params.get(name)
+        if raw is None:
+            continue
+        if not raw.strip().isdigit():
+            problems.append(InvalidParam(name, "must be a whole number, 0 or more"))
+            continue
+        value = int(raw)
+        if name == "limit":
+            if value > call.settings.max_limit:
+                problems.append(InvalidParam(name, f"must be at most {call.settings.max_limit}"))
+            limit = value
+        else:
+            offset = value
+    if problems:
+        raise BadRequest("The query parameters are not valid.", invalid_params=problems)
+    return limit, offset
+
+
+async def list_documents(call: Call) -> Response:
+    """GET a collection: a JSON array in creation order."""
+    collection, _ = locate(call)
+    limit, offset = _window(call)
+    docs = await run_in_threadpool(
+        lambda: call.space.documents.list(collection, limit=limit, offset=offset)
+    )
+    status, _ = pick_status(call.op, [200])
+    return json_response([rendered(call, doc) for doc in docs], status)
+
+
+async def create_document(call: Call) -> Response:
+    """POST to a collection: a new document with a generated (or body-given) id."""
+    collection, _ = locate(call)
+    parts = incoming(call, await read_json(call), None, partial=False)
+    doc = await run_in_threadpool(
+        call.space.documents.create, collection, parts.doc_id, Change(parts.body, parts.extends)
+    )
+    status, with_body = pick_status(call.op, [201])
+    location = call.request.url.path.rstrip("/") + "/" + quote(doc.doc_id, safe="")
+    headers = {**doc_headers(doc), "Location": location}
+    return maybe_body(rendered(call, doc), status, with_body, headers)
+
+
+async def put_document(call: Call) -> Response:
+    """PUT a document: create with the URL's id, or replace."""
+    collection, doc_id = locate(call)
+    assert doc_id is not None
+    conditions = preconditions(call.request.headers)
+    parts = incoming(call, await read_json(call), doc_id, partial=False)
+    doc, created = await run_in_threadpool(
+        lambda: call.space.documents.put(
+            collection, doc_id, Change(parts.body, parts.extends), preconditions=conditions
+        )
+    )
+    status, with_body = pick_status(call.op, [201, 200] if created else [200, 204])
+    return maybe_body(rendered(call, doc), status, with_body, doc_headers(doc))
+
+
+async def patch_document(call: Call) -> Response:
+    """PATCH a document: update operators, or the given top-level fields."""
+    collection, doc_id = locate(call)
+    assert doc_id is not None
+    conditions = preconditions(call.request.headers)
+    parts = incoming(call, await read_json(call), doc_id, partial=True)
+    schema = call.endpoint.request_schema
+
+    def compute(current: StoredDocument) -> Change:
+        body = apply_patch(current.body, parts.body)
+        if schema is not None:
+            schema.validate(body)
+        return Change(body, parts.extends if parts.extends_given else current.extends)
+
+    doc = await run_in_threadpool(
+        lambda: call.space.documents.patch(collection, doc_id, compute, preconditions=conditions)
+    )
+    status, with_body = pick_status(call.op, [200, 204])
+    return maybe_body(rendered(call, doc), status, with_body, doc_headers(doc))
+
+
+async def delete_document(call: Call) -> Response:
+    """DELETE a document (and its sub-collections)."""
+    collection, doc_id = locate(call)
+    assert doc_id is not None
+    conditions = preconditions(call.request.headers)
+    doc = await run_in_threadpool(
+        lambda: call.space.documents.delete(collection, doc_id, preconditions=conditions)
+    )
+    status, _ = pick_status(call.op, [204, 200])
+    if status == 204:
+        return Response(status_code=204)
+    return json_response({"_id": doc.doc_id}, status)
+
+
+async def not_implemented(call: Call) -> Response:
+    """A system endpoint this version does not provide yet."""
+    raise NotImplementedYet(f"{call.op.method.upper()} {call.op.path} is not available yet.")
+
+
+HANDLERS: dict[tuple[Kind, str], Handler] = {
+    (Kind.DOCUMENT, "get"): get_document,
+    (Kind.DOCUMENT, "put"): put_document,
+    (Kind.DOCUMENT, "patch"): patch_document,
+    (Kind.DOCUMENT, "delete"): delete_document,
+    (Kind.COLLECTION, "get"): list_documents,
+    (Kind.COLLECTION, "post"): create_document,
+}
+
+
+def handler_for(kind: Kind, method: str) -> Handler:
+    """The generic handler of an operation kind and method."""
+    return HANDLERS.get((kind, method), not_implemented)

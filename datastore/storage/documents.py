@@ -1,0 +1,190 @@
+"""The document store: rows of ``documents`` in and out, nothing else.
+
+Every method takes the connection of the caller's transaction, so the service decides the
+transaction boundaries (one per request). The store never interprets bodies beyond storing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Unpack
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from datastore.storage.tables import documents as t
+from datastore.types import Document
+
+_COLUMNS = (
+    t.c.pk,
+    t.c.collection,
+    t.c.doc_id,
+    t.c.body,
+    t.c.created_at,
+    t.c.updated_at,
+    t.c.version,
+    t.c.extends,
+)
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """One stored document with its bookkeeping."""
+
+    pk: int
+    collection: str
+    doc_id: str
+    body: Document
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    extends: str | None
+
+    @property
+    def path(self) -> str:
+        """The document's path: ``/users/u1/events/e1``."""
+        return f"/{self.collection}/{self.doc_id}"
+
+
+def _from_row(row: Row[Unpack[tuple[Any, ...]]]) -> StoredDocument:
+    return StoredDocument(
+        pk=row.pk,
+        collection=row.collection,
+        doc_id=row.doc_id,
+        body=row.body,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+        extends=row.extends,
+    )
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(t).on_conflict_do_nothing(
+            index_elements=["space", "collection", "doc_id"]
+        )
+    return sqlite.insert(t).on_conflict_do_nothing(index_elements=["space", "collection", "doc_id"])
+
+
+class DocumentStore:
+    """Reads and writes rows of the ``documents`` table for one space at a time."""
+
+    def get(
+        self, conn: Connection, space: str, collection: str, doc_id: str, *, lock: bool = False
+    ) -> StoredDocument | None:
+        """The document, or None. ``lock`` takes a row lock (PostgreSQL) until commit."""
+        query = sa.select(*_COLUMNS).where(
+            t.c.space == space, t.c.collection == collection, t.c.doc_id == doc_id
+        )
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return _from_row(row) if row is not None else None
+
+    def exists(self, conn: Connection, space: str, collection: str, doc_id: str) -> bool:
+        """Whether the document exists."""
+        query = sa.select(t.c.pk).where(
+            t.c.space == space, t.c.collection == collection, t.c.doc_id == doc_id
+        )
+        return conn.execute(query).first() is not None
+
+    def insert(
+        self,
+        conn: Connection,
+        space: str,
+        collection: str,
+        doc_id: str,
+        body: Document,
+        now: datetime,
+        *,
+        extends: str | None = None,
+    ) -> StoredDocument | None:
+        """Insert a new document; None (and nothing written) when the id is already taken."""
+        statement = (
+            _insert_ignoring_duplicates(conn.dialect.name)
+            .values(
+                space=space,
+                collection=collection,
+                doc_id=doc_id,
+                body=body,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                extends=extends,
+            )
+            .returning(*_COLUMNS)
+        )
+        row = conn.execute(statement).first()
+        return _from_row(row) if row is not None else None
+
+    def update(
+        self,
+        conn: Connection,
+        space: str,
+        current: StoredDocument,
+        body: Document,
+        now: datetime,
+        *,
+        extends: str | None,
+    ) -> StoredDocument | None:
+        """Replace the body of ``current``; None when it changed since it was read."""
+        statement = (
+            sa.update(t)
+            .where(t.c.pk == current.pk, t.c.space == space, t.c.version == current.version)
+            .values(body=body, updated_at=now, version=current.version + 1, extends=extends)
+            .returning(*_COLUMNS)
+        )
+        row = conn.execute(statement).first()
+        return _from_row(row) if row is not None else None
+
+    def delete(self, conn: Connection, space: str, doc: StoredDocument) -> int:
+        """Delete a document and every document in its sub-collections; the number deleted."""
+        own = conn.execute(sa.delete(t).where(t.c.pk == doc.pk, t.c.space == space)).rowcount
+        prefix = f"{doc.collection}/{doc.doc_id}/"
+        nested = conn.execute(
+            sa.delete(t).where(
+                t.c.space == space, t.c.collection.startswith(prefix, autoescape=True)
+            )
+        ).rowcount
+        return int(own or 0) + int(nested or 0)
+
+    def list(
+        self,
+        conn: Connection,
+        space: str,
+        collection: str,
+        *,
+        where: sa.ColumnElement[bool] | None = None,
+        order_by: Sequence[sa.ColumnElement[Any]] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredDocument]:
+        """Documents of one collection, filtered and ordered (creation order breaks ties)."""
+        query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection == collection)
+        if where is not None:
+            query = query.where(where)
+        query = query.order_by(*order_by, t.c.pk)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        return [_from_row(row) for row in conn.execute(query)]
+
+    def count(
+        self,
+        conn: Connection,
+        space: str,
+        collection: str,
+        *,
+        where: sa.ColumnElement[bool] | None = None,
+    ) -> int:
+        """How many documents of one collection match ``where``."""
+        query = sa.select(sa.func.count()).select_from(t)
+        query = query.where(t.c.space == space, t.c.collection == collection)
+        if where is not None:
+            query = query.where(where)
+        return int(conn.execute(query).scalar_one())

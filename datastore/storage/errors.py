@@ -1,0 +1,47 @@
+"""Driver errors turned into datastore errors (the original is kept as ``__cause__``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import sqlalchemy.exc
+
+from datastore.errors import BadRequest, ServiceUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_TIMEOUT_CODES = {"57014"}  # query_canceled (statement_timeout)
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Map database failures to 503 (unreachable, timed out) with the driver error kept."""
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as exc:
+        code = getattr(exc.orig, "sqlstate", None)
+        if code in _TIMEOUT_CODES:
+            raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
+        raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
+    except sqlalchemy.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise ServiceUnavailable("The database connection was lost; try again.") from exc
+        code = getattr(exc.orig, "sqlstate", None)
+        if code in _TIMEOUT_CODES:
+            raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
+        raise
+
+
+def translated(func: Callable[P, T]) -> Callable[P, T]:
+    """Decorator form of ``translate_errors``."""
+
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with translate_errors():
+            return func(*args, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper

@@ -1,0 +1,44 @@
+"""Running the Alembic migrations of the datastore's tables (``datastore migrate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from datastore.storage.engine import Database
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(db: Database) -> Config:
+    """An Alembic config for this database (scripts from the package's migrations folder)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every pending migration (idempotent)."""
+    config = alembic_config(db)
+    with db.engine.begin() as conn:
+        if db.is_postgresql:
+            # One migrator at a time when several workers start together.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413001)")
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None when never migrated)."""
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(db: Database) -> str | None:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config(db)).get_current_head()
