@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from datastore.storage.engine import Database
-from datastore.storage.tables import metadata
+from datastore.storage import migrate
 
 ADMIN_URL = os.environ.get(
     "DATASTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -76,7 +76,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def database(database_url: str) -> Iterator[Database]:
     """A migrated database on each backend in turn (shared by the session)."""
     db = Database(database_url)
-    metadata.create_all(db.engine)
+    migrate.upgrade(db)
     yield db
     db.dispose()
 

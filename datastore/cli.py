@@ -1,0 +1,215 @@
+"""The ``datastore`` command: parse arguments, call the library, print. Nothing else lives here.
+
+Exit codes: 0 success, 1 the blueprint has errors (lint/serve), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from datastore import __version__
+from datastore.config import ConfigError, add_arguments, load_settings
+
+SERVE_SETTINGS = (
+    "database_url",
+    "host",
+    "port",
+    "workers",
+    "migrate",
+    "max_body_bytes",
+    "max_json_depth",
+    "default_limit",
+    "max_limit",
+    "statement_timeout_ms",
+    "pool_size",
+    "dev",
+    "log_level",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="datastore",
+        description="Serve an OpenAPI blueprint as a validated, secured document datastore.",
+    )
+    parser.add_argument("--version", action="version", version=f"datastore {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="serve a blueprint over HTTP")
+    serve.add_argument("blueprint", nargs="?", help="the blueprint to serve at /")
+    serve.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="NAME=BLUEPRINT",
+        help="serve BLUEPRINT under /NAME (repeatable; instead of a single blueprint)",
+    )
+    serve.add_argument(
+        "--reload", action="store_true", help="restart when the blueprint or code changes"
+    )
+    add_arguments(serve, SERVE_SETTINGS)
+
+    lint = commands.add_parser("lint", help="check blueprints; exit 1 when any has errors")
+    lint.add_argument("blueprints", nargs="+", help="blueprint files")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.add_argument("--strict", action="store_true", help="warnings fail too")
+
+    bundle = commands.add_parser("bundle", help="write a blueprint with every file $ref inlined")
+    bundle.add_argument("blueprint")
+    bundle.add_argument("-o", "--output", help="output file (default: standard output)")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
+    add_arguments(migrate, ("database_url",))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "lint":
+            return _lint(args)
+        if args.command == "bundle":
+            return _bundle(args)
+        if args.command == "migrate":
+            return _migrate(args)
+    except ConfigError as exc:
+        print(f"datastore: {exc}", file=sys.stderr)
+        return 2
+    raise AssertionError(args.command)
+
+
+def _lint_or_report(paths: Sequence[str]) -> bool:
+    """Lint blueprints before serving; print problems; True when there are no errors."""
+    from datastore.blueprint.lint import lint_paths
+    from datastore.blueprint.diagnostics import format_diagnostics
+
+    diagnostics = lint_paths(paths)
+    if diagnostics:
+        print(format_diagnostics(diagnostics, "text"), file=sys.stderr)
+    return not any(d.severity == "error" for d in diagnostics)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from datastore.asgi import BLUEPRINT_ENV, SPACES_ENV, parse_spaces
+
+    if bool(args.blueprint) == bool(args.space):
+        raise ConfigError("give either one BLUEPRINT or one or more --space NAME=BLUEPRINT")
+    settings = load_settings(args)
+    env: dict[str, str] = {}
+    if args.space:
+        spaces = parse_spaces(",".join(args.space))
+        paths = [str(Path(p).resolve()) for p in spaces.values()]
+        env[SPACES_ENV] = ",".join(f"{n}={p}" for n, p in zip(spaces, paths, strict=True))
+    else:
+        paths = [str(Path(args.blueprint).resolve())]
+        env[BLUEPRINT_ENV] = paths[0]
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"no blueprint at {path}")
+    if not _lint_or_report(paths):
+        return 1
+    for setting_name in SERVE_SETTINGS:
+        value = getattr(args, setting_name, None)
+        if value is not None:
+            env["DATASTORE_" + setting_name.upper()] = str(value).lower() if isinstance(
+                value, bool
+            ) else str(value)
+    if not settings.database_url:
+        from datastore.storage.engine import default_sqlite_url
+
+        env["DATASTORE_DATABASE_URL"] = default_sqlite_url()
+    os.environ.update(env)
+    _prepare_database(load_settings())
+
+    import uvicorn
+
+    print(f"datastore: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+    uvicorn.run(
+        "datastore.asgi:application",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if not args.reload else None,
+        reload=args.reload,
+        reload_dirs=sorted({str(Path(p).parent) for p in paths}) if args.reload else None,
+        reload_includes=["*.yaml", "*.yml", "*.json"] if args.reload else None,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def _prepare_database(settings: object) -> None:
+    """Run migrations once before workers start (each worker would otherwise race)."""
+    from datastore.config import Settings
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database
+
+    assert isinstance(settings, Settings)
+    if not settings.migrate:
+        return
+    db = Database(settings.database_url)
+    try:
+        migrate.upgrade(db)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        raise ConfigError(f"cannot prepare the database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    os.environ["DATASTORE_MIGRATE"] = "false"
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import format_diagnostics
+    from datastore.blueprint.lint import lint_paths
+
+    diagnostics = lint_paths(args.blueprints)
+    output = format_diagnostics(diagnostics, args.format)
+    if output:
+        print(output)
+    failing = {"error", "warning"} if args.strict else {"error"}
+    return 1 if any(d.severity in failing for d in diagnostics) else 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import BlueprintError, format_diagnostics
+    from datastore.blueprint.loader import bundle_document, dump_yaml, load_blueprint
+
+    try:
+        loaded = load_blueprint(args.blueprint)
+    except BlueprintError as exc:
+        print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
+        return 1
+    text = dump_yaml(bundle_document(loaded))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database, default_sqlite_url
+
+    settings = load_settings(args)
+    db = Database(settings.database_url or default_sqlite_url())
+    try:
+        before = migrate.current_revision(db)
+        migrate.upgrade(db)
+        after = migrate.current_revision(db)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        raise ConfigError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    print(f"database at revision {after}" + (f" (was {before})" if before != after else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

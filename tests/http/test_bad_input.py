@@ -1,0 +1,125 @@
+"""Bad input over HTTP: every failure is a problem+json with the field and the reason, never a
+500, and nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from datastore.storage.engine import Database
+from tests.http.test_documents import EVENT, problem, reasons
+from tests.support.client import CheckedClient, serve
+
+
+def count(events: CheckedClient) -> int:
+    return len(events.get("/events").json())
+
+
+def test_every_schema_error_at_once(events: CheckedClient) -> None:
+    response = events.post(
+        "/events",
+        json={"name": "", "eventDate": "not a date", "cost": "free", "capacity": 1.5, "x": 1},
+    )
+    assert response.status_code == 400
+    assert problem(response)["title"] == "JSON does not validate."
+    found = reasons(response)
+    assert {"name", "eventDate", "cost", "capacity", "x"} <= set(found)
+    assert all(reason and "'" not in reason[:1] for reason in found.values())
+    assert count(events) == 0
+
+
+def test_missing_required_properties_are_named(events: CheckedClient) -> None:
+    response = events.post("/events", json={})
+    assert set(reasons(response)) == {"name", "eventDate"}
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [(b"{bad json", "body"), (b"[1, 2]", "body"), (b'"text"', "body"), (b"", "body")],
+)
+def test_malformed_or_non_object_bodies(events: CheckedClient, content: bytes, name: str) -> None:
+    response = events.post("/events", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert name in reasons(response)
+    assert count(events) == 0
+
+
+def test_invalid_utf8_body(events: CheckedClient) -> None:
+    response = events.post(
+        "/events", content=b'{"name": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert count(events) == 0
+
+
+def test_wrong_content_type_is_415(events: CheckedClient) -> None:
+    response = events.post("/events", content=b"name=x", headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert problem(response)["title"] == "Unsupported Media Type"
+
+
+def test_body_over_the_limit_is_413(database: Database, space: str) -> None:
+    with serve(database, space, "events.yaml", max_body_bytes=1000) as events:
+        big = {**EVENT, "description": "x" * 2000}
+        response = events.post("/events", json=big)
+        assert response.status_code == 413
+        assert problem(response)["title"] == "Payload Too Large"
+        assert count(events) == 0
+
+
+def test_too_deep_json_is_refused(database: Database, space: str) -> None:
+    with serve(database, space, "events.yaml", max_json_depth=10) as events:
+        deep: object = "x"
+        for _ in range(20):
+            deep = [deep]
+        response = events.post("/events", json={**EVENT, "tags": deep})
+        assert response.status_code == 400
+        assert "body" in reasons(response)
+        very_deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+        response = events.post(
+            "/events", content=very_deep, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+
+
+def test_read_only_source_properties_are_refused(events: CheckedClient) -> None:
+    response = events.post(
+        "/events", json={**EVENT, "created": "2020-01-01T00:00:00Z", "updated": "x"}
+    )
+    assert response.status_code == 400
+    assert set(reasons(response)) == {"created", "updated"}
+    assert count(events) == 0
+
+
+def test_id_property_must_match_the_url(events: CheckedClient) -> None:
+    response = events.put("/events/e1", json={**EVENT, "id": "other"})
+    assert response.status_code == 400
+    assert reasons(response) == {"id": "must match the id in the URL"}
+    same = events.put("/events/e1", json={**EVENT, "id": "e1"})
+    assert same.status_code == 201
+
+
+def test_post_honours_an_id_in_the_body_once(events: CheckedClient) -> None:
+    first = events.post("/events", json={**EVENT, "id": "chosen"})
+    assert first.status_code == 201
+    assert first.headers["location"] == "/events/chosen"
+    second = events.post("/events", json={**EVENT, "id": "chosen"})
+    assert second.status_code == 409
+    assert problem(second)["title"] == "Conflict"
+    bad = events.post("/events", json={**EVENT, "id": "a/b"})
+    assert bad.status_code == 400
+    assert "id" in reasons(bad)
+
+
+@pytest.mark.parametrize("doc_id", ["..", "x" * 300, "tab\there"])
+def test_bad_ids_in_the_url(events: CheckedClient, doc_id: str) -> None:
+    response = events.put(f"/events/{doc_id}", json=EVENT)
+    assert response.status_code in (400, 404)
+    assert count(events) == 0
+
+
+def test_failed_write_changes_nothing(events: CheckedClient) -> None:
+    events.put("/events/e1", json=EVENT)
+    before = events.get("/events/e1").json()
+    assert events.put("/events/e1", json={"name": 5}).status_code == 400
+    assert events.patch("/events/e1", json={"capacity": 0}).status_code == 400
+    assert events.get("/events/e1").json() == before

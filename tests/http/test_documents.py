@@ -1,0 +1,135 @@
+"""Document operations over HTTP on the Squiz-style example: every row of the SPEC §3 table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.client import CheckedClient
+
+EVENT = {"name": "Gig", "eventDate": "2026-12-01T20:00:00Z"}
+
+
+def problem(response: Any) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == str(response.status_code)
+    return body
+
+
+def reasons(response: Any) -> dict[str, str]:
+    return {p["name"]: p["reason"] for p in problem(response)["invalid-params"]}
+
+
+def test_post_creates_with_generated_id_and_location(events: CheckedClient) -> None:
+    response = events.post("/events", json=EVENT)
+    assert response.status_code == 201
+    doc = response.json()
+    assert response.headers["location"] == f"/events/{doc['id']}"
+    assert response.headers["etag"] == '"1"'
+    assert doc["name"] == "Gig"
+    fetched = events.get(response.headers["location"])
+    assert fetched.status_code == 200
+    assert fetched.json() == doc
+
+
+def test_generated_ids_are_unique_and_sortable(events: CheckedClient) -> None:
+    ids = [events.post("/events", json=EVENT).json()["id"] for _ in range(5)]
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids)
+
+
+def test_put_new_id_creates_201_then_replaces_200(events: CheckedClient) -> None:
+    created = events.put("/events/e1", json={**EVENT, "cost": 5})
+    assert created.status_code == 201
+    assert created.json()["id"] == "e1"
+    replaced = events.put("/events/e1", json={"name": "Other", "eventDate": EVENT["eventDate"]})
+    assert replaced.status_code == 200
+    body = replaced.json()
+    assert body["name"] == "Other"
+    assert body["cost"] == 0  # replaced whole: the old cost is gone, the default shows
+    assert replaced.headers["etag"] == '"2"'
+    assert body["created"] == created.json()["created"]
+    assert body["updated"] > created.json()["updated"]
+
+
+def test_put_with_single_declared_2xx_and_no_body(events: CheckedClient) -> None:
+    events.put("/events/e1", json=EVENT)
+    first = events.put("/events/e1/comments/c1", json={"author": "a", "text": "t"})
+    again = events.put("/events/e1/comments/c1", json={"author": "a", "text": "u"})
+    # The operation declares only 201 without content: that code, no body, both times.
+    assert (first.status_code, first.content) == (201, b"")
+    assert (again.status_code, again.content) == (201, b"")
+    assert events.get("/events/e1/comments/c1").json()["text"] == "u"
+
+
+def test_patch_updates_given_fields(events: CheckedClient) -> None:
+    events.put("/events/e1", json={**EVENT, "tags": ["a"]})
+    response = events.patch("/events/e1", json={"cost": 12.5, "tags": ["b", "c"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["name"], body["cost"], body["tags"]) == ("Gig", 12.5, ["b", "c"])
+    assert response.headers["etag"] == '"2"'
+
+
+def test_patch_missing_document_is_404(events: CheckedClient) -> None:
+    response = events.patch("/events/nope", json={"cost": 1})
+    assert response.status_code == 404
+    assert problem(response)["title"] == "Document not found"
+
+
+def test_patch_ignores_required_but_validates_the_result(events: CheckedClient) -> None:
+    events.put("/events/e1", json=EVENT)
+    assert events.patch("/events/e1", json={"cost": 3}).status_code == 200
+    bad = events.patch("/events/e1", json={"cost": -1, "category": "nope"})
+    assert bad.status_code == 400
+    assert set(reasons(bad)) == {"cost", "category"}
+    assert events.get("/events/e1").json()["cost"] == 3
+
+
+def test_delete_is_204_then_404(events: CheckedClient) -> None:
+    events.put("/events/e1", json=EVENT)
+    response = events.delete("/events/e1")
+    assert (response.status_code, response.content) == (204, b"")
+    assert events.get("/events/e1").status_code == 404
+    assert events.delete("/events/e1").status_code == 404
+
+
+def test_get_missing_document(events: CheckedClient) -> None:
+    response = events.get("/events/missing")
+    assert response.status_code == 404
+    assert problem(response) == {"title": "Document not found", "status": "404"}
+
+
+def test_list_in_creation_order_with_limit_offset(events: CheckedClient) -> None:
+    for n in range(5):
+        events.put(f"/events/e{4 - n}", json={**EVENT, "name": f"n{n}"})
+    names = [d["name"] for d in events.get("/events").json()]
+    assert names == ["n0", "n1", "n2", "n3", "n4"]
+    window = events.get("/events", params={"limit": 2, "offset": 1}).json()
+    assert [d["name"] for d in window] == ["n1", "n2"]
+    assert events.get("/events", params={"limit": 0}).json() == []
+
+
+def test_list_bad_window_parameters(events: CheckedClient) -> None:
+    for params in ({"limit": "x"}, {"offset": "-1"}, {"limit": "100000"}):
+        response = events.get("/events", params=params)
+        assert response.status_code == 400, params
+        assert set(reasons(response)) <= {"limit", "offset"}
+
+
+def test_empty_collection_lists_empty(events: CheckedClient) -> None:
+    response = events.get("/events")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_undeclared_method_is_405(events: CheckedClient) -> None:
+    response = events.post("/events/e1", json=EVENT)
+    assert response.status_code == 405
+    assert problem(response)["title"] == "Method Not Allowed"
+    assert events.put("/events", json=EVENT).status_code == 405
+    assert events.patch("/events/e1/comments/c1", json={}).status_code == 405
+
+
+def test_unknown_path_is_404(events: CheckedClient) -> None:
+    assert problem(events.get("/nothing"))["title"] == "Collection not found"
+    assert problem(events.get("/nothing/here"))["title"] == "Document not found"
