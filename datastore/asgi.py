@@ -20,7 +20,7 @@ SPACES_ENV = "DATASTORE_SPACES"
 
 
 def parse_spaces(text: str) -> dict[str, str]:
-    """``"dev=a.yaml,prod=b.yaml"`` → ``{"dev": "a.yaml", "prod": "b.yaml"}``; raises ConfigError."""
+    """``"dev=a.yaml,prod=b.yaml"`` → ``{"dev": "a.yaml", ...}``; raises ConfigError."""
     spaces: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, path = item.partition("=")

@@ -87,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _lint_or_report(paths: Sequence[str]) -> bool:
     """Lint blueprints before serving; print problems; True when there are no errors."""
-    from datastore.blueprint.lint import lint_paths
     from datastore.blueprint.diagnostics import format_diagnostics
+    from datastore.blueprint.lint import lint_paths
 
     diagnostics = lint_paths(paths)
     if diagnostics:
@@ -118,9 +118,9 @@ def _serve(args: argparse.Namespace) -> int:
     for setting_name in SERVE_SETTINGS:
         value = getattr(args, setting_name, None)
         if value is not None:
-            env["DATASTORE_" + setting_name.upper()] = str(value).lower() if isinstance(
-                value, bool
-            ) else str(value)
+            env["DATASTORE_" + setting_name.upper()] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
     if not settings.database_url:
         from datastore.storage.engine import default_sqlite_url
 
@@ -157,7 +157,7 @@ def _prepare_database(settings: object) -> None:
     db = Database(settings.database_url)
     try:
         migrate.upgrade(db)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+    except Exception as exc:
         raise ConfigError(f"cannot prepare the database: {str(exc).splitlines()[0]}") from exc
     finally:
         db.dispose()
@@ -203,7 +203,7 @@ def _migrate(args: argparse.Namespace) -> int:
         before = migrate.current_revision(db)
         migrate.upgrade(db)
         after = migrate.current_revision(db)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+    except Exception as exc:
         raise ConfigError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from exc
     finally:
         db.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,7 +49,7 @@ class StoredDocument:
         return f"/{self.collection}/{self.doc_id}"
 
 
-def _from_row(row: Row[Unpack[tuple[Any, ...]]]) -> StoredDocument:
+def _from_row(row: Row[*tuple[Any, ...]]) -> StoredDocument:
     return StoredDocument(
         pk=row.pk,
         collection=row.collection,

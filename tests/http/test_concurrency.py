@@ -22,16 +22,12 @@ NOTES = {
             ],
             "put": {
                 "x-datastore-acl": "public",
-                "requestBody": {
-                    "content": {"application/json": {"schema": {"type": "object"}}}
-                },
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"201": {"description": "ok"}, "200": {"description": "ok"}},
             },
             "patch": {
                 "x-datastore-acl": "public",
-                "requestBody": {
-                    "content": {"application/json": {"schema": {"type": "object"}}}
-                },
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"200": {"description": "ok"}},
             },
             "get": {"x-datastore-acl": "public", "responses": {"200": {"description": "ok"}}},
@@ -45,9 +41,7 @@ def test_concurrent_patches_of_different_fields_lose_nothing(
 ) -> None:
     from datastore.app import ServedBlueprint
 
-    app = create_app(
-        Settings(migrate=False), [ServedBlueprint(space, NOTES)], database=database
-    )
+    app = create_app(Settings(migrate=False), [ServedBlueprint(space, NOTES)], database=database)
     fields = [f"f{n}" for n in range(20)]
     with live_server(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert client.put("/counters/c1", json={"start": True}).status_code == 201

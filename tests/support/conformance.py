@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
-from openapi_core.templating.paths.exceptions import PathNotFound, OperationNotFound
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 

@@ -1,0 +1,51 @@
+"""Settings: flags over environment over defaults; malformed values are clear errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from datastore.config import SETTINGS, ConfigError, Settings, add_arguments, load_settings
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_defaults() -> None:
+    assert load_settings(environ={}) == Settings()
+
+
+def test_environment_then_flags() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    env = {
+        "DATASTORE_PORT": "9000",
+        "DATASTORE_MIGRATE": "false",
+        "DATASTORE_MAX_LIMIT": "50",
+        "DATASTORE_DEFAULT_LIMIT": "20",
+    }
+    assert load_settings(parser.parse_args([]), env).port == 9000
+    settings = load_settings(parser.parse_args(["--port", "9100", "--migrate"]), env)
+    assert (settings.port, settings.migrate, settings.max_limit) == (9100, True, 50)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATASTORE_PORT": "eighty"}, "DATASTORE_PORT"),
+        ({"DATASTORE_MIGRATE": "maybe"}, "DATASTORE_MIGRATE"),
+        ({"DATASTORE_PORT": "70000"}, "port"),
+        ({"DATASTORE_DEFAULT_LIMIT": "5000"}, "default_limit"),
+    ],
+)
+def test_malformed_values(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=env)
+
+
+def test_every_setting_is_documented() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.env}`" in text, setting.name
+        assert setting.flag in text, setting.name
