@@ -8,6 +8,7 @@ AsyncApp (no per-request handler wrapping) and lets one code path shape every re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,13 +25,17 @@ from starlette.exceptions import HTTPException
 from datastore.blueprint.loader import connexion_view, load_blueprint
 from datastore.blueprint.model import Blueprint, Operation, build_blueprint
 from datastore.blueprint.schemas import SchemaCompiler
+from datastore.blueprint.system import effective_document
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
+from datastore.errors import DatastoreError
 from datastore.http.dispatch import Dispatcher, MountedSpace
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.handlers import handler_for
 from datastore.http.health import health_route
-from datastore.http.problems import connexion_problem_handler
+from datastore.http.problems import connexion_problem_handler, datastore_error_handler
+from datastore.http.validation import NamedParameterValidator
+from datastore.keyvalue import KeyValueService, purge_forever
 from datastore.storage import migrate
 from datastore.storage.engine import Database, default_sqlite_url
 
@@ -111,36 +116,48 @@ def create_app(
     db = database or open_database(settings)
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
     mounts: dict[str, MountedSpace] = {}
-    for served in blueprints:
+    documents = [effective_document(served.document) for served in blueprints]
+    for served, document in zip(blueprints, documents, strict=True):
         base_path = "" if at_root else f"/{served.space}"
-        blueprint = build_blueprint(served.document)
-        space = Space(served.space, db, settings, DocumentService(db, served.space))
+        blueprint = build_blueprint(document)
+        space = Space(
+            served.space,
+            db,
+            settings,
+            DocumentService(db, served.space),
+            KeyValueService(db, served.space),
+        )
         mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
     dispatcher = Dispatcher(mounts, system_routes={"/__health": health_route(db)})
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        yield
-        if database is None:
-            db.dispose()
+        purger = asyncio.create_task(purge_forever(db))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            if database is None:
+                db.dispose()
 
     app = ConnexionMiddleware(
         dispatcher,
         lifespan=lifespan,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
     )
-    for served in blueprints:
+    for served, document in zip(blueprints, documents, strict=True):
         base_path = "" if at_root else f"/{served.space}"
         app.add_api(
-            connexion_view(served.document),
+            connexion_view(document),
             base_path=base_path or None,
             resolver=_OperationIdResolver(),
             strict_validation=False,
             validate_responses=False,
             # Bodies are parsed and validated by the datastore itself (every error at once,
             # schemas compiled once); an empty body map makes connexion skip its own.
-            validator_map={"body": {}},
+            validator_map={"body": {}, "parameter": NamedParameterValidator},
         )
+    app.add_error_handler(DatastoreError, datastore_error_handler)
     app.add_error_handler(ProblemException, connexion_problem_handler)
     app.add_error_handler(HTTPException, connexion_problem_handler)
     return app

@@ -13,6 +13,7 @@ from datastore.blueprint.model import Operation
 from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
+from datastore.keyvalue import KeyValueService
 from datastore.storage.engine import Database
 
 
@@ -24,6 +25,7 @@ class Space:
     db: Database
     settings: Settings
     documents: DocumentService
+    keyvalues: KeyValueService
 
 
 @dataclass(frozen=True)

@@ -194,4 +194,14 @@ HANDLERS: dict[tuple[Kind, str], Handler] = {
 
 def handler_for(kind: Kind, method: str) -> Handler:
     """The generic handler of an operation kind and method."""
-    return HANDLERS.get((kind, method), not_implemented)
+    from datastore.http import kv_handlers
+
+    extra: dict[tuple[Kind, str], Handler] = {
+        (Kind.KEYV, "get"): kv_handlers.kv_get,
+        (Kind.KEYV, "put"): kv_handlers.kv_put,
+        (Kind.KEYV, "delete"): kv_handlers.kv_delete,
+        (Kind.KEYV_INCR, "put"): kv_handlers.kv_incr,
+        (Kind.KEYV_DECR, "put"): kv_handlers.kv_decr,
+        (Kind.KEYV_LIST, "get"): kv_handlers.kv_list,
+    }
+    return HANDLERS.get((kind, method)) or extra.get((kind, method), not_implemented)

@@ -87,6 +87,19 @@ async def connexion_problem_handler(request: Any, exc: Exception) -> Any:
     )
 
 
+async def datastore_error_handler(request: Any, exc: Exception) -> Any:
+    """connexion error handler for datastore errors raised inside its middleware."""
+    from connexion.lifecycle import ConnexionResponse
+
+    assert isinstance(exc, DatastoreError)
+    return ConnexionResponse(
+        status_code=exc.status,
+        body=orjson.dumps(exc.problem()),
+        content_type=PROBLEM_JSON,
+        headers=exc.headers,
+    )
+
+
 def unexpected_error(exc: BaseException) -> Response:
     """Log an unexpected exception and answer 500 without internals."""
     logger.error("unexpected error", exc_info=exc)

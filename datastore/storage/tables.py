@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -54,11 +55,30 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class JSONText(sa.types.TypeDecorator[Any]):
+    """Any JSON value as TEXT (SQLite): a column declared JSON has NUMERIC affinity there, which
+    turns a stored scalar like ``12345678901234567890`` into a lossy REAL."""
+
+    impl = sa.Text()
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        return orjson.dumps(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
 BigPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """A 64-bit key that is SQLite's rowid alias on SQLite (so it autoincrements there)."""
 
 JSONBody = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-"""JSONB on PostgreSQL, JSON text on SQLite."""
+"""JSONB on PostgreSQL, JSON text on SQLite (for objects only: see JSONText)."""
+
+JSONValue = (
+    sa.JSON().with_variant(postgresql.JSONB(), "postgresql").with_variant(JSONText(), "sqlite")
+)
+"""Any JSON value, scalars included: JSONB on PostgreSQL, TEXT on SQLite."""
 
 documents = sa.Table(
     "documents",
@@ -102,3 +122,16 @@ lineage = sa.Table(
     sa.Index("ix_document_lineage_descendant", "descendant_pk", "depth"),
 )
 """The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1."""
+
+keyvalues = sa.Table(
+    "keyvalues",
+    metadata,
+    sa.Column("space", sa.String(200), primary_key=True),
+    sa.Column("keyspace", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(1000), primary_key=True),
+    sa.Column("value", JSONValue, nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_keyvalues_expires_at", "expires_at"),
+)
+"""The key-value store: one row per (space, keyspace, key); expired rows are invisible."""

@@ -1,0 +1,129 @@
+"""Key-value operations of one space, one transaction each: get, set with TTL, delete,
+increment / decrement, list by prefix; plus the background purge of expired keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from datastore.documents.service import utc_now
+from datastore.errors import BadRequest, InvalidParam, NotFound
+from datastore.storage.engine import Database
+from datastore.storage.errors import translate_errors
+from datastore.storage.keyvalue import Entry, KeyValueStore
+from datastore.types import JSON
+
+logger = logging.getLogger("datastore.keyvalue")
+
+MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
+"""The longest time-to-live accepted: ten years."""
+MAX_KEY_LENGTH = 1000
+_KEYSPACE = re.compile(r"^[A-Za-z0-9_.\-]{0,200}$")
+
+
+def parse_ttl(raw: str | None) -> int | None:
+    """The ``ttl`` query parameter in milliseconds; raises BadRequest unless it is a whole
+    number from 1 to ten years."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text.isdigit() or int(text) < 1 or int(text) > MAX_TTL_MS:
+        raise BadRequest(
+            "The time-to-live is not valid.",
+            invalid_params=[
+                InvalidParam(
+                    "ttl", f"must be a whole number of milliseconds from 1 to {MAX_TTL_MS}"
+                )
+            ],
+        )
+    return int(text)
+
+
+def check_keyspace(raw: str | None) -> str:
+    """The ``keyspace`` query parameter ('' when absent); raises BadRequest when malformed."""
+    if raw is None:
+        return ""
+    if not _KEYSPACE.match(raw):
+        raise BadRequest(
+            invalid_params=[
+                InvalidParam("keyspace", "may hold letters, digits, '_', '-' and '.' (200 at most)")
+            ]
+        )
+    return raw
+
+
+def check_key(key: str) -> str:
+    """``key`` if it may be a key; raises BadRequest otherwise."""
+    if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+        raise BadRequest(
+            invalid_params=[
+                InvalidParam("key", f"must be 1 to {MAX_KEY_LENGTH} characters, without NUL")
+            ]
+        )
+    return key
+
+
+class KeyValueService:
+    """The key-value store of one space."""
+
+    def __init__(
+        self, db: Database, space: str, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.db = db
+        self.space = space
+        self.store = KeyValueStore()
+        self.clock = clock
+
+    def get(self, keyspace: str, key: str) -> Entry:
+        """The live entry; raises NotFound when missing or expired."""
+        with translate_errors(), self.db.read() as conn:
+            entry = self.store.get(conn, self.space, keyspace, key, self.clock())
+        if entry is None:
+            raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
+        return entry
+
+    def set(self, keyspace: str, key: str, value: JSON, ttl_ms: int | None) -> Entry:
+        """Store a value, expiring ``ttl_ms`` milliseconds from now when given."""
+        now = self.clock()
+        expires = now + timedelta(milliseconds=ttl_ms) if ttl_ms is not None else None
+        with translate_errors(), self.db.write() as conn:
+            return self.store.set(conn, self.space, keyspace, key, value, now, expires)
+
+    def delete(self, keyspace: str, key: str) -> None:
+        """Delete a key; raises NotFound when it was missing or expired."""
+        with translate_errors(), self.db.write() as conn:
+            deleted = self.store.delete(conn, self.space, keyspace, key, self.clock())
+        if not deleted:
+            raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
+
+    def increment(self, keyspace: str, key: str, delta: int | float) -> int | float:
+        """Add ``delta`` atomically and return the new value."""
+        with translate_errors(), self.db.write() as conn:
+            return self.store.increment(conn, self.space, keyspace, key, delta, self.clock())
+
+    def list(self, keyspace: str, prefix: str, limit: int) -> list[Entry]:
+        """Live entries whose key starts with ``prefix``."""
+        with translate_errors(), self.db.read() as conn:
+            return self.store.list(conn, self.space, keyspace, prefix, self.clock(), limit=limit)
+
+
+def purge_expired(db: Database) -> int:
+    """Delete expired keys of every space; the number deleted."""
+    with translate_errors(), db.write() as conn:
+        return KeyValueStore().purge_expired(conn, utc_now())
+
+
+async def purge_forever(db: Database, every_seconds: float = 60.0) -> None:
+    """Purge expired keys every ``every_seconds`` until cancelled."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            removed = await asyncio.to_thread(purge_expired, db)
+        except Exception:
+            logger.warning("purging expired keys failed", exc_info=True)
+            continue
+        if removed:
+            logger.info("purged %d expired keys", removed)
