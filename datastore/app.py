@@ -36,6 +36,7 @@ from datastore.http.health import health_route
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
+from datastore.queue import QueueService
 from datastore.storage import migrate
 from datastore.storage.engine import Database, default_sqlite_url
 
@@ -126,6 +127,7 @@ def create_app(
             settings,
             DocumentService(db, served.space),
             KeyValueService(db, served.space),
+            QueueService(db, served.space, max_attempts=settings.queue_max_attempts),
         )
         mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
     dispatcher = Dispatcher(mounts, system_routes={"/__health": health_route(db)})

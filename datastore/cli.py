@@ -26,6 +26,7 @@ SERVE_SETTINGS = (
     "max_limit",
     "statement_timeout_ms",
     "pool_size",
+    "queue_max_attempts",
     "dev",
     "log_level",
 )
@@ -62,6 +63,41 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("blueprint")
     bundle.add_argument("-o", "--output", help="output file (default: standard output)")
 
+    worker = commands.add_parser("worker", help="process queued jobs")
+    worker.add_argument("blueprint", help="the blueprint whose queues to work on")
+    worker.add_argument(
+        "--handler",
+        action="append",
+        default=[],
+        metavar="TOPIC=MODULE:FUNCTION",
+        help="run a Python callable for a topic's jobs (repeatable)",
+    )
+    worker.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="TOPIC=URL",
+        help="POST a topic's jobs as JSON to a URL (repeatable)",
+    )
+    worker.add_argument(
+        "--space", default="default", help="the space whose queues to work on (default: default)"
+    )
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a job stays claimed before another worker may retry it (default 300)",
+    )
+    worker.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="wait between polls of an empty queue (default 0.5)",
+    )
+    add_arguments(worker, ("database_url", "log_level"))
+
     migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
     add_arguments(migrate, ("database_url",))
     return parser
@@ -79,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bundle(args)
         if args.command == "migrate":
             return _migrate(args)
+        if args.command == "worker":
+            return _worker(args)
     except ConfigError as exc:
         print(f"datastore: {exc}", file=sys.stderr)
         return 2
@@ -190,6 +228,60 @@ def _bundle(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database, default_sqlite_url
+    from datastore.worker import HandlerError, JobHandler, Worker, load_callable, webhook
+
+    settings = load_settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
+    if not _lint_or_report([args.blueprint]):
+        return 1
+    handlers: dict[str, JobHandler] = {}
+    try:
+        for spec, make in [(h, load_callable) for h in args.handler] + [
+            (w, webhook) for w in args.webhook
+        ]:
+            topic, sep, target = spec.partition("=")
+            if not sep or not topic or not target:
+                raise ConfigError(f"expected TOPIC=TARGET, got {spec!r}")
+            if topic in handlers:
+                raise ConfigError(f"the topic {topic!r} has two handlers")
+            handlers[topic] = make(target)
+    except HandlerError as exc:
+        raise ConfigError(str(exc)) from exc
+    if not handlers:
+        raise ConfigError("give at least one --handler TOPIC=MODULE:FUNCTION or --webhook")
+    if args.visibility_timeout <= 0 or args.poll_interval <= 0:
+        raise ConfigError("--visibility-timeout and --poll-interval must be positive")
+    db = Database(settings.database_url or default_sqlite_url())
+    if settings.migrate:
+        migrate.upgrade(db)
+    worker = Worker(
+        db,
+        args.space,
+        handlers,
+        visibility=timedelta(seconds=args.visibility_timeout),
+        poll_interval=args.poll_interval,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"datastore: worker {worker.name} on {', '.join(sorted(handlers))} (space {args.space})",
+        file=sys.stderr,
+    )
+    processed = worker.run(stop)
+    db.dispose()
+    print(f"datastore: worker stopped after {processed} jobs", file=sys.stderr)
     return 0
 
 

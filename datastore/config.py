@@ -52,6 +52,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_limit", int, 1000, "largest limit / page size a client may ask for"),
     Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
     Setting("pool_size", int, 10, "database connections per worker"),
+    Setting("queue_max_attempts", int, 5, "attempts of a queued job before it is dead-lettered"),
     Setting("dev", bool, False, "development mode (POST /__jwt mints tokens with the dev secret)"),
     Setting("log_level", str, "info", "log level: debug, info, warning, error"),
 )
@@ -72,6 +73,7 @@ class Settings:
     max_limit: int = 1000
     statement_timeout_ms: int = 5000
     pool_size: int = 10
+    queue_max_attempts: int = 5
     dev: bool = False
     log_level: str = "info"
 
@@ -144,7 +146,14 @@ def load_settings(
 def _check(settings: Settings) -> None:
     if not 0 < settings.port < 65536:
         raise ConfigError(f"port must be between 1 and 65535, got {settings.port}")
-    for name in ("max_body_bytes", "max_json_depth", "default_limit", "max_limit", "pool_size"):
+    for name in (
+        "max_body_bytes",
+        "max_json_depth",
+        "default_limit",
+        "max_limit",
+        "pool_size",
+        "queue_max_attempts",
+    ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if settings.default_limit > settings.max_limit:

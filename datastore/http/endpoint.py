@@ -14,6 +14,7 @@ from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
 from datastore.keyvalue import KeyValueService
+from datastore.queue import QueueService
 from datastore.storage.engine import Database
 
 
@@ -26,6 +27,7 @@ class Space:
     settings: Settings
     documents: DocumentService
     keyvalues: KeyValueService
+    queues: QueueService
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ HANDLERS: dict[tuple[Kind, str], Handler] = {
 
 def handler_for(kind: Kind, method: str) -> Handler:
     """The generic handler of an operation kind and method."""
-    from datastore.http import kv_handlers
+    from datastore.http import kv_handlers, queue_handlers
 
     extra: dict[tuple[Kind, str], Handler] = {
         (Kind.KEYV, "get"): kv_handlers.kv_get,
@@ -203,5 +203,7 @@ def handler_for(kind: Kind, method: str) -> Handler:
         (Kind.KEYV_INCR, "put"): kv_handlers.kv_incr,
         (Kind.KEYV_DECR, "put"): kv_handlers.kv_decr,
         (Kind.KEYV_LIST, "get"): kv_handlers.kv_list,
+        (Kind.QUEUE, "post"): queue_handlers.enqueue,
+        (Kind.QUEUE_JOB, "get"): queue_handlers.job_status,
     }
     return HANDLERS.get((kind, method)) or extra.get((kind, method), not_implemented)

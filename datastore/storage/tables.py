@@ -135,3 +135,25 @@ keyvalues = sa.Table(
     sa.Index("ix_keyvalues_expires_at", "expires_at"),
 )
 """The key-value store: one row per (space, keyspace, key); expired rows are invisible."""
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("space", sa.String(200), nullable=False),
+    sa.Column("topic", sa.String(200), nullable=False),
+    sa.Column("payload", JSONValue, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    sa.Column("run_at", UTCDateTime(), nullable=False),
+    sa.Column("locked_until", UTCDateTime(), nullable=True),
+    sa.Column("locked_by", sa.String(200), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_jobs_claim", "space", "topic", "status", "run_at"),
+)
+"""Queued jobs: ``queued`` → ``running`` (claimed until ``locked_until``) → ``done``, or back
+to ``queued`` with a later ``run_at`` after a failure, or ``dead`` after ``max_attempts``."""

@@ -1,0 +1,191 @@
+"""Queues: enqueue → claim → done, retries with backoff, dead letters, visibility timeouts,
+competing workers, webhooks; on both backends where it applies."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datastore.queue import QueueService
+from datastore.storage.engine import Database
+from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job
+from datastore.worker import HandlerError, Worker, backoff, load_callable, webhook
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def test_enqueue_process_done(database: Database, space: str, tmp_path: Path) -> None:
+    queue = QueueService(database, space)
+    out = tmp_path / "out.txt"
+    job = queue.enqueue("emails", {"file": str(out), "n": 1})
+    assert (job.status, job.attempts) == (QUEUED, 0)
+    worker = Worker(database, space, {"emails": load_callable("tests.queue.handlers:record")})
+    assert worker.run_once() is not None
+    assert worker.run_once() is None
+    assert out.read_text() == "1\n"
+    done = queue.get("emails", job.id)
+    assert (done.status, done.attempts, done.last_error) == (DONE, 1, None)
+    assert done.finished_at is not None
+
+
+def test_retries_with_backoff_then_dead_letter(database: Database, space: str) -> None:
+    clock = Clock()
+    queue = QueueService(database, space, max_attempts=3, clock=clock)
+    job = queue.enqueue("t", {"x": 1})
+    worker = Worker(
+        database, space, {"t": load_callable("tests.queue.handlers:always_fails")}, clock=clock
+    )
+    assert worker.run_once() is not None
+    failed = queue.get("t", job.id)
+    assert (failed.status, failed.attempts) == (QUEUED, 1)
+    assert failed.last_error == "ValueError: this handler always fails"
+    assert failed.run_at == clock.now + timedelta(seconds=1)
+    assert worker.run_once() is None  # not due yet
+    clock.advance(seconds=1)
+    assert worker.run_once() is not None
+    assert queue.get("t", job.id).run_at == clock.now + timedelta(seconds=2)
+    clock.advance(seconds=2)
+    worker.run_once()
+    dead = queue.get("t", job.id)
+    assert (dead.status, dead.attempts) == (DEAD, 3)
+    clock.advance(hours=2)
+    assert worker.run_once() is None
+
+
+def test_visibility_timeout_returns_a_job(database: Database, space: str) -> None:
+    clock = Clock()
+    queue = QueueService(database, space, max_attempts=2, clock=clock)
+    job = queue.enqueue("t", {})
+    first = Worker(database, space, {"t": lambda j: None}, clock=clock, name="first")
+    claimed = first.claim()  # claimed, then the worker "dies"
+    assert claimed is not None
+    assert queue.get("t", job.id).status == RUNNING
+    second = Worker(database, space, {"t": lambda j: None}, clock=clock, name="second")
+    assert second.claim() is None  # still claimed
+    clock.advance(minutes=6)
+    again = second.run_once()
+    assert again is not None
+    assert again.attempts == 2
+    assert queue.get("t", job.id).status == DONE
+    # The first worker's late report does not overwrite the outcome.
+    with database.write() as conn:
+        assert not first.store.finish(conn, claimed, worker="first", now=clock.now)
+
+
+def test_claim_expired_after_last_attempt_is_dead(database: Database, space: str) -> None:
+    clock = Clock()
+    queue = QueueService(database, space, max_attempts=1, clock=clock)
+    job = queue.enqueue("t", {})
+    worker = Worker(database, space, {"t": lambda j: None}, clock=clock)
+    assert worker.claim() is not None
+    clock.advance(minutes=10)
+    assert worker.claim() is None
+    dead = queue.get("t", job.id)
+    assert dead.status == DEAD
+    assert "visibility timeout" in (dead.last_error or "")
+
+
+def test_topics_and_spaces_are_separate(database: Database, space: str) -> None:
+    QueueService(database, space).enqueue("a", {})
+    QueueService(database, space + "x").enqueue("b", {})
+    seen: list[str] = []
+    worker = Worker(database, space, {"b": lambda j: seen.append(j.topic)})
+    assert worker.run_once() is None
+    assert seen == []
+
+
+def test_two_workers_share_a_topic_without_duplicates(database: Database, space: str) -> None:
+    if not database.is_postgresql:
+        pytest.skip("SQLite supports one worker process; competing workers need PostgreSQL")
+    queue = QueueService(database, space)
+    ids = {queue.enqueue("t", {"n": n}).id for n in range(1000)}
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def handle(job: Job) -> None:
+        with lock:
+            seen.append(job.id)
+
+    workers = [Worker(database, space, {"t": handle}, poll_interval=0.01) for _ in range(2)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while len(seen) < 1000 and datetime.now(UTC) < deadline:
+        stop.wait(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 1000
+    assert set(seen) == ids
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert backoff(40) == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("spec", ["nomodule", "no.such.module:f", "json:nope", "json:__doc__"])
+def test_bad_handler_specs(spec: str) -> None:
+    with pytest.raises(HandlerError):
+        load_callable(spec)
+
+
+def test_webhook_handler(database: Database, space: str) -> None:
+    received: list[dict[str, Any]] = []
+    answers = iter([500, 200])
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["content-length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(next(answers))
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        clock = Clock()
+        queue = QueueService(database, space, clock=clock)
+        job = queue.enqueue("hooks", {"hello": "world"})
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        worker = Worker(database, space, {"hooks": webhook(url)}, clock=clock)
+        worker.run_once()
+        assert queue.get("hooks", job.id).status == QUEUED
+        assert "webhook answered 500" in (queue.get("hooks", job.id).last_error or "")
+        clock.advance(seconds=5)
+        worker.run_once()
+        assert queue.get("hooks", job.id).status == DONE
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received[1] == {
+        "_id": job.id,
+        "topic": "hooks",
+        "payload": {"hello": "world"},
+        "attempt": 2,
+    }
+    with pytest.raises(HandlerError):
+        webhook("ftp://nope")
