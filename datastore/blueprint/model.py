@@ -204,6 +204,27 @@ class Blueprint:
         return str(self.document.get("openapi", "3.0.0"))
 
 
+def follow_refs(document: dict[str, Any], node: Any) -> Any:
+    """``node``, or what its internal ``$ref`` chain points to (unresolvable: ``node``)."""
+    seen = 0
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 32:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            return node
+        target: Any = document
+        for raw in ref[2:].split("/"):
+            token = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and token in target:
+                target = target[token]
+            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+                target = target[int(token)]
+            else:
+                return node
+        node = target
+        seen += 1
+    return node
+
+
 def operation_id(method: str, path: str) -> str:
     """The unique operation id the datastore gives every operation: ``"get /events/{id}"``."""
     return f"{method} {path}"
@@ -215,7 +236,7 @@ def build_blueprint(document: dict[str, Any], resolve: Any = None) -> Blueprint:
     ``resolve`` turns a ``$ref``'d schema into the referenced one (identity when None). Paths
     whose shape the datastore does not serve are skipped here; the linter reports them.
     """
-    resolver = resolve or (lambda schema: schema)
+    resolver = resolve or (lambda node: follow_refs(document, node))
     global_security = document.get("security")
     operations: dict[str, Operation] = {}
     for path, item in (document.get("paths") or {}).items():

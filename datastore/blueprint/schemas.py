@@ -1,7 +1,17 @@
-"""PLACEHOLDER (replaced by the schemas branch): compile JSON Schemas once, report every error."""
+"""Compiling a blueprint's JSON Schemas once, and what the service needs to know about them.
+
+Each schema is validated with the draft it declares (``$schema``; 2020-12 when none), formats
+checked, every error reported (see ``messages``). ``$ref``s resolve against the whole (bundled)
+blueprint: the blueprint is registered as one resource, and each compiled validator's root is a
+reference to the schema's own place in it, so ``#/components/...`` means the blueprint's
+components wherever it is written. OpenAPI 3.0's ``nullable: true`` is read as adding ``null``
+to ``type``. Properties that map a source (``x-datastore-source``) are filled by the datastore,
+so input validation leaves them out (neither checked nor required).
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,117 +19,202 @@ from typing import Any
 import jsonschema
 import referencing
 import referencing.jsonschema
+from jsonschema.protocols import Validator
 
+from datastore.blueprint.messages import invalid_params
+from datastore.blueprint.model import follow_refs
 from datastore.errors import InvalidParam, ValidationFailed
+
+BLUEPRINT_URI = "urn:datastore:blueprint"
+SOURCE_KEY = "x-datastore-source"
+JSON_TYPES = ("null", "boolean", "object", "array", "number", "string", "integer")
 
 
 @dataclass(frozen=True)
 class SchemaInfo:
-    """Facts about a top-level object schema."""
+    """Facts about a document schema (its top-level object), ``$ref``s followed."""
 
     sources: Mapping[str, str] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    nested: Mapping[str, SchemaInfo] = field(default_factory=dict)
     property_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    array_item_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     properties: tuple[str, ...] | None = None
     additional_properties_set: bool = False
     id_property: str | None = None
 
 
-class CompiledSchema:
-    """A schema compiled once."""
+def _types(schema: Any) -> tuple[str, ...]:
+    if not isinstance(schema, dict):
+        return ()
+    kind = schema.get("type")
+    names = [kind] if isinstance(kind, str) else list(kind) if isinstance(kind, list) else []
+    if schema.get("nullable") is True and "null" not in names:
+        names.append("null")
+    return tuple(n for n in names if n in JSON_TYPES)
 
-    def __init__(self, schema: dict[str, Any], registry: Any, resolve: Any) -> None:
-        self.schema = resolve(schema)
-        props = self.schema.get("properties") if isinstance(self.schema, dict) else None
-        sources: dict[str, str] = {}
-        defaults: dict[str, Any] = {}
-        if isinstance(props, dict):
-            for name, sub in props.items():
-                sub = resolve(sub)
-                if isinstance(sub, dict) and isinstance(sub.get("x-datastore-source"), str):
-                    sources[name] = sub["x-datastore-source"].removeprefix("document.")
-                if isinstance(sub, dict) and "default" in sub:
-                    defaults[name] = sub["default"]
-        id_prop = next((k for k, v in sources.items() if v == "$id"), None)
-        if id_prop is None and isinstance(props, dict) and "_id" in props:
-            id_prop = "_id"
-        self.info = SchemaInfo(
-            sources=sources,
-            defaults=defaults,
-            properties=tuple(props) if isinstance(props, dict) else None,
-            additional_properties_set="additionalProperties" in self.schema,
-            id_property=id_prop,
-        )
-        input_schema = dict(self.schema)
-        if sources and isinstance(props, dict):
-            input_schema["properties"] = {k: v for k, v in props.items() if k not in sources}
-            input_schema["required"] = [
-                r for r in self.schema.get("required", []) if r not in sources
-            ]
-        cls = jsonschema.validators.validator_for(input_schema, jsonschema.Draft202012Validator)
-        self._full = cls(input_schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
-        partial = dict(input_schema)
-        partial.pop("required", None)
-        self._partial = cls(partial, registry=registry, format_checker=cls.FORMAT_CHECKER)
+
+def schema_info(document: dict[str, Any], schema: Any, depth: int = 0) -> SchemaInfo:
+    """The facts of ``schema`` (refs followed at each level)."""
+    schema = follow_refs(document, schema)
+    if not isinstance(schema, dict):
+        return SchemaInfo()
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return SchemaInfo(additional_properties_set="additionalProperties" in schema)
+    sources: dict[str, str] = {}
+    defaults: dict[str, Any] = {}
+    nested: dict[str, SchemaInfo] = {}
+    types: dict[str, tuple[str, ...]] = {}
+    items: dict[str, tuple[str, ...]] = {}
+    for name, sub in props.items():
+        sub = follow_refs(document, sub)
+        if not isinstance(sub, dict):
+            continue
+        source = sub.get(SOURCE_KEY)
+        if isinstance(source, str) and source.startswith("document."):
+            sources[name] = source.removeprefix("document.")
+        if "default" in sub:
+            defaults[name] = sub["default"]
+        types[name] = _types(sub)
+        if "array" in types[name]:
+            items[name] = _types(follow_refs(document, sub.get("items")))
+        if depth < 8 and isinstance(sub.get("properties"), dict):
+            inner = schema_info(document, sub, depth + 1)
+            if inner.defaults or inner.nested:
+                nested[name] = inner
+    id_property = next((p for p, s in sources.items() if s == "$id"), None)
+    if id_property is None and "_id" in props:
+        id_property = "_id"
+    return SchemaInfo(
+        sources=sources,
+        defaults=defaults,
+        nested=nested,
+        property_types=types,
+        array_item_types=items,
+        properties=tuple(props),
+        additional_properties_set="additionalProperties" in schema,
+        id_property=id_property,
+    )
+
+
+def _input_view(node: Any, openapi_30: bool) -> Any:
+    """The blueprint as input validation sees it: sources removed, ``nullable`` as a type."""
+    if isinstance(node, list):
+        return [_input_view(v, openapi_30) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _input_view(v, openapi_30) for k, v in node.items()}
+    props = out.get("properties")
+    if isinstance(props, dict):
+        sourced = {k for k, v in props.items() if isinstance(v, dict) and SOURCE_KEY in v}
+        if sourced:
+            out["properties"] = {k: v for k, v in props.items() if k not in sourced}
+            if isinstance(out.get("required"), list):
+                out["required"] = [r for r in out["required"] if r not in sourced]
+    if openapi_30 and out.get("nullable") is True and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def _pointers(document: Any) -> dict[int, str]:
+    """id(node) → JSON pointer of every dict in the document."""
+    found: dict[int, str] = {}
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            found.setdefault(id(node), pointer)
+            for key, value in node.items():
+                token = str(key).replace("~", "~0").replace("/", "~1")
+                stack.append((value, f"{pointer}/{token}"))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                stack.append((value, f"{pointer}/{index}"))
+    return found
+
+
+class CompiledSchema:
+    """A schema compiled once: ``errors`` / ``validate`` per request, ``info`` facts."""
+
+    def __init__(self, validator: Validator, info: SchemaInfo) -> None:
+        self._validator = validator
+        self.info = info
 
     def errors(self, instance: Any, *, partial: bool = False) -> list[InvalidParam]:
-        """Every problem of ``instance``."""
-        validator = self._partial if partial else self._full
-        out = []
-        for error in validator.iter_errors(instance):
-            path = ".".join(str(p) for p in error.absolute_path) or "body"
-            out.append(InvalidParam(path, error.message[:200]))
-        return out
+        """Every problem of ``instance``; ``partial`` (PATCH bodies) ignores top-level
+        ``required``."""
+        found = self._validator.iter_errors(instance)
+        if partial:
+            found = (e for e in found if not (e.validator == "required" and not e.absolute_path))
+        return list(invalid_params(found))
 
     def validate(self, instance: Any, *, partial: bool = False) -> None:
-        """Raise ValidationFailed listing every problem."""
-        errors = self.errors(instance, partial=partial)
-        if errors:
-            raise ValidationFailed(invalid_params=errors)
+        """Raise ValidationFailed listing every problem of ``instance``."""
+        problems = self.errors(instance, partial=partial)
+        if problems:
+            raise ValidationFailed(invalid_params=problems)
 
 
 class SchemaCompiler:
-    """Compiles schemas of one blueprint."""
+    """Compiles the schemas of one blueprint (each once)."""
 
     def __init__(self, document: dict[str, Any], *, openapi_version: str) -> None:
         self.document = document
+        self._pointers = _pointers(document)
+        self._view = _input_view(copy.deepcopy(document), openapi_version.startswith("3.0"))
         resource = referencing.Resource.from_contents(
-            document, default_specification=referencing.jsonschema.DRAFT202012
+            self._view, default_specification=referencing.jsonschema.DRAFT202012
         )
-        self.registry: Any = referencing.Registry().with_resource("", resource)
+        self._registry: referencing.Registry[Any] = referencing.Registry().with_resource(
+            BLUEPRINT_URI, resource
+        )
         self._cache: dict[int, CompiledSchema] = {}
 
-    def _resolve(self, schema: Any) -> Any:
-        while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
-            ref = schema["$ref"]
-            if not ref.startswith("#/"):
-                return schema
-            node: Any = self.document
-            for part in ref[2:].split("/"):
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-            schema = node
-        return schema
-
     def compile(self, schema: dict[str, Any]) -> CompiledSchema:
-        """The compiled schema (cached)."""
-        key = id(schema)
-        if key not in self._cache:
-            self._cache[key] = CompiledSchema(schema, self.registry, self._resolve)
-        return self._cache[key]
+        """The compiled form of a schema object of this blueprint (or of a standalone one).
+
+        Raises jsonschema.SchemaError when the schema is not valid for its draft.
+        """
+        cached = self._cache.get(id(schema))
+        if cached is not None:
+            return cached
+        target = follow_refs(self.document, schema)
+        cls = jsonschema.validators.validator_for(
+            target if isinstance(target, dict) else {}, default=jsonschema.Draft202012Validator
+        )
+        pointer = self._pointers.get(id(schema))
+        if pointer is not None:
+            root: dict[str, Any] = {"$ref": f"{BLUEPRINT_URI}#{pointer}"}
+            registry = self._registry
+        else:
+            root = _input_view(copy.deepcopy(schema), False)
+            registry = self._registry
+        if isinstance(target, dict):
+            cls.check_schema(_input_view(copy.deepcopy(target), False))
+        validator = cls(root, registry=registry, format_checker=cls.FORMAT_CHECKER)
+        compiled = CompiledSchema(validator, schema_info(self.document, schema))
+        self._cache[id(schema)] = compiled
+        return compiled
 
 
 def apply_defaults(body: dict[str, Any], info: SchemaInfo) -> dict[str, Any]:
-    """Fill defaults for missing or null properties."""
+    """A copy of ``body`` with schema defaults filled in for missing or null properties,
+    recursively into nested objects that are present."""
     out = dict(body)
     for name, value in info.defaults.items():
         if out.get(name) is None:
-            out[name] = value
+            out[name] = copy.deepcopy(value)
+    for name, inner in info.nested.items():
+        if isinstance(out.get(name), dict):
+            out[name] = apply_defaults(out[name], inner)
     return out
 
 
 def project(body: dict[str, Any], info: SchemaInfo) -> dict[str, Any]:
-    """Keep only declared properties when the schema lists them and sets no
-    additionalProperties."""
+    """Response shaping: when the schema lists ``properties`` and does not set
+    ``additionalProperties``, only those properties are returned."""
     if info.properties is None or info.additional_properties_set:
         return body
-    return {k: v for k, v in body.items() if k in info.properties}
+    allowed = set(info.properties)
+    return {k: v for k, v in body.items() if k in allowed}
