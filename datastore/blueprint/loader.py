@@ -167,6 +167,14 @@ def resolve_pointer(document: Any, fragment: str) -> Any:
     return node
 
 
+def value_at(document: Any, pointer: Sequence[str | int]) -> Any:
+    """The node at a pointer given as a tuple of keys; raises KeyError/IndexError."""
+    node = document
+    for part in pointer:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
 class _Bundler:
     """Pulls file references into ``components/schemas`` (see the module docstring)."""
 

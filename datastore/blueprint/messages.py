@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
@@ -74,7 +74,7 @@ def type_reason(expected: Any) -> str:
 def reason(error: ValidationError) -> str:
     """The plain-language reason for one error (not for required/additionalProperties)."""
     keyword, value = error.validator, error.validator_value
-    simple = {
+    simple: dict[str, Callable[[], str]] = {
         "minLength": lambda: f"must be at least {_plural(value, 'character')} long",
         "maxLength": lambda: f"must be at most {_plural(value, 'character')} long",
         "minimum": lambda: f"must be at least {value}",
