@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from datastore.query import ast
 
@@ -145,7 +145,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "/"
 
 @dataclass(frozen=True)
 class _Token:
-    kind: Literal["op", "number", "string", "name", "end"]
+    kind: str  # op, number, string, name, end
     text: str
     position: int
 
@@ -182,8 +182,7 @@ def _tokens(text: str) -> list[_Token]:
             hint = {"==": "===", "!=": "!==", "=": "===", "&": "&&", "|": "||"}[match.group()]
             raise AclSyntaxError(f"unknown operator {match.group()!r}; use {hint!r}", position)
         if kind != "ws":
-            assert kind in ("op", "number", "string", "name")
-            tokens.append(_Token(kind, match.group(), position))
+            tokens.append(_Token(str(kind), match.group(), position))
         position = match.end()
     tokens.append(_Token("end", "", len(text)))
     return tokens
@@ -371,7 +370,9 @@ def strict_equal(left: Any, right: Any) -> bool:
     if kind != json_type(right):
         return False
     if kind == "array":
-        return len(left) == len(right) and all(strict_equal(a, b) for a, b in zip(left, right))
+        return len(left) == len(right) and all(
+            strict_equal(a, b) for a, b in zip(left, right, strict=True)
+        )
     if kind == "object":
         return left.keys() == right.keys() and all(strict_equal(left[k], right[k]) for k in left)
     return bool(left == right)

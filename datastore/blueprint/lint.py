@@ -143,7 +143,7 @@ def _walk(node: Any, pointer: Pointer) -> Iterator[tuple[Pointer, str, Any, dict
 
 
 def _check_extensions(report: _Report, document: dict[str, Any]) -> None:
-    for pointer, key, value, parent in _walk(document, ()):
+    for pointer, key, value, _parent in _walk(document, ()):
         if not key.startswith("x-datastore"):
             continue
         if key not in KNOWN_EXTENSIONS:
@@ -212,7 +212,7 @@ def _check_paths(report: _Report, document: dict[str, Any], check_acl: AclChecke
                     "parent-missing",
                     f"{path} is nested under a document endpoint that is not declared",
                 )
-        if kind is Kind.COLLECTION and _shape(path) + ("{}",) not in document_shapes:
+        if kind is Kind.COLLECTION and (*_shape(path), "{}") not in document_shapes:
             report.add(
                 ("paths", path, "<key>"),
                 "no-document-endpoint",
