@@ -27,6 +27,12 @@ SERVE_SETTINGS = (
     "statement_timeout_ms",
     "pool_size",
     "queue_max_attempts",
+    "jwt_secret",
+    "jwt_public_key",
+    "jwks",
+    "jwt_audience",
+    "jwt_issuer",
+    "jwt_leeway",
     "dev",
     "log_level",
 )

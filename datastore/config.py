@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+DEV_SECRET = "datastore-dev-secret"
+"""The JWT secret of ``serve --dev`` when none is configured (development only)."""
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -53,7 +56,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
     Setting("pool_size", int, 10, "database connections per worker"),
     Setting("queue_max_attempts", int, 5, "attempts of a queued job before it is dead-lettered"),
-    Setting("dev", bool, False, "development mode (POST /__jwt mints tokens with the dev secret)"),
+    Setting("jwt_secret", str, "", "shared secret of HS256/384/512 bearer tokens"),
+    Setting("jwt_public_key", str, "", "PEM file of the public key of RS/PS/ES/EdDSA tokens"),
+    Setting("jwks", str, "", "JWKS file or URL with the keys of bearer tokens"),
+    Setting("jwt_audience", str, "", "required aud claim of bearer tokens"),
+    Setting("jwt_issuer", str, "", "required iss claim of bearer tokens"),
+    Setting("jwt_leeway", int, 30, "seconds of clock skew allowed for exp/nbf"),
+    Setting(
+        "dev",
+        bool,
+        False,
+        "development mode: POST /__jwt signs posted claims with the JWT secret "
+        f"(default {DEV_SECRET!r})",
+    ),
     Setting("log_level", str, "info", "log level: debug, info, warning, error"),
 )
 
@@ -74,6 +89,12 @@ class Settings:
     statement_timeout_ms: int = 5000
     pool_size: int = 10
     queue_max_attempts: int = 5
+    jwt_secret: str = ""
+    jwt_public_key: str = ""
+    jwks: str = ""
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+    jwt_leeway: int = 30
     dev: bool = False
     log_level: str = "info"
 
@@ -156,5 +177,10 @@ def _check(settings: Settings) -> None:
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.jwt_leeway < 0:
+        raise ConfigError("jwt_leeway may not be negative")
+    keys = [k for k in (settings.jwt_secret, settings.jwt_public_key, settings.jwks) if k]
+    if len(keys) > 1:
+        raise ConfigError("configure only one of jwt_secret, jwt_public_key and jwks")
     if settings.default_limit > settings.max_limit:
         raise ConfigError("default_limit may not exceed max_limit")

@@ -157,3 +157,15 @@ jobs = sa.Table(
 )
 """Queued jobs: ``queued`` → ``running`` (claimed until ``locked_until``) → ``done``, or back
 to ``queued`` with a later ``run_at`` after a failure, or ``dead`` after ``max_attempts``."""
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("space", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("readonly", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+"""API keys: only a SHA-256 of the secret part is stored."""

@@ -1,0 +1,135 @@
+"""Authentication and access rules at the HTTP edge.
+
+Every operation gets an ``Access`` at start-up: its parsed ``x-datastore-acl`` rule (or
+``public``), and whether it needs a credential (any non-public rule, or a ``security``
+requirement). Per request, ``admit`` verifies the presented credential (JWT bearer or
+``x-apikey``) into a ``Principal``: 401 when one is needed and none is valid, 403 when a
+read-only key tries to write. Rules that read the document are checked by the handlers through
+``allowed`` (single documents) and ``list_filter`` (collections, translated to SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from datastore.auth.acl import AclContext, Rule, evaluate, parse_rule, references, to_query
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.auth.credentials import ANONYMOUS, JwtVerifier, Principal
+from datastore.blueprint.model import Operation
+from datastore.errors import Forbidden, Unauthorized
+from datastore.query import ast
+
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+@dataclass(frozen=True)
+class Access:
+    """The access policy of one operation."""
+
+    rule: Rule | None
+    needs_credential: bool
+
+    @property
+    def public(self) -> bool:
+        """Anyone may call (no credential looked at)."""
+        return self.rule is not None and self.rule.public
+
+    def reads(self, root: str) -> bool:
+        """Whether the rule reads ``root`` (``document``, ``parent``...)."""
+        return self.rule is not None and root in references(self.rule)
+
+
+def access_for(op: Operation) -> Access:
+    """The policy of an operation (its ACL was checked by the linter; parsed here once)."""
+    rule = parse_rule(op.acl) if op.acl is not None else None
+    if rule is not None and rule.public:
+        return Access(rule, needs_credential=False)
+    # Any non-public rule, any security requirement, and neither (deny by default) need one.
+    return Access(rule, needs_credential=True)
+
+
+class Authenticator:
+    """Turns a request's credentials into a Principal."""
+
+    def __init__(self, verifier: JwtVerifier | None, apikeys: ApiKeyStore) -> None:
+        self.verifier = verifier
+        self.apikeys = apikeys
+
+    async def principal(self, request: Request, space: str) -> Principal:
+        """The verified caller; ANONYMOUS when no credential is presented. Raises
+        Unauthorized when a presented credential is not valid."""
+        authorization = request.headers.get("authorization")
+        apikey = request.headers.get("x-apikey")
+        claims = None
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+            if self.verifier is None:
+                raise Unauthorized("This server accepts no bearer tokens.")
+            claims = self.verifier.verify(token.strip())
+        if apikey is not None:
+            info = await run_in_threadpool(self.apikeys.authenticate, space, apikey)
+            if info is None:
+                raise Unauthorized("The API key is not valid here.")
+            return Principal(claims, info.id, info.readonly)
+        if claims is not None:
+            return Principal(claims)
+        return ANONYMOUS
+
+    async def admit(self, request: Request, space: str, op: Operation, access: Access) -> Principal:
+        """The caller, if allowed to call the operation at all (before any document is read).
+
+        Raises Unauthorized (credential needed or invalid), Forbidden (read-only key writing,
+        or a rule that fails whatever the document).
+        """
+        if access.public:
+            return ANONYMOUS
+        principal = await self.principal(request, space)
+        if not principal.authenticated:
+            raise Unauthorized("This operation needs a bearer token or an API key.")
+        if principal.apikey_readonly and op.method in WRITE_METHODS:
+            raise Forbidden("A read-only API key may only read.")
+        if access.rule is None and op.security is None:
+            raise Forbidden("The operation declares no access rule.")
+        return principal
+
+
+def context(
+    principal: Principal,
+    document: Mapping[str, Any] | None = None,
+    parent: Mapping[str, Any] | None = None,
+) -> AclContext:
+    """The rule context of a request."""
+    return AclContext(
+        claims=principal.claims,
+        apikey_readonly=principal.apikey_readonly,
+        document=document,
+        parent=parent,
+    )
+
+
+def allowed(access: Access, ctx: AclContext) -> bool:
+    """Whether the operation's rule allows this context (no rule: credential suffices)."""
+    if access.rule is None:
+        return True
+    return evaluate(access.rule, ctx)
+
+
+def denies_everything(access: Access, ctx: AclContext) -> bool:
+    """Whether the rule fails for this caller whatever the document (403 rather than 404)."""
+    if access.rule is None:
+        return False
+    return to_query(access.rule, ctx) == ast.FALSE
+
+
+def list_filter(access: Access | None, ctx: AclContext) -> ast.Node:
+    """The documents a caller may read, as a query filter (``TRUE`` without a rule)."""
+    if access is None or access.rule is None:
+        return ast.TRUE
+    return to_query(access.rule, ctx)

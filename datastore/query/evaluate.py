@@ -1,0 +1,182 @@
+"""The reference evaluator of the query tree: ``ast``'s documented semantics in plain Python.
+
+Nothing serves requests with it; the SQL compiler is tested against it (random documents and
+random queries must give the same answers), so it is written for clarity, independently of SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from datastore.query import ast
+
+MISSING: Any = object()
+_RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def equal(a: Any, b: Any) -> bool:
+    """JSON equality: same type, same value (structurally)."""
+    kind = json_type(a)
+    if kind != json_type(b):
+        return False
+    if kind == "array":
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+    if kind == "object":
+        return list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _ordered(a: Any, op: str, b: Any) -> bool:
+    kind = json_type(a)
+    if kind != json_type(b) or kind not in ("number", "string", "boolean"):
+        return False
+    results: dict[str, bool] = {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}
+    return results[op]
+
+
+def scalar_compare(a: Any, op: str, b: Any) -> bool:
+    """One comparison of two present values."""
+    if op == "eq":
+        return equal(a, b)
+    if op == "ne":
+        return not equal(a, b)
+    return _ordered(a, op, b)
+
+
+def lookup(document: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (MISSING when absent)."""
+    value = document
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def _any(value: Any, test: Any) -> bool:
+    if value is MISSING:
+        return False
+    if test(value):
+        return True
+    return isinstance(value, list) and any(test(v) for v in value)
+
+
+def _field_value(
+    operand: ast.Operand, document: Any, sources: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> Any:
+    if isinstance(operand, ast.Source):
+        return sources.get(operand.name, MISSING)
+    value = lookup(document, operand.path)
+    if len(operand.path) == 1 and operand.path[0] in defaults and value in (MISSING, None):
+        return defaults[operand.path[0]]
+    return value
+
+
+def matches(
+    node: ast.Node,
+    document: Any,
+    sources: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether ``document`` (with its source values and schema defaults) satisfies ``node``."""
+    src = sources or {}
+    dft = defaults or {}
+    if isinstance(node, ast.Const):
+        return node.value
+    if isinstance(node, ast.And):
+        return all(matches(i, document, src, dft) for i in node.items)
+    if isinstance(node, ast.Or):
+        return any(matches(i, document, src, dft) for i in node.items)
+    if isinstance(node, ast.Not):
+        return not matches(node.item, document, src, dft)
+    if isinstance(node, ast.CompareFields):
+        left = _field_value(node.left, document, src, dft)
+        right = _field_value(node.right, document, src, dft)
+        return left is not MISSING and right is not MISSING and scalar_compare(left, node.op, right)
+    value = _field_value(node.field, document, src, dft)
+    if isinstance(node, ast.Exists):
+        return (value is not MISSING) == node.exists
+    if isinstance(node, ast.Compare):
+        if isinstance(node.field, ast.Source) and isinstance(value, datetime):
+            return _compare_datetime(value, node.op, node.value)
+        if not node.elementwise:
+            return value is not MISSING and scalar_compare(value, node.op, node.value)
+        if node.op == "ne":
+            return not matches(ast.Compare(node.field, "eq", node.value), document, src, dft)
+        if node.op == "eq" and node.value is None:
+            return value is MISSING or _any(value, lambda v: v is None)
+        return _any(value, lambda v: scalar_compare(v, node.op, node.value))
+    if isinstance(node, ast.In):
+        return any(
+            matches(ast.Compare(node.field, "eq", v), document, src, dft) for v in node.values
+        )
+    if isinstance(node, ast.Regex):
+        flags = 0
+        for letter, flag in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)):
+            if letter in node.flags:
+                flags |= flag
+        pattern = re.compile(node.pattern, flags)
+        return _any(value, lambda v: isinstance(v, str) and pattern.search(v) is not None)
+    if isinstance(node, ast.StringMatch):
+        if node.kind == "prefix":
+            return _any(value, lambda v: isinstance(v, str) and v.startswith(node.value))
+        return _any(value, lambda v: isinstance(v, str) and v.endswith(node.value))
+    if isinstance(node, ast.ArrayAll):
+        return (
+            isinstance(value, list)
+            and bool(node.values)
+            and all(any(equal(e, v) for e in value) for v in node.values)
+        )
+    if isinstance(node, ast.ArrayWithin):
+        return isinstance(value, list) and all(any(equal(e, v) for v in node.values) for e in value)
+    if isinstance(node, ast.ArraySize):
+        return isinstance(value, list) and len(value) == node.size
+    if isinstance(node, ast.ElemMatch):
+        return isinstance(value, list) and any(
+            matches(node.query, element, {}, {}) for element in value
+        )
+    raise AssertionError(node)
+
+
+def _compare_datetime(value: datetime, op: str, other: Any) -> bool:
+    from datastore.query.sql import _as_datetime
+
+    moment = _as_datetime(other)
+    if moment is None:
+        return op == "ne"
+    return scalar_compare(value.timestamp(), op, moment.timestamp())
+
+
+def sort_key(value: Any) -> tuple[Any, ...]:
+    """The order of one value: type rank, then value (missing counts as null)."""
+    if value is MISSING:
+        value = None
+    kind = json_type(value)
+    rank = _RANK[kind]
+    if kind == "number":
+        return (rank, value, "", 0, "")
+    if kind == "string":
+        return (rank, 0, value, 0, "")
+    if kind == "boolean":
+        return (rank, 0, "", int(value), "")
+    if kind in ("object", "array"):
+        return (rank, 0, "", 0, "")
+    return (rank, 0, "", 0, "")

@@ -1,0 +1,508 @@
+"""The one compiler: query tree → SQLAlchemy Core, identical semantics on both backends.
+
+Every field is first turned into a *JSON expression* (``jsonb`` on PostgreSQL, JSON text via
+SQLite's ``->`` operator), SQL NULL when the property is missing, with the schema default in
+place of a missing or null top-level property. Comparisons then go through four typed views of
+that expression — its JSON type, and its value as a number, a string or a boolean, each NULL
+unless the JSON type matches — so a comparison only ever matches values of the same JSON type
+(``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because SQL does not
+promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition holds if
+it holds for the whole value or, for arrays, for any element (``EXISTS`` over
+``jsonb_array_elements`` / ``json_each``). Every leaf is wrapped in ``COALESCE(..., false)`` so
+``NOT`` never meets a NULL.
+
+Field names and values reach SQL only as bound parameters: JSON paths are bound as arrays
+(PostgreSQL) or as ``$."a"."b"`` path strings (SQLite).
+
+Sorting orders by a type rank first (missing/null < number < string < object < array <
+boolean), then by the typed values (objects and arrays do not order among themselves; strings
+by code point: ``COLLATE "C"`` on PostgreSQL, SQLite's
+binary collation), and the caller appends the creation order. ``sort_columns`` returns the
+non-NULL column expressions of that order so keyset cursors can compare against them exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+from datastore.errors import BadRequest, InvalidParam
+from datastore.query import ast
+
+JSONB = postgresql.JSONB
+_DATETIME_SOURCES = ("$createdDatetime", "$updatedDatetime")
+_TEXT_SOURCES = ("$id", "$extends")
+_RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
+
+
+@dataclass(frozen=True)
+class DocumentColumns:
+    """What the compiler compiles against: the body, the source columns, the defaults."""
+
+    body: ColumnElement[Any]
+    sources: Mapping[str, ColumnElement[Any]]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _false() -> ColumnElement[bool]:
+    return sa.false()
+
+
+def _safe(expression: ColumnElement[Any]) -> ColumnElement[bool]:
+    return sa.func.coalesce(expression, sa.false())
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON type of a Python value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object"
+
+
+class _Dialect:
+    """The typed views of a JSON expression; one subclass per backend."""
+
+    name = ""
+
+    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def literal(self, value: Any) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
+        """(a FROM-able select over the array's elements, the element's JSON expression)."""
+        raise NotImplementedError
+
+    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return text
+
+
+class _PostgreSQL(_Dialect):
+    name = "postgresql"
+
+    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        if not path:
+            return body
+        parts = [sa.literal(p, sa.Text) for p in path]
+        return sa.func.jsonb_extract_path(body, *parts, type_=JSONB)
+
+    def literal(self, value: Any) -> ColumnElement[Any]:
+        return sa.cast(sa.literal(orjson.dumps(value).decode(), sa.Text), JSONB)
+
+    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.jsonb_typeof(x)
+
+    def _scalar(self, x: ColumnElement[Any], kind: str, cast: Any) -> ColumnElement[Any]:
+        text = x.op("#>>", return_type=sa.Text)(sa.literal_column("'{}'::text[]"))
+        return sa.case((sa.func.jsonb_typeof(x) == kind, sa.cast(text, cast)), else_=None)
+
+    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return self._scalar(x, "number", sa.Numeric)
+
+    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return self._scalar(x, "string", sa.Text)
+
+    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return self._scalar(x, "boolean", sa.Boolean)
+
+    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.cast(x, sa.Text)
+
+    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        return x == self.literal(value)
+
+    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
+        array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
+        each = sa.func.jsonb_array_elements(array).table_valued("value").alias("e")
+        return sa.select(sa.literal(1)).select_from(each), each.c.value
+
+    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
+        embedded = "".join(f for f in flags if f in "imsx")
+        # PostgreSQL ARE: (?i) etc. work as embedded options at the start; s → ARE's default
+        # "." matches newline unless the n/p option, so map m and s explicitly.
+        options = "".join(
+            {"i": "i", "m": "n", "s": "s", "x": "x"}[f] for f in embedded if f in "imsx"
+        )
+        full = f"(?{options}){pattern}" if options else pattern
+        return text.op("~", return_type=sa.Boolean)(sa.literal(full, sa.Text))
+
+    def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return text.collate("C")
+
+
+class _SQLite(_Dialect):
+    name = "sqlite"
+
+    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        if not path:
+            return body
+        for part in path:
+            if '"' in part:
+                raise BadRequest(
+                    "Field names may not contain double quotes.",
+                    invalid_params=[InvalidParam(".".join(path), "contains a double quote")],
+                )
+        json_path = "$" + "".join(f'."{p}"' for p in path)
+        return body.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
+
+    def literal(self, value: Any) -> ColumnElement[Any]:
+        return sa.func.json(sa.literal(orjson.dumps(value).decode(), sa.Text))
+
+    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raw = sa.func.json_type(x)
+        return sa.case(
+            (raw.in_(["integer", "real"]), "number"),
+            (raw.in_(["true", "false"]), "boolean"),
+            (raw == "text", "string"),
+            else_=raw,
+        )
+
+    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.case(
+            (sa.func.json_type(x).in_(["integer", "real"]), sa.func.json_extract(x, "$")),
+            else_=None,
+        )
+
+    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.case((sa.func.json_type(x) == "text", sa.func.json_extract(x, "$")), else_=None)
+
+    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        raw = sa.func.json_type(x)
+        return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
+
+    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json(x)
+
+    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        kind = json_type_name(value)
+        if kind == "number":
+            return sa.and_(self.jtype(x) == "number", self.number(x) == value)
+        if kind == "string":
+            result: ColumnElement[bool] = self.string(x) == value
+            return result
+        if kind == "boolean":
+            flag: ColumnElement[bool] = self.boolean(x) == value
+            return flag
+        if kind == "null":
+            return self.jtype(x) == "null"
+        return sa.and_(self.jtype(x) == kind, sa.func.json(x) == self.literal(value))
+
+    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
+        array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
+        each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
+        element = sa.case(
+            (each.c.type == "true", "true"),
+            (each.c.type == "false", "false"),
+            (each.c.type == "null", "null"),
+            (each.c.type == "text", sa.func.json_quote(each.c.value)),
+            else_=sa.cast(each.c.value, sa.Text),
+        )
+        return sa.select(sa.literal(1)).select_from(each), element
+
+    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
+        embedded = "".join(f for f in flags if f in "imsx")
+        full = f"(?{embedded}){pattern}" if embedded else pattern
+        return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(full, sa.Text))
+
+
+def dialect_for(name: str) -> _Dialect:
+    """The compiler's view of a backend (``postgresql`` or ``sqlite``)."""
+    return _PostgreSQL() if name == "postgresql" else _SQLite()
+
+
+class Compiler:
+    """Compiles query trees for one backend and one set of document columns."""
+
+    def __init__(self, cols: DocumentColumns, dialect: str) -> None:
+        self.cols = cols
+        self.d = dialect_for(dialect)
+
+    # -- values ---------------------------------------------------------------------------
+
+    def value(
+        self, operand: ast.Field, base: ColumnElement[Any] | None = None
+    ) -> ColumnElement[Any]:
+        """The JSON expression of a body field (default applied at the top level)."""
+        body = self.cols.body if base is None else base
+        raw = self.d.field(body, operand.path)
+        if base is not None or len(operand.path) != 1 or operand.path[0] not in self.cols.defaults:
+            return raw
+        default = self.d.literal(self.cols.defaults[operand.path[0]])
+        missing = sa.or_(raw.is_(None), self.d.jtype(raw) == "null")
+        return sa.case((missing, default), else_=raw)
+
+    # -- filters --------------------------------------------------------------------------
+
+    def filter(self, node: ast.Node, base: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
+        """The WHERE expression of a filter."""
+        if isinstance(node, ast.Const):
+            return sa.true() if node.value else sa.false()
+        if isinstance(node, ast.And):
+            return sa.and_(sa.true(), *[self.filter(i, base) for i in node.items])
+        if isinstance(node, ast.Or):
+            return sa.or_(sa.false(), *[self.filter(i, base) for i in node.items])
+        if isinstance(node, ast.Not):
+            return sa.not_(self.filter(node.item, base))
+        if isinstance(
+            node.field if not isinstance(node, ast.CompareFields) else node.left, ast.Source
+        ) or (isinstance(node, ast.CompareFields) and isinstance(node.right, ast.Source)):
+            return _safe(self._source(node))
+        return _safe(self._leaf(node, base))
+
+    def _leaf(self, node: ast.Node, base: ColumnElement[Any] | None) -> ColumnElement[bool]:
+        if isinstance(node, ast.CompareFields):
+            assert isinstance(node.left, ast.Field) and isinstance(node.right, ast.Field)
+            left, right = self.value(node.left, base), self.value(node.right, base)
+            return sa.and_(
+                left.is_not(None), right.is_not(None), self._compare_exprs(left, node.op, right)
+            )
+        assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const)
+        assert isinstance(node.field, ast.Field)
+        x = self.value(node.field, base)
+        if isinstance(node, ast.Exists):
+            return x.is_not(None) if node.exists else x.is_(None)
+        if isinstance(node, ast.Compare):
+            return self._compare(x, node)
+        if isinstance(node, ast.In):
+            if not node.values:
+                return sa.false()
+            return sa.or_(
+                *[self._compare(x, ast.Compare(node.field, "eq", v)) for v in node.values]
+            )
+        if isinstance(node, ast.Regex):
+            return self._any(x, lambda e: self.d.regex(self.d.string(e), node.pattern, node.flags))
+        if isinstance(node, ast.StringMatch):
+            value = node.value
+            if node.kind == "prefix":
+                return self._any(x, lambda e: self.d.string(e).startswith(value, autoescape=True))
+            return self._any(x, lambda e: self.d.string(e).endswith(value, autoescape=True))
+        if isinstance(node, ast.ArrayAll):
+            if not node.values:
+                return sa.false()
+            return sa.and_(*[self._contains(x, v) for v in node.values])
+        if isinstance(node, ast.ArrayWithin):
+            select, element = self.d.elements(x)
+            allowed = sa.or_(sa.false(), *[self._safe_equals(element, v) for v in node.values])
+            return sa.and_(self.d.jtype(x) == "array", ~select.where(~allowed).exists())
+        if isinstance(node, ast.ArraySize):
+            select, _ = self.d.elements(x)
+            count = sa.select(sa.func.count()).select_from(select.subquery()).scalar_subquery()
+            return sa.and_(self.d.jtype(x) == "array", count == node.size)
+        if isinstance(node, ast.ElemMatch):
+            select, element = self.d.elements(x)
+            return select.where(self.filter(node.query, element)).exists()
+        raise AssertionError(node)
+
+    def _safe_equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        return _safe(self.d.equals(x, value))
+
+    def _contains(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        select, element = self.d.elements(x)
+        return select.where(self._safe_equals(element, value)).exists()
+
+    def _any(self, x: ColumnElement[Any], test: Any) -> ColumnElement[bool]:
+        select, element = self.d.elements(x)
+        return sa.or_(_safe(test(x)), select.where(_safe(test(element))).exists())
+
+    def _scalar_compare(self, x: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+        kind = json_type_name(value)
+        if op == "eq":
+            return self.d.equals(x, value)
+        if op == "ne":
+            return sa.not_(_safe(self.d.equals(x, value)))
+        if kind == "number":
+            typed, bound = self.d.number(x), sa.literal(value, sa.Numeric)
+        elif kind == "string":
+            typed, bound = self.d.collate(self.d.string(x)), sa.literal(value, sa.Text)
+        elif kind == "boolean":
+            typed, bound = self.d.boolean(x), sa.literal(value, sa.Boolean)
+        else:
+            return sa.false()
+        return {
+            "gt": typed > bound,
+            "gte": typed >= bound,
+            "lt": typed < bound,
+            "lte": typed <= bound,
+        }[op]
+
+    def _compare(self, x: ColumnElement[Any], node: ast.Compare) -> ColumnElement[bool]:
+        op, value = node.op, node.value
+        if not node.elementwise:
+            return sa.and_(x.is_not(None), _safe(self._scalar_compare(x, op, value)))
+        if op == "ne":
+            return sa.not_(self._compare(x, ast.Compare(node.field, "eq", value)))
+        if op == "eq" and value is None:
+            return sa.or_(x.is_(None), self.d.jtype(x) == "null", self._contains(x, None))
+        return self._any(x, lambda e: self._scalar_compare(e, op, value))
+
+    def _compare_exprs(
+        self, left: ColumnElement[Any], op: str, right: ColumnElement[Any]
+    ) -> ColumnElement[bool]:
+        same = self.d.jtype(left) == self.d.jtype(right)
+        if op == "eq":
+            return (
+                sa.and_(same, self.d.json_text(left) == self.d.json_text(right))
+                if self.d.name == "sqlite"
+                else left == right
+            )
+        if op == "ne":
+            return sa.not_(_safe(self._compare_exprs(left, "eq", right)))
+        compare: Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]] = {
+            "gt": lambda a, b: a > b,
+            "gte": lambda a, b: a >= b,
+            "lt": lambda a, b: a < b,
+            "lte": lambda a, b: a <= b,
+        }[op]
+        return sa.or_(
+            _safe(compare(self.d.number(left), self.d.number(right))),
+            _safe(
+                compare(self.d.collate(self.d.string(left)), self.d.collate(self.d.string(right)))
+            ),
+        )
+
+    def _source(self, node: ast.Node) -> ColumnElement[bool]:
+        if isinstance(node, ast.Exists):
+            assert isinstance(node.field, ast.Source)
+            column = self.cols.sources[node.field.name]
+            return column.is_not(None) if node.exists else column.is_(None)
+        if isinstance(node, ast.In):
+            return sa.or_(
+                sa.false(),
+                *[_safe(self._source(ast.Compare(node.field, "eq", v))) for v in node.values],
+            )
+        if isinstance(node, ast.StringMatch | ast.Regex):
+            assert isinstance(node.field, ast.Source)
+            column = self._source_text(node.field.name)
+            if isinstance(node, ast.Regex):
+                return self.d.regex(column, node.pattern, node.flags)
+            if node.kind == "prefix":
+                return column.startswith(node.value, autoescape=True)
+            return column.endswith(node.value, autoescape=True)
+        if not isinstance(node, ast.Compare) or not isinstance(node.field, ast.Source):
+            raise BadRequest("This condition cannot be applied to a source property.")
+        name, op, value = node.field.name, node.op, node.value
+        column = self.cols.sources[name]
+        if name in _DATETIME_SOURCES:
+            moment = _as_datetime(value)
+            if moment is None:
+                return sa.true() if op == "ne" else sa.false()
+            bound: Any = sa.literal(moment, column.type)
+        elif name in _TEXT_SOURCES:
+            if name == "$extends" and value in (None, "") and op in ("eq", "ne"):
+                missing = sa.or_(column.is_(None), column == "")
+                return missing if op == "eq" else sa.not_(missing)
+            if not isinstance(value, str):
+                return sa.true() if op == "ne" else sa.false()
+            column = self.d.collate(column)
+            bound = sa.literal(value, sa.Text)
+        else:
+            raise BadRequest(f"{name} cannot be filtered on.")
+        comparisons: dict[str, ColumnElement[bool]] = {
+            "eq": column == bound,
+            "ne": column != bound,
+            "gt": column > bound,
+            "gte": column >= bound,
+            "lt": column < bound,
+            "lte": column <= bound,
+        }
+        return comparisons[op]
+
+    def _source_text(self, name: str) -> ColumnElement[Any]:
+        if name in _TEXT_SOURCES:
+            return self.cols.sources[name]
+        raise BadRequest(f"{name} is not a text property.")
+
+    # -- sorting --------------------------------------------------------------------------
+
+    def sort_columns(self, key: ast.SortKey) -> list[tuple[ColumnElement[Any], bool]]:
+        """(column expression, descending) pairs that order by ``key``; none is ever NULL."""
+        descending = key.descending
+        if isinstance(key.field, ast.Source):
+            column = self.cols.sources[key.field.name]
+            if key.field.name in _TEXT_SOURCES:
+                column = self.d.collate(sa.func.coalesce(column, ""))
+            return [(column, descending)]
+        x = self.value(key.field)
+        jtype = self.d.jtype(x)
+        rank = sa.case(
+            *[(jtype == name, value) for name, value in _RANK.items() if value],
+            else_=0,
+        )
+        return [
+            (rank, descending),
+            (sa.func.coalesce(self.d.number(x), 0), descending),
+            (self.d.collate(sa.func.coalesce(self.d.string(x), "")), descending),
+            (sa.func.coalesce(sa.case((self.d.boolean(x), 1), else_=0), 0), descending),
+        ]
+
+    def order_by(self, keys: Sequence[ast.SortKey]) -> list[ColumnElement[Any]]:
+        """The ORDER BY expressions of ``keys`` (the caller appends creation order)."""
+        out: list[ColumnElement[Any]] = []
+        for key in keys:
+            for column, descending in self.sort_columns(key):
+                out.append(column.desc() if descending else column.asc())
+        return out
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def compile_filter(node: ast.Node, cols: DocumentColumns, dialect: str) -> ColumnElement[bool]:
+    """A query tree as a WHERE expression for ``dialect``."""
+    return Compiler(cols, dialect).filter(node)
+
+
+def compile_sort(
+    keys: Sequence[ast.SortKey], cols: DocumentColumns, dialect: str
+) -> list[ColumnElement[Any]]:
+    """Sort keys as ORDER BY expressions (creation order is the caller's tie-break)."""
+    return Compiler(cols, dialect).order_by(keys)
