@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,21 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.auth.credentials import CredentialConfigError, JwtSettings, JwtVerifier
 from datastore.blueprint.loader import connexion_view, load_blueprint
-from datastore.blueprint.model import Blueprint, Operation, build_blueprint
+from datastore.blueprint.model import Blueprint, Kind, Operation, build_blueprint
 from datastore.blueprint.schemas import SchemaCompiler
 from datastore.blueprint.system import effective_document
-from datastore.config import Settings
+from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
 from datastore.http.dispatch import Dispatcher, MountedSpace
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.handlers import handler_for
-from datastore.http.health import health_route
+from datastore.http.health import dev_token_route, health_route
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
+from datastore.http.security import Authenticator, access_for
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
 from datastore.queue import QueueService
@@ -72,12 +75,32 @@ def serve_blueprint_file(path: str | Path, space: str = "default") -> ServedBlue
 
 
 def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
-    """Bind every operation to its handler with its schemas compiled."""
+    """Bind every operation to its handler with its schemas compiled and its access rule
+    parsed; collection endpoints get the rule of their document GET to filter listings."""
     compiler = SchemaCompiler(blueprint.document, openapi_version=blueprint.openapi_version)
-    endpoints = {}
-    for op_id, op in blueprint.operations.items():
-        endpoints[op_id] = _endpoint(op, compiler)
+    endpoints = {op_id: _endpoint(op, compiler) for op_id, op in blueprint.operations.items()}
+    document_gets = {
+        _shape(e.op): e
+        for e in endpoints.values()
+        if e.op.kind is Kind.DOCUMENT and e.op.method == "get"
+    }
+    for op_id, endpoint in endpoints.items():
+        if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
+            pair = document_gets.get((*_collection_shape(endpoint.op), "{}"))
+            if pair is not None:
+                endpoints[op_id] = replace(
+                    endpoint, document_access=pair.access, document_info=pair.response_info
+                )
     return endpoints
+
+
+def _shape(op: Operation) -> tuple[str, ...]:
+    return tuple("{}" if s.param else s.text for s in op.segments)
+
+
+def _collection_shape(op: Operation) -> tuple[str, ...]:
+    shape = _shape(op)
+    return shape[:-1] if op.kind in (Kind.BYQUERY, Kind.COUNT) else shape
 
 
 def _endpoint(op: Operation, compiler: SchemaCompiler) -> Endpoint:
@@ -90,7 +113,33 @@ def _endpoint(op: Operation, compiler: SchemaCompiler) -> Endpoint:
         request_info=request.info if request is not None else None,
         response_info=response.info if response is not None else None,
         handler=handler_for(op.kind, op.method),
+        access=access_for(op),
     )
+
+
+def jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    """The token verifier the settings configure (the dev secret under ``--dev``)."""
+    public_key = None
+    if settings.jwt_public_key:
+        try:
+            public_key = Path(settings.jwt_public_key).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the JWT public key: {exc}") from exc
+    secret = settings.jwt_secret or (DEV_SECRET if settings.dev else None)
+    jwt_settings = JwtSettings(
+        secret=secret,
+        public_key_pem=public_key,
+        jwks=settings.jwks or None,
+        audience=settings.jwt_audience or None,
+        issuer=settings.jwt_issuer or None,
+        leeway_seconds=settings.jwt_leeway,
+    )
+    if not jwt_settings.configured:
+        return None
+    try:
+        return JwtVerifier(jwt_settings)
+    except CredentialConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def open_database(settings: Settings) -> Database:
@@ -116,6 +165,7 @@ def create_app(
     ``/`` when there is a single blueprint and ``mount_at_root`` is not False)."""
     db = database or open_database(settings)
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
+    authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
     mounts: dict[str, MountedSpace] = {}
     documents = [effective_document(served.document) for served in blueprints]
     for served, document in zip(blueprints, documents, strict=True):
@@ -128,9 +178,13 @@ def create_app(
             DocumentService(db, served.space),
             KeyValueService(db, served.space),
             QueueService(db, served.space, max_attempts=settings.queue_max_attempts),
+            authenticator,
         )
         mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
-    dispatcher = Dispatcher(mounts, system_routes={"/__health": health_route(db)})
+    system_routes = {"/__health": health_route(db)}
+    if settings.dev:
+        system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
+    dispatcher = Dispatcher(mounts, system_routes=system_routes)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

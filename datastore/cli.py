@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from datastore import __version__
@@ -104,6 +105,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_arguments(worker, ("database_url", "log_level"))
 
+    keys = commands.add_parser("keys", help="manage API keys (x-apikey)")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    key_add = key_commands.add_parser("add", help="create a key and print it (only this once)")
+    key_add.add_argument("--readonly", action="store_true", help="the key may only read (GET)")
+    key_add.add_argument("--space", default="default", help="the space the key is for")
+    key_list = key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    key_list.add_argument("--space", default=None, help="only this space's keys")
+    key_revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    key_revoke.add_argument("key_id")
+    for sub in (key_add, key_list, key_revoke):
+        add_arguments(sub, ("database_url",))
+
+    token = commands.add_parser("token", help="print a signed JWT for local use")
+    token.add_argument("--secret", help="HMAC secret (default: DATASTORE_JWT_SECRET)")
+    token.add_argument("--claims", default="{}", help='claims as JSON, e.g. \'{"sub": "u1"}\'')
+    token.add_argument(
+        "--expires", default="1h", help="lifetime: 30s, 15m, 1h, 7d, or 'never' (default 1h)"
+    )
+    token.add_argument("--algorithm", default="HS256", choices=("HS256", "HS384", "HS512"))
+
     migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
     add_arguments(migrate, ("database_url",))
     return parser
@@ -123,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "keys":
+            return _keys(args)
+        if args.command == "token":
+            return _token(args)
     except ConfigError as exc:
         print(f"datastore: {exc}", file=sys.stderr)
         return 2
@@ -288,6 +313,72 @@ def _worker(args: argparse.Namespace) -> int:
     processed = worker.run(stop)
     db.dispose()
     print(f"datastore: worker stopped after {processed} jobs", file=sys.stderr)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from datastore.auth.apikeys import ApiKeyStore
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database, default_sqlite_url
+
+    settings = load_settings(args)
+    db = Database(settings.database_url or default_sqlite_url())
+    try:
+        migrate.upgrade(db)
+        store = ApiKeyStore(db)
+        if args.keys_command == "add":
+            info, key = store.add(args.space, readonly=args.readonly)
+            kind = "read-only" if info.readonly else "read-write"
+            print(key)
+            print(
+                f"id {info.id}, {kind}, space {info.space}; it is shown only now", file=sys.stderr
+            )
+        elif args.keys_command == "list":
+            for info in store.list(args.space):
+                state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+                kind = "read-only" if info.readonly else "read-write"
+                print(
+                    f"{info.id}\t{info.space}\t{kind}\t{info.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+                )
+        elif not store.revoke(args.key_id):
+            print(f"datastore: no active key {args.key_id}", file=sys.stderr)
+            return 1
+        else:
+            print(f"revoked {args.key_id}")
+    finally:
+        db.dispose()
+    return 0
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30s``/``15m``/``1h``/``7d`` → timedelta; ``never`` → None; raises ConfigError."""
+    if text == "never":
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) == 0:
+        raise ConfigError(f"a duration looks like 30s, 15m, 1h or 7d, got {text!r}")
+    return timedelta(seconds=int(number) * units[unit])
+
+
+def _token(args: argparse.Namespace) -> int:
+    import json
+
+    from datastore.auth.credentials import mint_token
+
+    secret = args.secret or os.environ.get("DATASTORE_JWT_SECRET")
+    if not secret:
+        raise ConfigError("give --secret (or set DATASTORE_JWT_SECRET)")
+    try:
+        claims = json.loads(args.claims)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--claims is not valid JSON: {exc}") from exc
+    if not isinstance(claims, dict):
+        raise ConfigError("--claims must be a JSON object")
+    token = mint_token(
+        claims, secret=secret, algorithm=args.algorithm, expires_in=parse_duration(args.expires)
+    )
+    print(token)
     return 0
 
 

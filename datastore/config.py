@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-DEV_SECRET = "datastore-dev-secret"
+DEV_SECRET = "datastore-development-secret-not-for-production"
 """The JWT secret of ``serve --dev`` when none is configured (development only)."""
 
 

@@ -442,7 +442,8 @@ def connexion_view(document: dict[str, Any]) -> dict[str, Any]:
     OpenAPI 3.0.3 (connexion rejects 3.1); paths ordered literal-first; every operation's id is
     ``"<method> <path>"``; parameter schemas dereferenced and reduced to 3.0; request bodies keep
     their media types with empty schemas (the datastore validates bodies itself); responses keep
-    only descriptions; components keep only security schemes.
+    only descriptions; no components and no security (the datastore authenticates and applies
+    access rules itself, so connexion's security middleware has nothing to do).
     """
     raw_paths = document.get("paths") or {}
     paths: dict[str, Any] = {}
@@ -459,8 +460,6 @@ def connexion_view(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             view[method] = _operation_view(document, method, path, operation)
         paths[path] = view
-    components = document.get("components") or {}
-    schemes = components.get("securitySchemes") if isinstance(components, dict) else None
     result: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -468,10 +467,7 @@ def connexion_view(document: dict[str, Any]) -> dict[str, Any]:
             "version": str((document.get("info") or {}).get("version", "0")),
         },
         "paths": paths,
-        "components": {"securitySchemes": copy.deepcopy(schemes) if schemes else {}},
     }
-    if isinstance(document.get("security"), list):
-        result["security"] = copy.deepcopy(document["security"])
     return result
 
 
@@ -493,6 +489,4 @@ def _operation_view(
         description = response.get("description", "") if isinstance(response, dict) else ""
         responses[str(code)] = {"description": str(description)}
     view["responses"] = responses or {"default": {"description": ""}}
-    if isinstance(operation.get("security"), list):
-        view["security"] = copy.deepcopy(operation["security"])
     return view

@@ -60,6 +60,9 @@ class Dispatcher:
             endpoint = mount.endpoints[operation_id]
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
+            call.principal = await mount.space.authenticator.admit(
+                request, mount.space.name, endpoint.op, endpoint.access
+            )
             return await endpoint.handler(call)
         except DatastoreError as error:
             return problem_response(error)

@@ -9,10 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from datastore.auth.credentials import ANONYMOUS, Principal
 from datastore.blueprint.model import Operation
 from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
+from datastore.http.security import Access, Authenticator
 from datastore.keyvalue import KeyValueService
 from datastore.queue import QueueService
 from datastore.storage.engine import Database
@@ -28,6 +30,7 @@ class Space:
     documents: DocumentService
     keyvalues: KeyValueService
     queues: QueueService
+    authenticator: Authenticator
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Endpoint:
     request_info: SchemaInfo | None
     response_info: SchemaInfo | None
     handler: Handler
+    access: Access
+    document_access: Access | None = None
+    """For collection endpoints: the rule of the paired document GET (filters listings)."""
+    document_info: SchemaInfo | None = None
+    """For collection endpoints: the facts of the paired document GET's schema."""
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Call:
     space: Space
     request: Request
     path_params: dict[str, Any]
+    principal: Principal = ANONYMOUS
 
     @property
     def op(self) -> Operation:

@@ -6,6 +6,7 @@ database driver.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,13 @@ from datastore.documents.sources import Incoming, render, split_incoming
 from datastore.documents.updates import apply_patch
 from datastore.errors import BadRequest, InvalidParam, NotImplementedYet, ValidationFailed
 from datastore.http.endpoint import Call, Handler
+from datastore.http.guard import (
+    check_document,
+    checker,
+    document_view,
+    listing_filter,
+    parent_view,
+)
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
 from datastore.storage.documents import StoredDocument
@@ -72,6 +80,8 @@ async def get_document(call: Call) -> Response:
     collection, doc_id = locate(call)
     assert doc_id is not None
     doc = await run_in_threadpool(call.space.documents.get, collection, doc_id)
+    view = document_view(doc.body, call.endpoint.response_info, doc)
+    await check_document(call, collection, view, hide=True)
     headers = doc_headers(doc)
     if not_modified(call.request.headers, headers["ETag"]):
         return Response(status_code=304, headers=headers)
@@ -107,8 +117,9 @@ async def list_documents(call: Call) -> Response:
     """GET a collection: a JSON array in creation order."""
     collection, _ = locate(call)
     limit, offset = _window(call)
+    where = await listing_filter(call, collection)
     docs = await run_in_threadpool(
-        lambda: call.space.documents.list(collection, limit=limit, offset=offset)
+        lambda: call.space.documents.list(collection, where=where, limit=limit, offset=offset)
     )
     status, _ = pick_status(call.op, [200])
     return json_response([rendered(call, doc) for doc in docs], status)
@@ -118,6 +129,8 @@ async def create_document(call: Call) -> Response:
     """POST to a collection: a new document with a generated (or body-given) id."""
     collection, _ = locate(call)
     parts = incoming(call, await read_json(call), None, partial=False)
+    view = document_view(parts.body, call.endpoint.request_info, doc_id=parts.doc_id)
+    await check_document(call, collection, view)
     doc = await run_in_threadpool(
         call.space.documents.create, collection, parts.doc_id, Change(parts.body, parts.extends)
     )
@@ -133,6 +146,8 @@ async def put_document(call: Call) -> Response:
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
     parts = incoming(call, await read_json(call), doc_id, partial=False)
+    view = document_view(parts.body, call.endpoint.request_info, doc_id=doc_id)
+    await check_document(call, collection, view)
     doc, created = await run_in_threadpool(
         lambda: call.space.documents.put(
             collection, doc_id, Change(parts.body, parts.extends), preconditions=conditions
@@ -149,11 +164,16 @@ async def patch_document(call: Call) -> Response:
     conditions = preconditions(call.request.headers)
     parts = incoming(call, await read_json(call), doc_id, partial=True)
     schema = call.endpoint.request_schema
+    info = call.endpoint.request_info
+    parent = await parent_view(call, collection, call.endpoint.access)
+    check_stored = checker(call, parent, info)
 
     def compute(current: StoredDocument) -> Change:
+        check_stored(current)
         body = apply_patch(current.body, parts.body)
         if schema is not None:
             schema.validate(body)
+        check_stored(replace(current, body=body))
         return Change(body, parts.extends if parts.extends_given else current.extends)
 
     doc = await run_in_threadpool(
@@ -168,8 +188,12 @@ async def delete_document(call: Call) -> Response:
     collection, doc_id = locate(call)
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
+    parent = await parent_view(call, collection, call.endpoint.access)
+    check_stored = checker(call, parent, call.endpoint.response_info)
     doc = await run_in_threadpool(
-        lambda: call.space.documents.delete(collection, doc_id, preconditions=conditions)
+        lambda: call.space.documents.delete(
+            collection, doc_id, preconditions=conditions, check_existing=check_stored
+        )
     )
     status, _ = pick_status(call.op, [204, 200])
     if status == 204:

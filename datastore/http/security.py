@@ -85,12 +85,13 @@ class Authenticator:
     async def admit(self, request: Request, space: str, op: Operation, access: Access) -> Principal:
         """The caller, if allowed to call the operation at all (before any document is read).
 
-        Raises Unauthorized (credential needed or invalid), Forbidden (read-only key writing,
-        or a rule that fails whatever the document).
+        A presented credential is always verified (so public listings can still show a
+        signed-in caller their own documents). Raises Unauthorized (credential needed or
+        invalid), Forbidden (a read-only key writing).
         """
-        if access.public:
-            return ANONYMOUS
         principal = await self.principal(request, space)
+        if access.public:
+            return principal
         if not principal.authenticated:
             raise Unauthorized("This operation needs a bearer token or an API key.")
         if principal.apikey_readonly and op.method in WRITE_METHODS:

@@ -16,6 +16,9 @@ Semantics, shared by every backend and the reference evaluator:
   ``elementwise=False`` (used by ACL rules) compares the value as it is.
 * ``Compare(op="eq", value=None)`` with ``elementwise=True`` matches missing fields too
   (Mongo); ``op="ne"`` is the exact negation of ``op="eq"``.
+* Ordering (gt/gte/lt/lte) holds between numbers, strings, and (Mongo-style, elementwise only)
+  booleans with false < true; ``elementwise=False`` and ``CompareFields`` (the ACL's strict
+  forms) order only numbers and strings.
 """
 
 from __future__ import annotations

@@ -44,21 +44,22 @@ def equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _ordered(a: Any, op: str, b: Any) -> bool:
+def _ordered(a: Any, op: str, b: Any, *, booleans: bool = True) -> bool:
     kind = json_type(a)
-    if kind != json_type(b) or kind not in ("number", "string", "boolean"):
+    ordered_types = ("number", "string", "boolean") if booleans else ("number", "string")
+    if kind != json_type(b) or kind not in ordered_types:
         return False
     results: dict[str, bool] = {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}
     return results[op]
 
 
-def scalar_compare(a: Any, op: str, b: Any) -> bool:
-    """One comparison of two present values."""
+def scalar_compare(a: Any, op: str, b: Any, *, booleans: bool = True) -> bool:
+    """One comparison of two present values (``booleans``: whether false < true orders)."""
     if op == "eq":
         return equal(a, b)
     if op == "ne":
         return not equal(a, b)
-    return _ordered(a, op, b)
+    return _ordered(a, op, b, booleans=booleans)
 
 
 def lookup(document: Any, path: tuple[str, ...]) -> Any:
@@ -110,7 +111,8 @@ def matches(
     if isinstance(node, ast.CompareFields):
         left = _field_value(node.left, document, src, dft)
         right = _field_value(node.right, document, src, dft)
-        return left is not MISSING and right is not MISSING and scalar_compare(left, node.op, right)
+        present = left is not MISSING and right is not MISSING
+        return present and scalar_compare(left, node.op, right, booleans=False)
     value = _field_value(node.field, document, src, dft)
     if isinstance(node, ast.Exists):
         return (value is not MISSING) == node.exists
@@ -118,7 +120,8 @@ def matches(
         if isinstance(node.field, ast.Source) and isinstance(value, datetime):
             return _compare_datetime(value, node.op, node.value)
         if not node.elementwise:
-            return value is not MISSING and scalar_compare(value, node.op, node.value)
+            present = value is not MISSING
+            return present and scalar_compare(value, node.op, node.value, booleans=False)
         if node.op == "ne":
             return not matches(ast.Compare(node.field, "eq", node.value), document, src, dft)
         if node.op == "eq" and node.value is None:

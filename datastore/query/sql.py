@@ -341,7 +341,9 @@ class Compiler:
         select, element = self.d.elements(x)
         return sa.or_(_safe(test(x)), select.where(_safe(test(element))).exists())
 
-    def _scalar_compare(self, x: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    def _scalar_compare(
+        self, x: ColumnElement[Any], op: str, value: Any, *, booleans: bool = True
+    ) -> ColumnElement[bool]:
         kind = json_type_name(value)
         if op == "eq":
             return self.d.equals(x, value)
@@ -351,7 +353,7 @@ class Compiler:
             typed, bound = self.d.number(x), sa.literal(value, sa.Numeric)
         elif kind == "string":
             typed, bound = self.d.collate(self.d.string(x)), sa.literal(value, sa.Text)
-        elif kind == "boolean":
+        elif kind == "boolean" and booleans:
             typed, bound = self.d.boolean(x), sa.literal(value, sa.Boolean)
         else:
             return sa.false()
@@ -365,7 +367,8 @@ class Compiler:
     def _compare(self, x: ColumnElement[Any], node: ast.Compare) -> ColumnElement[bool]:
         op, value = node.op, node.value
         if not node.elementwise:
-            return sa.and_(x.is_not(None), _safe(self._scalar_compare(x, op, value)))
+            strict = self._scalar_compare(x, op, value, booleans=False)
+            return sa.and_(x.is_not(None), _safe(strict))
         if op == "ne":
             return sa.not_(self._compare(x, ast.Compare(node.field, "eq", value)))
         if op == "eq" and value is None:
@@ -506,3 +509,19 @@ def compile_sort(
 ) -> list[ColumnElement[Any]]:
     """Sort keys as ORDER BY expressions (creation order is the caller's tie-break)."""
     return Compiler(cols, dialect).order_by(keys)
+
+
+def document_columns(defaults: Mapping[str, Any] | None = None) -> DocumentColumns:
+    """The compiler's view of the ``documents`` table."""
+    from datastore.storage.tables import documents
+
+    return DocumentColumns(
+        body=documents.c.body,
+        sources={
+            "$id": documents.c.doc_id,
+            "$createdDatetime": documents.c.created_at,
+            "$updatedDatetime": documents.c.updated_at,
+            "$extends": documents.c.extends,
+        },
+        defaults=dict(defaults or {}),
+    )

@@ -1,0 +1,144 @@
+"""JWT verification and its attacks; API keys on both backends."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.auth.credentials import (
+    CredentialConfigError,
+    JwtSettings,
+    JwtVerifier,
+    mint_token,
+)
+from datastore.errors import Unauthorized
+from datastore.storage.engine import Database
+
+SECRET = "s3cret-for-tests-only-32-bytes-long!"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def rsa_keys() -> tuple[Any, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return key, public
+
+
+def refused(verifier: JwtVerifier, token: str, reason: str) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        verifier.verify(token)
+    assert reason in (caught.value.detail or ""), caught.value.detail
+
+
+def test_hs256_round_trip_and_expiry() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET, leeway_seconds=0))
+    token = mint_token({"sub": "u1"}, secret=SECRET)
+    assert verifier.verify(token)["sub"] == "u1"
+    expired = jwt.encode({"sub": "u1", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
+    refused(verifier, expired, "expired")
+    future = jwt.encode({"nbf": int(time.time()) + 600}, SECRET, algorithm="HS256")
+    refused(verifier, future, "not valid yet")
+
+
+def test_leeway_tolerates_small_skew() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET, leeway_seconds=30))
+    token = jwt.encode({"exp": int(time.time()) - 5}, SECRET, algorithm="HS256")
+    assert verifier.verify(token) is not None
+
+
+def test_attacks_are_refused() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET))
+    none_token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({'sub': 'admin'})}."
+    refused(verifier, none_token, "algorithm")
+    other = jwt.encode({"sub": "u1"}, "another-secret-of-enough-length!!", algorithm="HS256")
+    refused(verifier, other, "signature")
+    refused(verifier, "not-a-token", "malformed")
+    refused(verifier, "a.b.c", "malformed")
+    token = mint_token({"sub": "u1"}, secret=SECRET)
+    tampered = token.rsplit(".", 1)[0] + "." + "A" * 43
+    refused(verifier, tampered, "signature")
+
+
+def test_algorithm_confusion_is_refused() -> None:
+    key, public = rsa_keys()
+    verifier = JwtVerifier(JwtSettings(public_key_pem=public))
+    good = jwt.encode({"sub": "u1"}, key, algorithm="RS256")
+    assert verifier.verify(good)["sub"] == "u1"
+    # An attacker signs with HS256 using the public key as the HMAC secret.
+    header = _b64({"alg": "HS256", "typ": "JWT"})
+    payload = _b64({"sub": "admin"})
+    import hashlib
+    import hmac
+
+    signature = hmac.new(public.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    forged = f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+    refused(verifier, forged, "algorithm")
+    other_key, _ = rsa_keys()
+    refused(verifier, jwt.encode({"sub": "u1"}, other_key, algorithm="RS256"), "signature")
+
+
+def test_audience_and_issuer() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET, audience="api", issuer="me"))
+    ok = jwt.encode({"aud": "api", "iss": "me"}, SECRET, algorithm="HS256")
+    assert verifier.verify(ok)
+    refused(verifier, jwt.encode({"aud": "x", "iss": "me"}, SECRET, algorithm="HS256"), "audience")
+    refused(verifier, jwt.encode({"aud": "api", "iss": "x"}, SECRET, algorithm="HS256"), "issuer")
+
+
+def test_jwks_file_with_rotation(tmp_path: Path) -> None:
+    first = ec.generate_private_key(ec.SECP256R1())
+    second = ec.generate_private_key(ec.SECP256R1())
+
+    def jwk(key: Any, kid: str) -> dict[str, Any]:
+        data = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        return {**data, "kid": kid, "alg": "ES256", "use": "sig"}
+
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk(first, "k1")]}))
+    verifier = JwtVerifier(JwtSettings(jwks=str(path)))
+    token = jwt.encode({"sub": "u"}, first, algorithm="ES256", headers={"kid": "k1"})
+    assert verifier.verify(token)["sub"] == "u"
+    rotated = jwt.encode({"sub": "v"}, second, algorithm="ES256", headers={"kid": "k2"})
+    refused(verifier, rotated, "key is not known")
+    path.write_text(json.dumps({"keys": [jwk(first, "k1"), jwk(second, "k2")]}))
+    assert verifier.verify(rotated)["sub"] == "v"
+
+
+def test_bad_configuration() -> None:
+    with pytest.raises(CredentialConfigError):
+        JwtVerifier(JwtSettings(secret="x", jwks="y"))
+    with pytest.raises(CredentialConfigError):
+        JwtVerifier(JwtSettings(public_key_pem="not a key"))
+    with pytest.raises(CredentialConfigError):
+        mint_token({}, secret="x", algorithm="RS256")
+
+
+def test_api_keys(database: Database, space: str) -> None:
+    store = ApiKeyStore(database)
+    info, key = store.add(space, readonly=True)
+    assert key.startswith("dsk_")
+    assert store.authenticate(space, key) == info
+    assert store.authenticate(space + "x", key) is None
+    assert store.authenticate(space, key + "x") is None
+    assert store.authenticate(space, "garbage") is None
+    assert [k.id for k in store.list(space)] == [info.id]
+    assert store.revoke(info.id)
+    assert not store.revoke(info.id)
+    assert store.authenticate(space, key) is None
+    assert store.list(space)[0].revoked_at is not None
