@@ -63,9 +63,12 @@ def test_evaluation(rule: str, claims: dict[str, Any], expected: bool) -> None:
 
 def test_operands_from_every_root() -> None:
     rule = "document.owner === jwt.sub && parent.$id === 'u1' && apikey.readonly === false"
-    ctx = dict(
-        claims={"sub": "x"}, document={"owner": "x"}, parent={"$id": "u1"}, apikey_readonly=False
-    )
+    ctx = {
+        "claims": {"sub": "x"},
+        "document": {"owner": "x"},
+        "parent": {"$id": "u1"},
+        "apikey_readonly": False,
+    }
     assert allows(rule, **ctx)
     assert not allows(rule, **{**ctx, "apikey_readonly": None})
     assert references(parse_rule(rule)) == {"document", "jwt", "parent", "apikey"}
