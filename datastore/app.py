@@ -79,18 +79,20 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     parsed; collection endpoints get the rule of their document GET to filter listings."""
     compiler = SchemaCompiler(blueprint.document, openapi_version=blueprint.openapi_version)
     endpoints = {op_id: _endpoint(op, compiler) for op_id, op in blueprint.operations.items()}
-    document_gets = {
-        _shape(e.op): e
-        for e in endpoints.values()
-        if e.op.kind is Kind.DOCUMENT and e.op.method == "get"
+    document_ops = {
+        (_shape(e.op), e.op.method): e for e in endpoints.values() if e.op.kind is Kind.DOCUMENT
     }
     for op_id, endpoint in endpoints.items():
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
-            pair = document_gets.get((*_collection_shape(endpoint.op), "{}"))
-            if pair is not None:
-                endpoints[op_id] = replace(
-                    endpoint, document_access=pair.access, document_info=pair.response_info
-                )
+            shape = (*_collection_shape(endpoint.op), "{}")
+            get = document_ops.get((shape, "get"))
+            put = document_ops.get((shape, "put"))
+            endpoints[op_id] = replace(
+                endpoint,
+                document_access=get.access if get else None,
+                document_info=get.response_info if get else None,
+                document_schema=put.request_schema if put else None,
+            )
     return endpoints
 
 

@@ -116,7 +116,7 @@ class DocumentService:
             raise CollectionNotFound()
         return doc
 
-    def list(
+    def find(
         self,
         collection: str,
         *,
@@ -128,7 +128,7 @@ class DocumentService:
         """Documents of a collection; raises CollectionNotFound when its parent is missing."""
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
-            return self.store.list(
+            return self.store.find(
                 conn,
                 self.space,
                 collection,
@@ -136,6 +136,21 @@ class DocumentService:
                 order_by=order_by,
                 limit=limit,
                 offset=offset,
+            )
+
+    def page(
+        self,
+        collection: str,
+        *,
+        where: sa.ColumnElement[bool] | None,
+        keys: Sequence[tuple[sa.ColumnElement[Any], bool]],
+        limit: int,
+    ) -> list[tuple[StoredDocument, list[Any]]]:
+        """A keyset page: documents in ``keys`` order with their key values."""
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.page(
+                conn, self.space, collection, where=where, keys=keys, limit=limit
             )
 
     def count(self, collection: str, *, where: sa.ColumnElement[bool] | None = None) -> int:
@@ -240,6 +255,37 @@ class DocumentService:
                 check_existing(current)
             self.store.delete(conn, self.space, current)
             return current
+
+    def update_many(
+        self,
+        collection: str,
+        where: sa.ColumnElement[bool] | None,
+        compute: Callable[[StoredDocument], Change],
+    ) -> int:
+        """Update every matching document in one transaction (all or nothing); the count."""
+        with translate_errors(), self.db.write() as conn:
+            self._require_parent(conn, collection)
+            now = self.clock()
+            matched = self.store.find(conn, self.space, collection, where=where, lock=True)
+            for current in matched:
+                change = compute(current)
+                if (
+                    self.store.update(
+                        conn, self.space, current, change.body, now, extends=change.extends
+                    )
+                    is None
+                ):
+                    raise Conflict("A document changed while it was being updated; retry.")
+            return len(matched)
+
+    def delete_many(self, collection: str, where: sa.ColumnElement[bool] | None) -> int:
+        """Delete every matching document (and their sub-collections) in one transaction."""
+        with translate_errors(), self.db.write() as conn:
+            self._require_parent(conn, collection)
+            matched = self.store.find(conn, self.space, collection, where=where, lock=True)
+            for doc in matched:
+                self.store.delete(conn, self.space, doc)
+            return len(matched)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ class Endpoint:
     """For collection endpoints: the rule of the paired document GET (filters listings)."""
     document_info: SchemaInfo | None = None
     """For collection endpoints: the facts of the paired document GET's schema."""
+    document_schema: CompiledSchema | None = None
+    """For collection endpoints: the schema documents are written with (document PUT)."""
 
 
 @dataclass

@@ -14,11 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datastore.blueprint.model import Kind
+from datastore.blueprint.schemas import SchemaInfo
 from datastore.documents.ids import check_collection_name, check_id
 from datastore.documents.service import Change, etag
 from datastore.documents.sources import Incoming, render, split_incoming
-from datastore.documents.updates import apply_patch
-from datastore.errors import BadRequest, InvalidParam, NotImplementedYet, ValidationFailed
+from datastore.errors import InvalidParam, NotImplementedYet, ValidationFailed
 from datastore.http.endpoint import Call, Handler
 from datastore.http.guard import (
     check_document,
@@ -27,8 +27,10 @@ from datastore.http.guard import (
     listing_filter,
     parent_view,
 )
+from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
 
 
@@ -89,40 +91,68 @@ async def get_document(call: Call) -> Response:
     return json_response(rendered(call, doc), status, headers)
 
 
-def _window(call: Call) -> tuple[int, int]:
-    params = call.request.query_params
-    problems = []
-    limit = call.settings.default_limit
-    offset = 0
-    for name in ("limit", "offset"):
-        raw = params.get(name)
-        if raw is None:
-            continue
-        if not raw.strip().isdigit():
-            problems.append(InvalidParam(name, "must be a whole number, 0 or more"))
-            continue
-        value = int(raw)
-        if name == "limit":
-            if value > call.settings.max_limit:
-                problems.append(InvalidParam(name, f"must be at most {call.settings.max_limit}"))
-            limit = value
-        else:
-            offset = value
-    if problems:
-        raise BadRequest("The query parameters are not valid.", invalid_params=problems)
-    return limit, offset
-
-
 async def list_documents(call: Call) -> Response:
-    """GET a collection: a JSON array in creation order."""
+    """GET a collection: a JSON array (creation order unless sorted), or a page object."""
     collection, _ = locate(call)
-    limit, offset = _window(call)
-    where = await listing_filter(call, collection)
-    docs = await run_in_threadpool(
-        lambda: call.space.documents.list(collection, where=where, limit=limit, offset=offset)
+    answer = await read_collection(call, collection)
+    status, _ = pick_status(call.op, [200])
+    return json_response(answer, status)
+
+
+async def _selected(call: Call) -> tuple[str, Any, SchemaInfo | None]:
+    collection, _ = locate(call)
+    info = call.endpoint.document_info or call.endpoint.response_info
+    selection = select(call, info)
+    access_where = await listing_filter(call, collection)
+    _, where = where_clause(call, selection, access_where, info)
+    return collection, (selection, where), info
+
+
+async def count_documents(call: Call) -> Response:
+    """GET ``/_count``: ``{"count": n}`` of the matching documents the caller may read."""
+    collection, (_, where), _ = await _selected(call)
+    count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+    status, _ = pick_status(call.op, [200])
+    return json_response({"count": count}, status)
+
+
+async def delete_by_query(call: Call) -> Response:
+    """DELETE ``/_byquery``: delete every matching document in one transaction."""
+    collection, (selection, where), _ = await _selected(call)
+    require_selector(selection)
+    count = await run_in_threadpool(lambda: call.space.documents.delete_many(collection, where))
+    status, _ = pick_status(call.op, [200])
+    return json_response({"count": count}, status)
+
+
+async def update_by_query(call: Call) -> Response:
+    """PATCH ``/_byquery``: apply the update to every matching document, each re-validated,
+    all in one transaction (a violation rolls the whole batch back)."""
+    collection, (selection, where), _ = await _selected(call)
+    require_selector(selection)
+    update = await read_json(call)
+    if not isinstance(update, dict):
+        raise ValidationFailed(invalid_params=[InvalidParam("body", "must be a JSON object")])
+    apply_update({}, update)  # refuse a malformed update before touching anything
+    schema = call.endpoint.document_schema
+
+    def compute(current: StoredDocument) -> Change:
+        body = apply_update(current.body, update)
+        if schema is not None:
+            problems = schema.errors(body)
+            if problems:
+                raise ValidationFailed(
+                    f"The update would make document {current.doc_id!r} invalid; nothing was "
+                    "changed.",
+                    invalid_params=problems,
+                )
+        return Change(body, current.extends)
+
+    count = await run_in_threadpool(
+        lambda: call.space.documents.update_many(collection, where, compute)
     )
     status, _ = pick_status(call.op, [200])
-    return json_response([rendered(call, doc) for doc in docs], status)
+    return json_response({"count": count}, status)
 
 
 async def create_document(call: Call) -> Response:
@@ -170,7 +200,7 @@ async def patch_document(call: Call) -> Response:
 
     def compute(current: StoredDocument) -> Change:
         check_stored(current)
-        body = apply_patch(current.body, parts.body)
+        body = apply_update(current.body, parts.body)
         if schema is not None:
             schema.validate(body)
         check_stored(replace(current, body=body))
@@ -213,6 +243,9 @@ HANDLERS: dict[tuple[Kind, str], Handler] = {
     (Kind.DOCUMENT, "delete"): delete_document,
     (Kind.COLLECTION, "get"): list_documents,
     (Kind.COLLECTION, "post"): create_document,
+    (Kind.COUNT, "get"): count_documents,
+    (Kind.BYQUERY, "delete"): delete_by_query,
+    (Kind.BYQUERY, "patch"): update_by_query,
 }
 
 

@@ -152,7 +152,7 @@ class DocumentStore:
         ).rowcount
         return int(own or 0) + int(nested or 0)
 
-    def list(
+    def find(
         self,
         conn: Connection,
         space: str,
@@ -162,8 +162,10 @@ class DocumentStore:
         order_by: Sequence[sa.ColumnElement[Any]] = (),
         limit: int | None = None,
         offset: int = 0,
+        lock: bool = False,
     ) -> list[StoredDocument]:
-        """Documents of one collection, filtered and ordered (creation order breaks ties)."""
+        """Documents of one collection, filtered and ordered (creation order breaks ties);
+        ``lock`` takes row locks (PostgreSQL) until commit."""
         query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection == collection)
         if where is not None:
             query = query.where(where)
@@ -172,7 +174,31 @@ class DocumentStore:
             query = query.limit(limit)
         if offset:
             query = query.offset(offset)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=t)
         return [_from_row(row) for row in conn.execute(query)]
+
+    def page(
+        self,
+        conn: Connection,
+        space: str,
+        collection: str,
+        *,
+        where: sa.ColumnElement[bool] | None,
+        keys: Sequence[tuple[sa.ColumnElement[Any], bool]],
+        limit: int,
+    ) -> list[tuple[StoredDocument, list[Any]]]:
+        """Documents ordered by ``keys`` (then creation order), each with its key values."""
+        labelled = [expr.label(f"k{i}") for i, (expr, _) in enumerate(keys)]
+        query = sa.select(*_COLUMNS, *labelled).where(
+            t.c.space == space, t.c.collection == collection
+        )
+        if where is not None:
+            query = query.where(where)
+        order = [expr.desc() if desc else expr.asc() for expr, desc in keys]
+        query = query.order_by(*order).limit(limit)
+        width = len(_COLUMNS)
+        return [(_from_row(row), list(row[width:])) for row in conn.execute(query)]
 
     def count(
         self,

@@ -57,7 +57,7 @@ def test_spaces_are_isolated(database: Database, space: str) -> None:
         store.insert(conn, space, "c", "1", {"mine": True}, NOW)
         store.insert(conn, other, "c", "1", {"mine": False}, NOW)
     with database.read() as conn:
-        assert [d.body for d in store.list(conn, space, "c")] == [{"mine": True}]
+        assert [d.body for d in store.find(conn, space, "c")] == [{"mine": True}]
         assert store.count(conn, other, "c") == 1
 
 
@@ -67,8 +67,8 @@ def test_list_is_in_creation_order(database: Database, space: str) -> None:
         for n in (3, 1, 2):
             store.insert(conn, space, "c", f"d{n}", {"n": n}, NOW)
     with database.read() as conn:
-        assert [d.doc_id for d in store.list(conn, space, "c")] == ["d3", "d1", "d2"]
-        assert [d.doc_id for d in store.list(conn, space, "c", limit=1, offset=1)] == ["d1"]
+        assert [d.doc_id for d in store.find(conn, space, "c")] == ["d3", "d1", "d2"]
+        assert [d.doc_id for d in store.find(conn, space, "c", limit=1, offset=1)] == ["d1"]
 
 
 def test_unicode_and_large_values_round_trip(database: Database, space: str) -> None:

@@ -1,0 +1,192 @@
+"""Collection reads: both query dialects on every collection, offsets or keyset pages.
+
+A request may combine Squiz parameters (``filters``, ``sort``, ``page[...]``) and Codehooks ones
+(``q``, ``h``, ``limit``, ``offset``, ``sort``, ``fields``, ``omit``, or URL conditions); the
+filters are ANDed with each other and with the caller's access filter, all compiled into one SQL
+statement. With ``page[...]`` parameters the answer is ``{"data", "links": {"prev", "next"}}``
+with keyset cursors that carry the filters and the sort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+
+from datastore.blueprint.schemas import SchemaInfo
+from datastore.documents.sources import id_property, render
+from datastore.errors import BadRequest, InvalidParam
+from datastore.http.endpoint import Call
+from datastore.http.guard import listing_filter
+from datastore.query import ast, cursor
+from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
+from datastore.query.sql import Compiler, document_columns
+from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
+from datastore.storage.tables import documents
+
+SQUIZ_KEYS = ("filters",)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a list-like request selects: the filter, order, window and shape."""
+
+    filter: ast.Node
+    sort: tuple[ast.SortKey, ...]
+    sort_text: str
+    request: ListRequest
+    page: PageRequest | None
+    has_selector: bool
+
+
+def _types(info: SchemaInfo | None) -> Any:
+    def lookup(path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if info is None:
+            return None
+        if len(path) == 2 and path[1] == "[]":
+            return info.array_item_types.get(path[0]) or None
+        if len(path) == 1:
+            return info.property_types.get(path[0]) or None
+        return None
+
+    return lookup
+
+
+def select(call: Call, info: SchemaInfo | None) -> Selection:
+    """Parse every query parameter of a list-like request; raises BadRequest."""
+    params = call.request.query_params
+    pairs = [(k, v) for k, v in params.multi_items() if k not in SQUIZ_KEYS]
+    squiz_sort = params.get("sort", "")
+    uses_squiz_sort = squiz_sort.lstrip("+- ").startswith("document.")
+    if uses_squiz_sort:
+        pairs = [(k, v) for k, v in pairs if k != "sort"]
+    request = parse_list_request(
+        pairs, default_limit=call.settings.default_limit, max_limit=call.settings.max_limit
+    )
+    node = request.filter
+    has_selector = request.has_selector
+    if "filters" in params:
+        squiz = parse_filters(params["filters"], _types(info))
+        node = squiz if node == ast.TRUE else ast.And((node, squiz))
+        has_selector = True
+    sort = parse_sort(squiz_sort) if uses_squiz_sort else request.sort
+    page = parse_page(
+        dict(params),
+        default_size=call.settings.default_limit,
+        max_size=call.settings.max_limit,
+    )
+    sort_text = squiz_sort if uses_squiz_sort else params.get("sort", "") + params.get("h", "")
+    return Selection(node, sort, sort_text, request, page, has_selector)
+
+
+def where_clause(
+    call: Call,
+    selection: Selection,
+    access_where: sa.ColumnElement[bool] | None,
+    info: SchemaInfo | None,
+) -> tuple[Compiler, sa.ColumnElement[bool] | None]:
+    """The compiler for this collection and the whole WHERE clause (filters and access)."""
+    compiler = Compiler(
+        document_columns(info.defaults if info is not None else None), call.space.db.dialect
+    )
+    clauses = [access_where] if access_where is not None else []
+    if selection.filter != ast.TRUE:
+        clauses.append(compiler.filter(selection.filter))
+    where = sa.and_(*clauses) if clauses else None
+    return compiler, where
+
+
+async def read_collection(call: Call, collection: str) -> Any:
+    """The JSON answer of a collection GET (an array, a page object, or a count)."""
+    info = call.endpoint.response_info or call.endpoint.document_info
+    selection = select(call, info)
+    access_where = await listing_filter(call, collection)
+    compiler, where = where_clause(call, selection, access_where, info)
+    if selection.request.count_only:
+        count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+        return [{"count": count}]
+    if selection.page is not None:
+        return await _page(call, collection, selection, compiler, where, info)
+    order = compiler.order_by(selection.sort)
+    docs = await run_in_threadpool(
+        lambda: call.space.documents.find(
+            collection,
+            where=where,
+            order_by=order,
+            limit=selection.request.limit,
+            offset=selection.request.offset,
+        )
+    )
+    return [_shape(call, doc, selection, info) for doc in docs]
+
+
+def _shape(call: Call, doc: Any, selection: Selection, info: SchemaInfo | None) -> Any:
+    body = render(doc, call.endpoint.response_info, dynamic=call.op.dynamic)
+    return apply_projection(body, selection.request.projection, id_property(info, call.op.dynamic))
+
+
+async def _page(
+    call: Call,
+    collection: str,
+    selection: Selection,
+    compiler: Compiler,
+    where: sa.ColumnElement[bool] | None,
+    info: SchemaInfo | None,
+) -> dict[str, Any]:
+    page = selection.page
+    assert page is not None
+    keys: list[tuple[Any, bool]] = []
+    for key in selection.sort:
+        keys.extend(compiler.sort_columns(key))
+    keys.append((documents.c.pk, False))
+    order = f"{call.space.db.dialect}|{selection.sort_text}|{selection.sort}"
+    backwards = page.before is not None
+    boundary = page.before if backwards else page.after
+    clauses = [where] if where is not None else []
+    if boundary is not None:
+        name = "page[before]" if backwards else "page[after]"
+        values = cursor.decode(boundary, order, len(keys), name)
+        clauses.append(cursor.after(keys, values, backwards=backwards))
+    query_keys = [(expr, desc != backwards) for expr, desc in keys]
+    rows = await run_in_threadpool(
+        lambda: call.space.documents.page(
+            collection,
+            where=sa.and_(*clauses) if clauses else None,
+            keys=query_keys,
+            limit=page.size + 1,
+        )
+    )
+    more = len(rows) > page.size
+    rows = rows[: page.size]
+    if backwards:
+        rows.reverse()
+    data = [_shape(call, doc, selection, info) for doc, _ in rows]
+    has_next = (more if not backwards else True) and bool(rows)
+    has_prev = (boundary is not None if not backwards else more) and bool(rows)
+    links = {
+        "prev": _link(call, "page[before]", cursor.encode(order, rows[0][1])) if has_prev else None,
+        "next": _link(call, "page[after]", cursor.encode(order, rows[-1][1])) if has_next else None,
+    }
+    return {"data": data, "links": links}
+
+
+def _link(call: Call, name: str, token: str) -> str:
+    params = [
+        (k, v)
+        for k, v in call.request.query_params.multi_items()
+        if k not in ("page[after]", "page[before]")
+    ]
+    params.append((name, token))
+    return call.request.url.path + "?" + urlencode(params)
+
+
+def require_selector(selection: Selection) -> None:
+    """``_byquery`` refuses a request without any selector (``q={}`` selects everything)."""
+    if not selection.has_selector:
+        raise BadRequest(
+            "Say which documents: give q (q={} for all of them) or conditions.",
+            invalid_params=[InvalidParam("q", "is required")],
+        )
