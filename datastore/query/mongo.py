@@ -291,7 +291,7 @@ def _url_value(text: str) -> Any:
     return text
 
 
-_URL_KEY = re.compile(r"^(!?)([^<>!:]+?)(?:(>=|<=|>|<|!)|:([A-Za-z]+))?$")
+_URL_KEY = re.compile(r"^(!?)([^<>!:]+?)(?:(>=|<=|>|<|!)(.*)|:([A-Za-z]+))?$", re.S)
 
 
 def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
@@ -303,8 +303,13 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
         match = _URL_KEY.match(key)
         if match is None:
             raise _bad(key, "is not a condition this datastore understands")
-        negated_key, name, op, named = match.groups()
+        negated_key, name, op, in_key, named = match.groups()
         field = _operand(name, key)
+        if in_key:
+            # "age>3" arrives as the key "age>3" with no value; "age>=3" as "age>" = "3".
+            if raw:
+                raise _bad(key, "has a value twice")
+            raw, op = in_key, {">": ">!", "<": "<!"}.get(op, op)
         if negated_key:
             if raw:
                 raise _bad(key, "!field takes no value")
@@ -314,10 +319,11 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
             values = [_url_value(v) for v in raw.split(",")] if raw else []
             nodes.append(_named_url_op(field, named.lower(), values, raw, key))
             continue
-        if op in (">", "<", ">=", "<="):
-            if not raw and op in (">", "<"):
+        if op in (">", "<", ">=", "<=", ">!", "<!"):
+            if not raw:
                 raise _bad(key, "needs a value")
-            ops = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
+            # The key's own ">" became ">=" when the URL said "age>=3" (split at "=").
+            ops = {">": "gte", "<": "lte", ">=": "gte", "<=": "lte", ">!": "gt", "<!": "lt"}
             nodes.append(ast.Compare(field, ops[op], _url_value(raw)))  # type: ignore[arg-type]
             continue
         negate = op == "!"

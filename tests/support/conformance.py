@@ -73,8 +73,19 @@ class Conformance:
         if status >= 400 or status == 304:
             self._check_problem_or_declared(request, response)
             return
+        checked = _Response(response)
+        if "page[" in str(response.request.url.query, "latin-1") or "page%5B" in str(
+            response.request.url
+        ):
+            # SPEC §5: paged listings wrap the declared array as {"data": [...], "links": ...}.
+            body = json.loads(response.content)
+            assert set(body) == {"data", "links"}, body
+            assert set(body["links"]) == {"prev", "next"}, body["links"]
+            for link in body["links"].values():
+                assert link is None or (isinstance(link, str) and link.startswith("/")), link
+            checked.data = json.dumps(body["data"]).encode()
         try:
-            self.openapi.validate_response(request, _Response(response))
+            self.openapi.validate_response(request, checked)
         except (PathNotFound, OperationNotFound):
             return  # a system route outside the blueprint (e.g. /__health)
         except Exception as exc:
