@@ -11,6 +11,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from datastore.app import ServedBlueprint, create_app, serve_blueprint_file
+from datastore.blueprint.system import effective_document
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.conformance import Conformance
@@ -66,6 +67,6 @@ def serve(
             path = BLUEPRINTS / path
         served = serve_blueprint_file(path, space)
     app = create_app(Settings(migrate=False, **settings), [served], database=database)
-    conformance = Conformance(served.document) if check else None
+    conformance = Conformance(effective_document(served.document)) if check else None
     with TestClient(app, raise_server_exceptions=True) as client:
         yield CheckedClient(client, conformance)

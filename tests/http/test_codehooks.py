@@ -1,0 +1,75 @@
+"""The Codehooks seed, served unchanged: dynamic collections, _id, status codes as declared."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.storage.engine import Database
+from tests.http.test_querying import Keyed
+from tests.support.client import serve
+
+
+@pytest.fixture
+def api(database: Database, space: str) -> Iterator[Keyed]:
+    _, key = ApiKeyStore(database).add(space, readonly=False)
+    with serve(database, space, "codehooks.yaml") as client:
+        yield Keyed(client, key)
+
+
+def test_document_lifecycle(api: Keyed) -> None:
+    created = api.post("/customers", json={"name": "Ann", "_id": "c1"})
+    assert created.status_code == 201
+    assert created.json() == {"_id": "c1", "name": "Ann"}
+    assert created.headers["location"] == "/customers/c1"
+    generated = api.post("/customers", json={"name": "Bob"}).json()
+    assert isinstance(generated["_id"], str) and generated["_id"]
+    assert api.get("/customers/c1").json() == {"_id": "c1", "name": "Ann"}
+    replaced = api.put("/customers/c1", json={"name": "Ann B", "_id": "ignored"})
+    assert (replaced.status_code, replaced.json()) == (200, {"_id": "c1", "name": "Ann B"})
+    patched = api.patch("/customers/c1", json={"vip": True})
+    assert patched.json() == {"_id": "c1", "name": "Ann B", "vip": True}
+    deleted = api.delete("/customers/c1")
+    assert (deleted.status_code, deleted.json()) == (200, {"_id": "c1"})
+    assert api.get("/customers/c1").status_code == 404
+    assert api.delete("/customers/c1").status_code == 404
+    assert api.patch("/customers/c1", json={"a": 1}).status_code == 404
+
+
+def test_put_creates_with_the_declared_code(api: Keyed) -> None:
+    # The operation declares one 2xx (200): that code answers a create too.
+    response = api.put("/things/t1", json={"a": 1})
+    assert (response.status_code, response.json()) == (200, {"_id": "t1", "a": 1})
+
+
+def test_collections_are_separate_and_listed(api: Keyed) -> None:
+    api.post("/a", json={"n": 1})
+    api.post("/b", json={"n": 2})
+    assert [d["n"] for d in api.get("/a").json()] == [1]
+    assert api.get("/empty").json() == []
+
+
+@pytest.mark.parametrize("name", ["_private", ".hidden", "a b", "x" * 200])
+def test_bad_collection_names(api: Keyed, name: str) -> None:
+    assert api.post(f"/{name}", json={}).status_code in (400, 404)
+
+
+def test_duplicate_id_is_409(api: Keyed) -> None:
+    assert api.post("/c", json={"_id": "x"}).status_code == 201
+    assert api.post("/c", json={"_id": "x"}).status_code == 409
+
+
+def test_queue_and_keyv_from_the_seed(api: Keyed) -> None:
+    job = api.post("/queue/emails", json={"to": "a@example.com"})
+    assert job.status_code == 201
+    body = job.json()
+    assert body["topic"] == "emails"
+    status = api.get(f"/queue/emails/{body['_id']}")
+    assert status.json()["status"] == "queued"
+    assert api.get("/queue/emails/nope").status_code == 404
+    assert api.put("/keyv/greeting", json="hello").status_code == 200
+    assert api.get("/keyv/greeting").json() == "hello"
+    assert api.put("/keyv/n", json=5).status_code == 400  # the seed declares string or object
+    assert api.put("/keyv/hits/_incr", json={"value": 2}).json() == {"value": 2}

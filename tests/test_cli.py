@@ -1,0 +1,82 @@
+"""The datastore command: exit codes and output of lint, bundle, serve errors, keys, token."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = ROOT / "tests" / "blueprint" / "broken"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "datastore.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def test_lint_exit_codes_and_formats() -> None:
+    clean = run("lint", "blueprints/codehooks.yaml")
+    assert (clean.returncode, clean.stdout) == (0, "")
+    broken = run("lint", str(BROKEN / "many.yaml"))
+    assert broken.returncode == 1
+    assert ":8:30: error: ACL: unknown operator '=='" in broken.stdout
+    as_json = json.loads(run("lint", "--format", "json", str(BROKEN / "many.yaml")).stdout)
+    assert {"file", "line", "column", "severity", "rule", "message"} == set(as_json[0])
+    github = run("lint", "--format", "github", str(BROKEN / "many.yaml")).stdout
+    assert github.startswith("::error file=")
+    assert run("lint", "--strict", "blueprints/events.yaml").returncode == 1
+    assert run("lint", "blueprints/events.yaml").returncode == 0
+
+
+def test_bundle_inlines_files(tmp_path: Path) -> None:
+    out = tmp_path / "bundled.yaml"
+    assert run("bundle", "blueprints/events.yaml", "-o", str(out)).returncode == 0
+    document = yaml.safe_load(out.read_text())
+    assert "event" in document["components"]["schemas"]
+    assert "./schemas" not in out.read_text()
+
+
+def test_serve_refuses_a_broken_blueprint() -> None:
+    result = run("serve", str(BROKEN / "many.yaml"))
+    assert result.returncode == 1
+    assert "many.yaml:8:30" in result.stderr
+
+
+def test_configuration_errors_exit_2() -> None:
+    result = run("serve", "blueprints/events.yaml", env={"DATASTORE_PORT": "eighty"})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert run("serve", "no/such/file.yaml").returncode == 2
+
+
+def test_keys_and_token(tmp_path: Path) -> None:
+    env = {"DATASTORE_DATABASE_URL": f"sqlite:///{tmp_path / 'k.sqlite3'}"}
+    added = run("keys", "add", "--readonly", env=env)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    assert key.startswith("dsk_")
+    listed = run("keys", "list", env=env).stdout
+    key_id = key.split("_")[1]
+    assert key_id in listed and "read-only" in listed and key not in listed
+    assert run("keys", "revoke", key_id, env=env).returncode == 0
+    assert run("keys", "revoke", key_id, env=env).returncode == 1
+    secret = "cli-test-secret-cli-test-secret-0123"
+    token = run("token", "--secret", secret, "--claims", '{"sub": "u1"}', "--expires", "1h")
+    claims = jwt.decode(token.stdout.strip(), secret, algorithms=["HS256"])
+    assert claims["sub"] == "u1" and claims["exp"] > claims["iat"]
+    assert run("token", "--secret", secret, "--claims", "[1]").returncode == 2
+    assert run("token", "--secret", secret, "--expires", "soon").returncode == 2
