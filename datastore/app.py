@@ -42,6 +42,7 @@ from datastore.keyvalue import KeyValueService, purge_forever
 from datastore.queue import QueueService
 from datastore.storage import migrate
 from datastore.storage.engine import Database, default_sqlite_url
+from datastore.storage.indexes import ensure_indexes, index_specs
 
 logger = logging.getLogger("datastore")
 
@@ -173,6 +174,8 @@ def create_app(
     for served, document in zip(blueprints, documents, strict=True):
         base_path = "" if at_root else f"/{served.space}"
         blueprint = build_blueprint(document)
+        if settings.migrate or database is None:
+            ensure_indexes(db, index_specs(document))
         space = Space(
             served.space,
             db,

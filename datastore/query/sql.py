@@ -8,8 +8,9 @@ unless the JSON type matches — so a comparison only ever matches values of the
 (``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because SQL does not
 promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition holds if
 it holds for the whole value or, for arrays, for any element (``EXISTS`` over
-``jsonb_array_elements`` / ``json_each``). Every leaf is wrapped in ``COALESCE(..., false)`` so
-``NOT`` never meets a NULL.
+``jsonb_array_elements`` / ``json_each``). A leaf may be NULL (unknown), which WHERE treats as
+false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the
+bare leaves stay index-friendly.
 
 Field names and values reach SQL only as bound parameters: JSON paths are bound as arrays
 (PostgreSQL) or as ``$."a"."b"`` path strings (SQLite).
@@ -49,6 +50,8 @@ class DocumentColumns:
     body: ColumnElement[Any]
     sources: Mapping[str, ColumnElement[Any]]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    stored_body: bool = True
+    """Whether ``body`` is the stored column itself (so GIN containment can be used)."""
 
 
 def _false() -> ColumnElement[bool]:
@@ -279,12 +282,16 @@ class Compiler:
         if isinstance(node, ast.Or):
             return sa.or_(sa.false(), *[self.filter(i, base) for i in node.items])
         if isinstance(node, ast.Not):
-            return sa.not_(self.filter(node.item, base))
-        if isinstance(
-            node.field if not isinstance(node, ast.CompareFields) else node.left, ast.Source
-        ) or (isinstance(node, ast.CompareFields) and isinstance(node.right, ast.Source)):
-            return _safe(self._source(node))
-        return _safe(self._leaf(node, base))
+            # Leaves may be NULL (SQL's unknown), which a WHERE treats as false; only NOT needs
+            # them made definite. Leaving the leaves bare keeps them index-friendly.
+            return sa.not_(_safe(self.filter(node.item, base)))
+        if isinstance(node, ast.CompareFields):
+            uses_source = isinstance(node.left, ast.Source) or isinstance(node.right, ast.Source)
+        else:
+            uses_source = isinstance(node.field, ast.Source)
+        if uses_source:
+            return self._source(node)
+        return self._leaf(node, base)
 
     def _leaf(self, node: ast.Node, base: ColumnElement[Any] | None) -> ColumnElement[bool]:
         if isinstance(node, ast.CompareFields):
@@ -295,6 +302,9 @@ class Compiler:
             )
         assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const)
         assert isinstance(node.field, ast.Field)
+        fast = self._containment(node, base)
+        if fast is not None:
+            return fast
         x = self.value(node.field, base)
         if isinstance(node, ast.Exists):
             return x.is_not(None) if node.exists else x.is_(None)
@@ -330,6 +340,40 @@ class Compiler:
             return select.where(self.filter(node.query, element)).exists()
         raise AssertionError(node)
 
+    def _containment(
+        self, node: ast.Node, base: ColumnElement[Any] | None
+    ) -> ColumnElement[bool] | None:
+        """Scalar equality as GIN-indexable containment on PostgreSQL:
+        ``body @> {"a": v} OR body @> {"a": [v]}`` (equal, or an array holding it)."""
+        if not (
+            self.d.name == "postgresql"
+            and base is None
+            and self.cols.stored_body
+            and isinstance(node, ast.Compare)
+            and node.elementwise
+            and node.op == "eq"
+            and isinstance(node.field, ast.Field)
+            and node.field.path
+            and isinstance(node.value, str | int | float)
+        ):
+            return None
+        path, value = node.field.path, node.value
+        if path[0] in self.cols.defaults and len(path) == 1:
+            default = self.cols.defaults[path[0]]
+            if json_type_name(default) == json_type_name(value) and default == value:
+                return None  # documents relying on the default match too
+
+        def nested(leaf: Any) -> Any:
+            for part in reversed(path):
+                leaf = {part: leaf}
+            return leaf
+
+        body = self.cols.body
+        return sa.or_(
+            body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
+            body.op("@>", return_type=sa.Boolean)(self.d.literal(nested([value]))),
+        )
+
     def _safe_equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         return _safe(self.d.equals(x, value))
 
@@ -339,7 +383,7 @@ class Compiler:
 
     def _any(self, x: ColumnElement[Any], test: Any) -> ColumnElement[bool]:
         select, element = self.d.elements(x)
-        return sa.or_(_safe(test(x)), select.where(_safe(test(element))).exists())
+        return sa.or_(test(x), select.where(test(element)).exists())
 
     def _scalar_compare(
         self, x: ColumnElement[Any], op: str, value: Any, *, booleans: bool = True
@@ -368,9 +412,9 @@ class Compiler:
         op, value = node.op, node.value
         if not node.elementwise:
             strict = self._scalar_compare(x, op, value, booleans=False)
-            return sa.and_(x.is_not(None), _safe(strict))
+            return sa.and_(x.is_not(None), strict)
         if op == "ne":
-            return sa.not_(self._compare(x, ast.Compare(node.field, "eq", value)))
+            return sa.not_(_safe(self._compare(x, ast.Compare(node.field, "eq", value))))
         if op == "eq" and value is None:
             return sa.or_(x.is_(None), self.d.jtype(x) == "null", self._contains(x, None))
         return self._any(x, lambda e: self._scalar_compare(e, op, value))
