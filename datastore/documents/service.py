@@ -17,7 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.documents.extends import Links
 from datastore.documents.ids import generate_id
+from datastore.documents.sources import Lineage
 from datastore.errors import (
     CollectionNotFound,
     Conflict,
@@ -69,10 +71,12 @@ NO_PRECONDITIONS = Preconditions()
 
 @dataclass(frozen=True)
 class Change:
-    """What a write stores: the body (source properties removed) and the ``$extends`` path."""
+    """What a write stores: the body (source properties removed) and the ``$extends`` path
+    (``extends_name`` is the property that carries it, for error messages)."""
 
     body: Document
     extends: str | None = None
+    extends_name: str = "extends"
 
 
 def parent_of(collection: str) -> tuple[str, str] | None:
@@ -92,6 +96,7 @@ class DocumentService:
         self.db = db
         self.space = space
         self.store = DocumentStore()
+        self.links = Links(self.store)
         self.clock = clock
 
     # -- reads ---------------------------------------------------------------------------
@@ -138,6 +143,13 @@ class DocumentService:
                 offset=offset,
             )
 
+    def resolve(
+        self, docs: Sequence[StoredDocument], *, family: bool
+    ) -> dict[int, tuple[Document, Lineage]]:
+        """The effective (inherited) body and, when ``family``, the lineage of each document."""
+        with translate_errors(), self.db.read() as conn:
+            return self.links.resolve(conn, docs, family=family)
+
     def page(
         self,
         collection: str,
@@ -167,17 +179,14 @@ class DocumentService:
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
+            new_id = doc_id or generate_id()
+            target = self.links.target(conn, self.space, collection, new_id, change)
             doc = self.store.insert(
-                conn,
-                self.space,
-                collection,
-                doc_id or generate_id(),
-                change.body,
-                now,
-                extends=change.extends,
+                conn, self.space, collection, new_id, change.body, now, extends=change.extends
             )
             if doc is None:
                 raise Conflict(f"A document with the id {doc_id!r} already exists.")
+            self.links.attach(conn, doc.pk, None, target)
             return doc
 
     def put(
@@ -193,6 +202,7 @@ class DocumentService:
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
+            target = self.links.target(conn, self.space, collection, doc_id, change)
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             preconditions.check(current)
             if current is None:
@@ -200,6 +210,7 @@ class DocumentService:
                     conn, self.space, collection, doc_id, change.body, now, extends=change.extends
                 )
                 if created is not None:
+                    self.links.attach(conn, created.pk, None, target)
                     return created, True
                 # Someone created it between our read and insert: replace theirs.
                 current = self.store.get(conn, self.space, collection, doc_id, lock=True)
@@ -207,11 +218,13 @@ class DocumentService:
                 preconditions.check(current)
             if check_existing is not None:
                 check_existing(current)
+            self.links.check_cycle(conn, current, target, change)
             replaced = self.store.update(
                 conn, self.space, current, change.body, now, extends=change.extends
             )
             if replaced is None:
                 raise Conflict("The document changed while it was being replaced; retry.")
+            self.links.attach(conn, replaced.pk, current.extends, target)
             return replaced, False
 
     def patch(
@@ -230,11 +243,17 @@ class DocumentService:
                 raise DocumentNotFound()
             preconditions.check(current)
             change = compute(current)
+            target = None
+            if change.extends != current.extends:
+                target = self.links.target(conn, self.space, collection, doc_id, change)
+                self.links.check_cycle(conn, current, target, change)
             updated = self.store.update(
                 conn, self.space, current, change.body, self.clock(), extends=change.extends
             )
             if updated is None:
                 raise Conflict("The document changed while it was being updated; retry.")
+            if change.extends != current.extends:
+                self.links.attach(conn, updated.pk, current.extends, target)
             return updated
 
     def delete(
@@ -244,8 +263,11 @@ class DocumentService:
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
         check_existing: Check | None = None,
+        detach: bool = False,
     ) -> StoredDocument:
-        """Delete a document and its sub-collections' documents; raises DocumentNotFound."""
+        """Delete a document and its sub-collections' documents; raises DocumentNotFound, and
+        Conflict when other documents extend it (unless ``detach``: their ``$extends`` is
+        cleared in the same transaction)."""
         with translate_errors(), self.db.write() as conn:
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             if current is None:
@@ -253,6 +275,7 @@ class DocumentService:
             preconditions.check(current)
             if check_existing is not None:
                 check_existing(current)
+            self.links.release(conn, self.space, current, self.clock(), detach=detach)
             self.store.delete(conn, self.space, current)
             return current
 

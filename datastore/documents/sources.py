@@ -23,6 +23,7 @@ READ_ONLY_SOURCES = frozenset(
     {"$createdDatetime", "$updatedDatetime", "$extendsAll", "$extendedBy", "$extendedByAll"}
 )
 CODEHOOKS_ID = "_id"
+FAMILY_SOURCES = frozenset({"$extendsAll", "$extendedBy", "$extendedByAll"})
 
 
 def format_datetime(value: datetime) -> str:
@@ -102,6 +103,7 @@ class Incoming:
     extends: str | None
     extends_given: bool
     problems: tuple[InvalidParam, ...] = ()
+    extends_name: str = "extends"
 
 
 def split_incoming(
@@ -119,13 +121,14 @@ def split_incoming(
     doc_id: str | None = None
     extends: str | None = None
     extends_given = False
+    extends_name = "extends"
     sources: Mapping[str, str] = info.sources if info is not None else {}
     for prop, source in sources.items():
         if prop not in stored:
             continue
         value = stored.pop(prop)
         if source == "$extends":
-            extends_given = True
+            extends_given, extends_name = True, prop
             if value is None or value == "":
                 extends = None
             elif isinstance(value, str):
@@ -141,7 +144,7 @@ def split_incoming(
         value = stored.pop(CODEHOOKS_ID)
         # Codehooks keeps the URL's id on replace and drops a different _id silently.
         doc_id = _check_body_id(CODEHOOKS_ID, value, url_id, problems, strict=False)
-    return Incoming(stored, doc_id, extends, extends_given, tuple(problems))
+    return Incoming(stored, doc_id, extends, extends_given, tuple(problems), extends_name)
 
 
 def _check_body_id(

@@ -17,8 +17,15 @@ from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo
 from datastore.documents.ids import check_collection_name, check_id
 from datastore.documents.service import Change, etag
-from datastore.documents.sources import Incoming, render, split_incoming
-from datastore.errors import InvalidParam, NotImplementedYet, ValidationFailed
+from datastore.documents.sources import (
+    FAMILY_SOURCES,
+    NO_LINEAGE,
+    Incoming,
+    Lineage,
+    render,
+    split_incoming,
+)
+from datastore.errors import BadRequest, InvalidParam, NotImplementedYet, ValidationFailed
 from datastore.http.endpoint import Call, Handler
 from datastore.http.guard import (
     check_document,
@@ -51,9 +58,21 @@ async def read_json(call: Call) -> Any:
     return parse_json(raw, call.request.headers, call.settings.max_json_depth)
 
 
-def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:
+async def resolved(
+    call: Call, docs: list[StoredDocument], info: SchemaInfo | None
+) -> dict[int, tuple[dict[str, Any], Lineage]]:
+    """Effective (inherited) bodies, and lineages when the schema shows them."""
+    family = info is not None and bool(FAMILY_SOURCES & set(info.sources.values()))
+    if not family and not any(doc.extends for doc in docs):
+        return {doc.pk: (doc.body, NO_LINEAGE) for doc in docs}
+    return await run_in_threadpool(lambda: call.space.documents.resolve(docs, family=family))
+
+
+async def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:
     """The response form of a document for this operation."""
-    return render(doc, call.endpoint.response_info, dynamic=call.op.dynamic)
+    info = call.endpoint.response_info
+    body, lineage = (await resolved(call, [doc], info))[doc.pk]
+    return render(doc, info, dynamic=call.op.dynamic, body=body, lineage=lineage)
 
 
 def doc_headers(doc: StoredDocument) -> dict[str, str]:
@@ -82,13 +101,15 @@ async def get_document(call: Call) -> Response:
     collection, doc_id = locate(call)
     assert doc_id is not None
     doc = await run_in_threadpool(call.space.documents.get, collection, doc_id)
-    view = document_view(doc.body, call.endpoint.response_info, doc)
-    await check_document(call, collection, view, hide=True)
+    info = call.endpoint.response_info
+    body, lineage = (await resolved(call, [doc], info))[doc.pk]
+    await check_document(call, collection, document_view(body, info, doc), hide=True)
     headers = doc_headers(doc)
     if not_modified(call.request.headers, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     status, _ = pick_status(call.op, [200])
-    return json_response(rendered(call, doc), status, headers)
+    answer = render(doc, info, dynamic=call.op.dynamic, body=body, lineage=lineage)
+    return json_response(answer, status, headers)
 
 
 async def list_documents(call: Call) -> Response:
@@ -162,12 +183,15 @@ async def create_document(call: Call) -> Response:
     view = document_view(parts.body, call.endpoint.request_info, doc_id=parts.doc_id)
     await check_document(call, collection, view)
     doc = await run_in_threadpool(
-        call.space.documents.create, collection, parts.doc_id, Change(parts.body, parts.extends)
+        call.space.documents.create,
+        collection,
+        parts.doc_id,
+        Change(parts.body, parts.extends, parts.extends_name),
     )
     status, with_body = pick_status(call.op, [201])
     location = call.request.url.path.rstrip("/") + "/" + quote(doc.doc_id, safe="")
     headers = {**doc_headers(doc), "Location": location}
-    return maybe_body(rendered(call, doc), status, with_body, headers)
+    return maybe_body(await rendered(call, doc), status, with_body, headers)
 
 
 async def put_document(call: Call) -> Response:
@@ -180,11 +204,14 @@ async def put_document(call: Call) -> Response:
     await check_document(call, collection, view)
     doc, created = await run_in_threadpool(
         lambda: call.space.documents.put(
-            collection, doc_id, Change(parts.body, parts.extends), preconditions=conditions
+            collection,
+            doc_id,
+            Change(parts.body, parts.extends, parts.extends_name),
+            preconditions=conditions,
         )
     )
     status, with_body = pick_status(call.op, [201, 200] if created else [200, 204])
-    return maybe_body(rendered(call, doc), status, with_body, doc_headers(doc))
+    return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
 
 
 async def patch_document(call: Call) -> Response:
@@ -204,13 +231,14 @@ async def patch_document(call: Call) -> Response:
         if schema is not None:
             schema.validate(body)
         check_stored(replace(current, body=body))
-        return Change(body, parts.extends if parts.extends_given else current.extends)
+        extends = parts.extends if parts.extends_given else current.extends
+        return Change(body, extends, parts.extends_name)
 
     doc = await run_in_threadpool(
         lambda: call.space.documents.patch(collection, doc_id, compute, preconditions=conditions)
     )
     status, with_body = pick_status(call.op, [200, 204])
-    return maybe_body(rendered(call, doc), status, with_body, doc_headers(doc))
+    return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
 
 
 async def delete_document(call: Call) -> Response:
@@ -222,13 +250,27 @@ async def delete_document(call: Call) -> Response:
     check_stored = checker(call, parent, call.endpoint.response_info)
     doc = await run_in_threadpool(
         lambda: call.space.documents.delete(
-            collection, doc_id, preconditions=conditions, check_existing=check_stored
+            collection,
+            doc_id,
+            preconditions=conditions,
+            check_existing=check_stored,
+            detach=detach_requested(call),
         )
     )
     status, _ = pick_status(call.op, [204, 200])
     if status == 204:
         return Response(status_code=204)
     return json_response({"_id": doc.doc_id}, status)
+
+
+def detach_requested(call: Call) -> bool:
+    """``?detach=true`` on a DELETE: clear the ``$extends`` of documents extending this one."""
+    raw = call.request.query_params.get("detach")
+    if raw is None or raw in ("false", "0"):
+        return False
+    if raw in ("true", "1", ""):
+        return True
+    raise BadRequest(invalid_params=[InvalidParam("detach", "must be true or false")])
 
 
 async def not_implemented(call: Call) -> Response:

@@ -25,6 +25,7 @@ from datastore.query import ast, cursor
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
 from datastore.query.sql import Compiler, document_columns
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
+from datastore.storage.documents import StoredDocument
 from datastore.storage.tables import documents
 
 SQUIZ_KEYS = ("filters",)
@@ -120,12 +121,23 @@ async def read_collection(call: Call, collection: str) -> Any:
             offset=selection.request.offset,
         )
     )
-    return [_shape(call, doc, selection, info) for doc in docs]
+    return await _shape(call, docs, selection, info)
 
 
-def _shape(call: Call, doc: Any, selection: Selection, info: SchemaInfo | None) -> Any:
-    body = render(doc, call.endpoint.response_info, dynamic=call.op.dynamic)
-    return apply_projection(body, selection.request.projection, id_property(info, call.op.dynamic))
+async def _shape(
+    call: Call, docs: list[StoredDocument], selection: Selection, info: SchemaInfo | None
+) -> list[Any]:
+    from datastore.http.handlers import resolved
+
+    response_info = call.endpoint.response_info
+    bodies = await resolved(call, docs, response_info)
+    id_prop = id_property(info, call.op.dynamic)
+    out = []
+    for doc in docs:
+        body, lineage = bodies[doc.pk]
+        shown = render(doc, response_info, dynamic=call.op.dynamic, body=body, lineage=lineage)
+        out.append(apply_projection(shown, selection.request.projection, id_prop))
+    return out
 
 
 async def _page(
@@ -163,7 +175,7 @@ async def _page(
     rows = rows[: page.size]
     if backwards:
         rows.reverse()
-    data = [_shape(call, doc, selection, info) for doc, _ in rows]
+    data = await _shape(call, [doc for doc, _ in rows], selection, info)
     has_next = (more if not backwards else True) and bool(rows)
     has_prev = (boundary is not None if not backwards else more) and bool(rows)
     links = {

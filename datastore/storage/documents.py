@@ -85,6 +85,11 @@ class DocumentStore:
         row = conn.execute(query).first()
         return _from_row(row) if row is not None else None
 
+    def get_by_pk(self, conn: Connection, space: str, pk: int) -> StoredDocument | None:
+        """The document with this surrogate key, or None."""
+        row = conn.execute(sa.select(*_COLUMNS).where(t.c.pk == pk, t.c.space == space)).first()
+        return _from_row(row) if row is not None else None
+
     def exists(self, conn: Connection, space: str, collection: str, doc_id: str) -> bool:
         """Whether the document exists."""
         query = sa.select(t.c.pk).where(

@@ -51,7 +51,8 @@ def _name(spec: IndexSpec, kind: str) -> str:
 
 
 def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
-    """The Index objects for the specs (PostgreSQL expressions)."""
+    """The Index objects for the specs (PostgreSQL expressions). They are detached from the
+    table's metadata again, so Alembic's view of the schema stays the migrations' own."""
     compiler = Compiler(document_columns(), "postgresql")
     out = []
     for spec in specs:
@@ -70,6 +71,8 @@ def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
                     postgresql_where=where,
                 )
             )
+    for index in out:
+        documents.indexes.discard(index)
     return out
 
 
@@ -80,5 +83,5 @@ def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
     indexes = index_statements(specs)
     with translate_errors(), db.engine.begin() as conn:
         for index in indexes:
-            index.create(conn, checkfirst=True)
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
     return len(indexes)

@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from datastore.storage import migrate
 from datastore.storage.engine import Database
 from datastore.storage.tables import metadata
+from tests.conftest import ADMIN_URL
 
 
 def _postgres_only(diff: object) -> bool:
     """On SQLite the PostgreSQL-only GIN index is (rightly) absent."""
-    index = diff[1] if isinstance(diff, tuple) and len(diff) > 1 else None
-    return diff[0] == "add_index" and getattr(index, "name", "") == "ix_documents_body_gin"  # type: ignore[index]
+    if not isinstance(diff, tuple) or len(diff) < 2:
+        return False
+    return diff[0] == "add_index" and getattr(diff[1], "name", "") == "ix_documents_body_gin"
 
 
-def test_upgrade_from_empty_matches_the_tables(database_url: str, tmp_path: Path) -> None:
-    url = database_url
-    if url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    db = Database(url)
+@pytest.fixture
+def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new empty database of the same backend."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = f"datastore_empty_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        if db.is_postgresql:
-            # The session database is already migrated; check it is at head and in step.
-            assert migrate.current_revision(db) == migrate.head_revision(db)
-        else:
-            assert migrate.current_revision(db) is None
-            migrate.upgrade(db)
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_upgrade_from_empty_matches_the_tables(empty_url: str) -> None:
+    db = Database(empty_url)
+    try:
+        assert migrate.current_revision(db) is None
+        migrate.upgrade(db)
         migrate.upgrade(db)  # idempotent
         assert migrate.current_revision(db) == migrate.head_revision(db)
         with db.engine.connect() as conn:
