@@ -83,7 +83,16 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     document_ops = {
         (_shape(e.op), e.op.method): e for e in endpoints.values() if e.op.kind is Kind.DOCUMENT
     }
+    inheriting = {
+        _collection_shape(e.op)[: len(_collection_shape(e.op)) // 2 * 2 + 1]
+        for e in endpoints.values()
+        for info in (e.request_info, e.response_info)
+        if info is not None and "$extends" in info.sources.values()
+    }
     for op_id, endpoint in endpoints.items():
+        shape = _collection_shape(endpoint.op)
+        if shape[: len(shape) // 2 * 2 + 1] in inheriting:
+            endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
             shape = (*_collection_shape(endpoint.op), "{}")
             get = document_ops.get((shape, "get"))

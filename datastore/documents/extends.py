@@ -121,7 +121,8 @@ class Links:
         self, conn: Connection, space: str, doc: StoredDocument, now: datetime, *, detach: bool
     ) -> None:
         """Before deleting ``doc``: refuse (Conflict listing the children) when others extend
-        it, or with ``detach`` clear their ``$extends`` in this transaction."""
+        it, or with ``detach`` clear their ``$extends`` in this transaction — each child keeps
+        the values it showed, inherited ones copied into its own body, so it stays valid."""
         children = self.lineage.children(conn, doc.pk)
         if not children:
             return
@@ -133,11 +134,14 @@ class Links:
                 extra={"extendedBy": paths},
             )
         self.lineage.lock(conn, space)
+        inherited = self.lineage.ancestor_bodies(conn, [pk for pk, _ in children])
         for child_pk, _ in children:
             child = self.store.get_by_pk(conn, space, child_pk)
             if child is None:
                 continue
-            self.store.update(conn, space, child, child.body, now, extends=None)
+            # The child keeps what it shows now: inherited values become its own.
+            body = inherit(child.body, inherited.get(child_pk, []))
+            self.store.update(conn, space, child, body, now, extends=None)
             self.lineage.reparent(conn, child_pk, None)
 
     def resolve(

@@ -180,6 +180,8 @@ class DocumentService:
             self._require_parent(conn, collection)
             now = self.clock()
             new_id = doc_id or generate_id()
+            if change.extends is not None:
+                self.links.lineage.lock(conn, self.space)
             target = self.links.target(conn, self.space, collection, new_id, change)
             doc = self.store.insert(
                 conn, self.space, collection, new_id, change.body, now, extends=change.extends
@@ -202,6 +204,10 @@ class DocumentService:
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
+            # Lineage lock before any row lock: linking inserts rows that reference (and so
+            # share-lock) other documents, so a consistent order avoids deadlocks.
+            if change.extends is not None:
+                self.links.lineage.lock(conn, self.space)
             target = self.links.target(conn, self.space, collection, doc_id, change)
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             preconditions.check(current)
@@ -234,10 +240,14 @@ class DocumentService:
         compute: Callable[[StoredDocument], Change],
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
+        relink: bool = False,
     ) -> StoredDocument:
         """Update a document from its stored state: ``compute`` gets the locked current
-        document and returns the change (raising to refuse it). Raises DocumentNotFound."""
+        document and returns the change (raising to refuse it). ``relink``: the change may
+        set ``$extends``. Raises DocumentNotFound."""
         with translate_errors(), self.db.write() as conn:
+            if relink:
+                self.links.lineage.lock(conn, self.space)
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             if current is None:
                 raise DocumentNotFound()
@@ -269,6 +279,8 @@ class DocumentService:
         Conflict when other documents extend it (unless ``detach``: their ``$extends`` is
         cleared in the same transaction)."""
         with translate_errors(), self.db.write() as conn:
+            if detach:
+                self.links.lineage.lock(conn, self.space)
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             if current is None:
                 raise DocumentNotFound()

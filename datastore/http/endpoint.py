@@ -49,6 +49,9 @@ class Endpoint:
     """For collection endpoints: the facts of the paired document GET's schema."""
     document_schema: CompiledSchema | None = None
     """For collection endpoints: the schema documents are written with (document PUT)."""
+    inherits: bool = False
+    """Whether documents of this collection may extend others (a schema maps ``$extends``),
+    so queries must see inherited values."""
 
 
 @dataclass

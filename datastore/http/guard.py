@@ -103,5 +103,9 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
     if node == ast.TRUE:
         return None
     info = call.endpoint.document_info
-    columns = document_columns(info.defaults if info is not None else None)
+    columns = document_columns(
+        info.defaults if info is not None else None,
+        inherits=call.endpoint.inherits,
+        dialect=call.space.db.dialect,
+    )
     return Compiler(columns, call.space.db.dialect).filter(node)

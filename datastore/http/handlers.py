@@ -85,6 +85,9 @@ def incoming(call: Call, body: Any, url_id: str | None, *, partial: bool) -> Inc
     parts = split_incoming(body, call.endpoint.request_info, dynamic=call.op.dynamic, url_id=url_id)
     problems = list(parts.problems)
     schema = call.endpoint.request_schema
+    # A document that extends another gets the properties it does not set from there, so
+    # its own body is checked without top-level ``required``.
+    partial = partial or parts.extends is not None
     if schema is not None and not (partial and _has_operators(parts.body)):
         problems.extend(schema.errors(parts.body, partial=partial))
     if problems:
@@ -228,14 +231,20 @@ async def patch_document(call: Call) -> Response:
     def compute(current: StoredDocument) -> Change:
         check_stored(current)
         body = apply_update(current.body, parts.body)
-        if schema is not None:
-            schema.validate(body)
-        check_stored(replace(current, body=body))
         extends = parts.extends if parts.extends_given else current.extends
+        if schema is not None:
+            schema.validate(body, partial=extends is not None)
+        check_stored(replace(current, body=body))
         return Change(body, extends, parts.extends_name)
 
     doc = await run_in_threadpool(
-        lambda: call.space.documents.patch(collection, doc_id, compute, preconditions=conditions)
+        lambda: call.space.documents.patch(
+            collection,
+            doc_id,
+            compute,
+            preconditions=conditions,
+            relink=parts.extends_given and parts.extends is not None,
+        )
     )
     status, with_body = pick_status(call.op, [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))

@@ -91,7 +91,12 @@ def where_clause(
 ) -> tuple[Compiler, sa.ColumnElement[bool] | None]:
     """The compiler for this collection and the whole WHERE clause (filters and access)."""
     compiler = Compiler(
-        document_columns(info.defaults if info is not None else None), call.space.db.dialect
+        document_columns(
+            info.defaults if info is not None else None,
+            inherits=call.endpoint.inherits,
+            dialect=call.space.db.dialect,
+        ),
+        call.space.db.dialect,
     )
     clauses = [access_where] if access_where is not None else []
     if selection.filter != ast.TRUE:

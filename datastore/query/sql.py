@@ -555,12 +555,66 @@ def compile_sort(
     return Compiler(cols, dialect).order_by(keys)
 
 
-def document_columns(defaults: Mapping[str, Any] | None = None) -> DocumentColumns:
-    """The compiler's view of the ``documents`` table."""
+def effective_body(dialect: str) -> ColumnElement[Any]:
+    """The body with inherited values (``$extends``), for documents that extend another:
+    every top-level property the document does not set (missing or null) comes from its nearest
+    ancestor that sets it. Correlated subqueries over the lineage closure table, evaluated only
+    for documents that extend something (others use the stored body as it is)."""
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    from datastore.storage.tables import documents, lineage
+
+    ancestor = documents.alias("ancestor")
+    merged: ColumnElement[Any]
+    if dialect == "postgresql":
+        entry = sa.func.jsonb_each(ancestor.c.body).table_valued("key", "value").alias("entry")
+        inherited = (
+            sa.select(
+                sa.func.jsonb_object_agg(
+                    entry.c.key, aggregate_order_by(entry.c.value, lineage.c.depth.desc())
+                )
+            )
+            .select_from(lineage)
+            .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
+            .join(entry, sa.true())
+            .where(
+                lineage.c.descendant_pk == documents.c.pk,
+                sa.func.jsonb_typeof(entry.c.value) != "null",
+            )
+            .scalar_subquery()
+        )
+        own_entry = sa.func.jsonb_each(documents.c.body).table_valued("key", "value").alias("own")
+        own = (
+            sa.select(sa.func.jsonb_object_agg(own_entry.c.key, own_entry.c.value))
+            .select_from(own_entry)
+            .where(sa.func.jsonb_typeof(own_entry.c.value) != "null")
+            .scalar_subquery()
+        )
+        empty = sa.cast(sa.literal("{}"), JSONB)
+        merged = sa.func.coalesce(inherited, empty).op("||", return_type=JSONB)(
+            sa.func.coalesce(own, empty)
+        )
+    else:
+        inherited = (
+            sa.select(sa.func.json_inherit(ancestor.c.body, lineage.c.depth))
+            .select_from(lineage)
+            .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
+            .where(lineage.c.descendant_pk == documents.c.pk)
+            .scalar_subquery()
+        )
+        merged = sa.func.json_overlay(documents.c.body, inherited)
+    return sa.case((documents.c.extends.is_(None), documents.c.body), else_=merged)
+
+
+def document_columns(
+    defaults: Mapping[str, Any] | None = None, *, inherits: bool = False, dialect: str = ""
+) -> DocumentColumns:
+    """The compiler's view of the ``documents`` table (``inherits``: with inherited values)."""
     from datastore.storage.tables import documents
 
     return DocumentColumns(
-        body=documents.c.body,
+        body=effective_body(dialect) if inherits else documents.c.body,
+        stored_body=not inherits,
         sources={
             "$id": documents.c.doc_id,
             "$createdDatetime": documents.c.created_at,

@@ -38,6 +38,40 @@ def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
         return 0
 
 
+class _JsonInherit:
+    """SQLite aggregate ``json_inherit(body, depth)``: the ancestors' bodies merged, each
+    property taken from the nearest ancestor (smallest depth) that sets it."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, Any]] = []
+
+    def step(self, body: str | None, depth: int) -> None:
+        if body is not None:
+            self.rows.append((depth, orjson.loads(body)))
+
+    def finalize(self) -> str:
+        merged: dict[str, Any] = {}
+        for _, body in sorted(self.rows, key=lambda row: row[0]):
+            for key, value in body.items():
+                if merged.get(key) is None and (value is not None or key not in merged):
+                    merged[key] = value
+        return orjson.dumps(merged).decode()
+
+
+def _json_overlay(own: str | None, inherited: str | None) -> str | None:
+    """SQLite function ``json_overlay(own, inherited)``: ``own`` with every property it does not
+    set (missing or null) taken from ``inherited``."""
+    if own is None:
+        return inherited
+    body = orjson.loads(own)
+    if inherited is None:
+        return own
+    for key, value in orjson.loads(inherited).items():
+        if body.get(key) is None and (value is not None or key not in body):
+            body[key] = value
+    return orjson.dumps(body).decode()
+
+
 def normalise_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` URLs and pick the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -138,3 +172,5 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+        dbapi_conn.create_aggregate("json_inherit", 2, _JsonInherit)
+        dbapi_conn.create_function("json_overlay", 2, _json_overlay, deterministic=True)
