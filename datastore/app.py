@@ -36,6 +36,7 @@ from datastore.http.endpoint import Endpoint, Space
 from datastore.http.handlers import handler_for
 from datastore.http.health import dev_token_route, health_route
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
+from datastore.http.resources import read_collections
 from datastore.http.security import Authenticator, access_for
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
@@ -198,7 +199,11 @@ def create_app(
     system_routes = {"/__health": health_route(db)}
     if settings.dev:
         system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
-    dispatcher = Dispatcher(mounts, system_routes=system_routes)
+    dispatcher = Dispatcher(
+        mounts,
+        system_routes=system_routes,
+        space_routes={"/__resources/collections": read_collections},
+    )
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

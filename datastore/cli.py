@@ -126,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--algorithm", default="HS256", choices=("HS256", "HS384", "HS512"))
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
+    migrate.add_argument(
+        "--blueprint",
+        action="append",
+        default=[],
+        help="also create the x-datastore-indexes of this blueprint (PostgreSQL; repeatable)",
+    )
     add_arguments(migrate, ("database_url",))
     return parser
 
@@ -392,6 +398,13 @@ def _migrate(args: argparse.Namespace) -> int:
         before = migrate.current_revision(db)
         migrate.upgrade(db)
         after = migrate.current_revision(db)
+        if args.blueprint:
+            from datastore.blueprint.loader import load_blueprint
+            from datastore.storage.indexes import ensure_indexes, index_specs
+
+            for path in args.blueprint:
+                created = ensure_indexes(db, index_specs(load_blueprint(path).document))
+                print(f"{path}: {created} indexes in place")
     except Exception as exc:
         raise ConfigError(f"cannot migrate the database: {str(exc).splitlines()[0]}") from exc
     finally:

@@ -2,7 +2,7 @@
 
 ``datastore serve`` refuses a blueprint with errors and ``datastore lint`` prints the same
 diagnostics. Rules (ids in brackets): [yaml] [duplicate-key] [ref] [openapi] [schema]
-[path-shape] [method] [path-parameter] [acl-missing] [acl-syntax] [source]
+[path-shape] [method] [path-parameter] [acl-missing] [acl-syntax] [acl-parent] [source]
 [unknown-extension] [indexes] [parent-missing] [operation-id]; warnings
 [no-document-endpoint] [public-write].
 """
@@ -288,8 +288,19 @@ def _check_operation(
             )
         return
     if check_acl is not None:
-        for offset, message in check_acl(acl):
+        problems = check_acl(acl)
+        for offset, message in problems:
             report.add((*where, "x-datastore-acl"), "acl-syntax", message, column_offset=offset)
+        path = str(where[1])
+        if not problems and "parent." in acl and len(split_path(path)) <= 2:
+            from datastore.auth.acl import parse_rule, references
+
+            if "parent" in references(parse_rule(acl)):
+                report.add(
+                    (*where, "x-datastore-acl"),
+                    "acl-parent",
+                    f"{path} is not nested, so its rule has no parent document",
+                )
 
 
 def _check_refs(report: _Report, document: dict[str, Any]) -> None:

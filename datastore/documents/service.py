@@ -143,6 +143,20 @@ class DocumentService:
                 offset=offset,
             )
 
+    def find_in(
+        self,
+        collections: Sequence[str],
+        *,
+        where: sa.ColumnElement[bool] | None,
+        order_by: Sequence[sa.ColumnElement[Any]],
+        limit: int,
+    ) -> list[StoredDocument]:
+        """Documents of several collections at once."""
+        with translate_errors(), self.db.read() as conn:
+            return self.store.find_in(
+                conn, self.space, collections, where=where, order_by=order_by, limit=limit
+            )
+
     def resolve(
         self, docs: Sequence[StoredDocument], *, family: bool
     ) -> dict[int, tuple[Document, Lineage]]:

@@ -22,6 +22,7 @@ from datastore.http.problems import problem_response, unexpected_error
 
 ROUTING = "connexion_routing"
 SystemRoute = Callable[[Request], Awaitable[Response]]
+SpaceRoute = Callable[[Request, "MountedSpace"], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,11 @@ class Dispatcher:
         self,
         mounts: Mapping[str, MountedSpace],
         system_routes: Mapping[str, SystemRoute] | None = None,
+        space_routes: Mapping[str, SpaceRoute] | None = None,
     ) -> None:
         self.mounts = mounts
         self.system_routes = dict(system_routes or {})
+        self.space_routes = dict(space_routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,6 +77,16 @@ class Dispatcher:
         route = self.system_routes.get(path.rstrip("/") or "/")
         if route is not None:
             return await route(Request(scope, receive))
+        for base_path, mount in self.mounts.items():
+            if base_path and not path.startswith(base_path + "/"):
+                continue
+            rest = path[len(base_path) :]
+            space_route = self.space_routes.get(rest.rstrip("/"))
+            if space_route is not None:
+                return await space_route(Request(scope, receive), mount)
+            if base_path:
+                path = rest
+                break
         segments = [s for s in path.split("/") if s]
         if len(segments) % 2 == 0 and segments:
             raise DocumentNotFound()

@@ -183,6 +183,23 @@ class DocumentStore:
             query = query.with_for_update(of=t)
         return [_from_row(row) for row in conn.execute(query)]
 
+    def find_in(
+        self,
+        conn: Connection,
+        space: str,
+        collections: Sequence[str],
+        *,
+        where: sa.ColumnElement[bool] | None,
+        order_by: Sequence[sa.ColumnElement[Any]],
+        limit: int,
+    ) -> list[StoredDocument]:
+        """Documents of several collections, ordered (creation order breaks ties)."""
+        query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection.in_(collections))
+        if where is not None:
+            query = query.where(where)
+        query = query.order_by(*order_by, t.c.pk).limit(limit)
+        return [_from_row(row) for row in conn.execute(query)]
+
     def page(
         self,
         conn: Connection,

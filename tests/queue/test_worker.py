@@ -189,3 +189,56 @@ def test_webhook_handler(database: Database, space: str) -> None:
     }
     with pytest.raises(HandlerError):
         webhook("ftp://nope")
+
+
+def test_a_killed_worker_does_not_lose_its_job(
+    database: Database, database_url: str, space: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out.txt"
+    job = QueueService(database, space).enqueue("slow", {"file": str(out), "n": 7, "seconds": 60})
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datastore.cli",
+            "worker",
+            "blueprints/codehooks.yaml",
+            "--handler",
+            "slow=tests.queue.handlers:slow_record",
+            "--space",
+            space,
+            "--visibility-timeout",
+            "1",
+            "--poll-interval",
+            "0.1",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "DATASTORE_DATABASE_URL": database_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        started = Path(str(out) + ".started")
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the worker never started the job"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert QueueService(database, space).get("slow", job.id).status == RUNNING
+    time.sleep(1.2)  # the claim expires
+    rescue = Worker(database, space, {"slow": load_callable("tests.queue.handlers:record")})
+    assert rescue.run_once() is not None
+    assert out.read_text() == "7\n"
+    done = QueueService(database, space).get("slow", job.id)
+    assert (done.status, done.attempts) == (DONE, 2)

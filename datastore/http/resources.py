@@ -1,0 +1,124 @@
+"""``POST /__resources/collections``: read several collections in one request (Squiz).
+
+The body names collection paths (``{"collections": ["/events", "/users/u1/events"]}``) and may
+carry ``filters``, ``sort`` and ``limit`` as in a collection GET. Allowed only when the caller
+passes every collection's rule, no collection rule reads ``parent``, and the collections' document
+GET rules are identical (so one SQL filter serves them all). The answer is
+``{"data": [...]}`` in creation order, each document tagged with its collection path in
+``$collection``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from datastore.blueprint.model import Kind
+from datastore.documents.sources import render
+from datastore.errors import BadRequest, CollectionNotFound, Forbidden, InvalidParam, Unauthorized
+from datastore.http.dispatch import MountedSpace
+from datastore.http.endpoint import Endpoint
+from datastore.http.requests import parse_json, read_body
+from datastore.http.security import allowed, context, list_filter
+from datastore.http.shaping import json_response
+from datastore.query import ast
+from datastore.query.sql import Compiler, document_columns
+from datastore.query.squiz import parse_filters, parse_sort
+from datastore.storage.tables import documents
+
+MAX_COLLECTIONS = 20
+
+
+def _match(mount: MountedSpace, path: str) -> tuple[Endpoint, str]:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not path.startswith("/") or not parts or len(parts) % 2 == 0:
+        raise BadRequest(
+            invalid_params=[InvalidParam("collections", f"{path!r} is not a collection path")]
+        )
+    for endpoint in mount.endpoints.values():
+        op = endpoint.op
+        if op.kind is not Kind.COLLECTION or op.method != "get" or len(op.segments) != len(parts):
+            continue
+        if all(s.param or s.text == p for s, p in zip(op.segments, parts, strict=True)):
+            return endpoint, "/".join(parts)
+    raise CollectionNotFound(f"No collection at {path}.")
+
+
+async def read_collections(request: Request, mount: MountedSpace) -> Response:
+    """The multi-collection read."""
+    if request.method != "POST":
+        from datastore.errors import MethodNotAllowed
+
+        raise MethodNotAllowed()
+    space = mount.space
+    body = parse_json(await read_body(request, space.settings.max_body_bytes), request.headers, 16)
+    paths = body.get("collections") if isinstance(body, dict) else None
+    if not isinstance(paths, list) or not paths or len(paths) > MAX_COLLECTIONS:
+        raise BadRequest(
+            invalid_params=[
+                InvalidParam("collections", f"must list 1 to {MAX_COLLECTIONS} collection paths")
+            ]
+        )
+    if not all(isinstance(p, str) for p in paths):
+        raise BadRequest(invalid_params=[InvalidParam("collections", "must be strings")])
+    matched = [_match(mount, p) for p in paths]
+    principal = await space.authenticator.principal(request, space.name)
+    ctx = context(principal)
+    rules = set()
+    for endpoint, _ in matched:
+        access = endpoint.access
+        if access.reads("parent"):
+            raise BadRequest(
+                "Collections whose rule reads parent cannot be read together.",
+                invalid_params=[InvalidParam("collections", "a collection rule reads parent")],
+            )
+        if not access.public and not principal.authenticated:
+            raise Unauthorized("This operation needs a bearer token or an API key.")
+        if not allowed(access, ctx):
+            raise Forbidden()
+        document_access = endpoint.document_access
+        rules.add(document_access.rule.text if document_access and document_access.rule else None)
+    if len(rules) > 1:
+        raise BadRequest(
+            "The collections' document rules differ, so they cannot be read together.",
+            invalid_params=[InvalidParam("collections", "have different document GET rules")],
+        )
+    first = matched[0][0]
+    info = first.document_info or first.response_info
+    compiler = Compiler(
+        document_columns(
+            info.defaults if info else None, inherits=first.inherits, dialect=space.db.dialect
+        ),
+        space.db.dialect,
+    )
+    node = list_filter(first.document_access, ctx)
+    if isinstance(body, dict) and isinstance(body.get("filters"), str):
+        types = info.property_types if info else {}
+        squiz = parse_filters(body["filters"], lambda p: types.get(p[0]) if len(p) == 1 else None)
+        node = ast.And((node, squiz))
+    sort = parse_sort(body["sort"]) if isinstance(body, dict) and body.get("sort") else ()
+    limit = body.get("limit", space.settings.default_limit) if isinstance(body, dict) else 0
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 0 < limit <= space.settings.max_limit
+    ):
+        raise BadRequest(invalid_params=[InvalidParam("limit", "must be a whole number in range")])
+    collections = [collection for _, collection in matched]
+    where = sa.and_(documents.c.collection.in_(collections), compiler.filter(node))
+    order = compiler.order_by(sort)
+    docs = await run_in_threadpool(
+        lambda: space.documents.find_in(collections, where=where, order_by=order, limit=limit)
+    )
+    by_collection = dict(zip(collections, (e for e, _ in matched), strict=True))
+    data: list[dict[str, Any]] = []
+    for doc in docs:
+        endpoint = by_collection[doc.collection]
+        shown = render(doc, endpoint.response_info, dynamic=endpoint.op.dynamic)
+        shown["$collection"] = "/" + doc.collection
+        data.append(shown)
+    return json_response({"data": data})
