@@ -85,17 +85,16 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
         (_shape(e.op), e.op.method): e for e in endpoints.values() if e.op.kind is Kind.DOCUMENT
     }
     inheriting = {
-        _collection_shape(e.op)[: len(_collection_shape(e.op)) // 2 * 2 + 1]
+        _collection_shape(e.op)
         for e in endpoints.values()
         for info in (e.request_info, e.response_info)
         if info is not None and "$extends" in info.sources.values()
     }
     for op_id, endpoint in endpoints.items():
-        shape = _collection_shape(endpoint.op)
-        if shape[: len(shape) // 2 * 2 + 1] in inheriting:
+        if _collection_shape(endpoint.op) in inheriting:
             endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
-            shape = (*_collection_shape(endpoint.op), "{}")
+            shape = (*_collection_shape(endpoint.op), "{}")  # its document endpoint
             get = document_ops.get((shape, "get"))
             put = document_ops.get((shape, "put"))
             endpoints[op_id] = replace(
@@ -112,8 +111,9 @@ def _shape(op: Operation) -> tuple[str, ...]:
 
 
 def _collection_shape(op: Operation) -> tuple[str, ...]:
+    """The shape of the collection an operation works on (``/a/{}/b`` for ``/a/{x}/b/{y}``)."""
     shape = _shape(op)
-    return shape[:-1] if op.kind in (Kind.BYQUERY, Kind.COUNT) else shape
+    return shape[:-1] if op.kind in (Kind.BYQUERY, Kind.COUNT, Kind.DOCUMENT) else shape
 
 
 def _endpoint(op: Operation, compiler: SchemaCompiler) -> Endpoint:

@@ -82,7 +82,18 @@ def after(
     columns: Sequence[Column], values: Sequence[Any], *, backwards: bool = False
 ) -> ColumnElement[bool]:
     """The rows strictly after (``backwards``: before) the row with ``values`` in the order of
-    ``columns``."""
+    ``columns``. When every column runs the same way this is one row-value comparison, which
+    an index on those columns answers with a range scan."""
+    directions = {descending for _, descending in columns}
+    if len(directions) == 1:
+        forwards = directions.pop() == backwards
+        bounds = [
+            sa.literal(v, expression.type) if not isinstance(v, bool) else v
+            for (expression, _), v in zip(columns, values, strict=True)
+        ]
+        row = sa.tuple_(*[expression for expression, _ in columns])
+        bound_row = sa.tuple_(*bounds)
+        return row > bound_row if forwards else row < bound_row
     condition: ColumnElement[bool] | None = None
     for (expression, descending), value in reversed(list(zip(columns, values, strict=True))):
         forwards = descending == backwards

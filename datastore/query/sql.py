@@ -568,38 +568,41 @@ def effective_body(dialect: str) -> ColumnElement[Any]:
     merged: ColumnElement[Any]
     if dialect == "postgresql":
         entry = sa.func.jsonb_each(ancestor.c.body).table_valued("key", "value").alias("entry")
-        inherited = (
-            sa.select(
-                sa.func.jsonb_object_agg(
-                    entry.c.key, aggregate_order_by(entry.c.value, lineage.c.depth.desc())
-                )
-            )
+        own = sa.func.jsonb_each(documents.c.body).table_valued("key", "value").alias("own")
+        chain = (
+            sa.select(entry.c.key, entry.c.value, lineage.c.depth)
             .select_from(lineage)
             .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
             .join(entry, sa.true())
-            .where(
-                lineage.c.descendant_pk == documents.c.pk,
-                sa.func.jsonb_typeof(entry.c.value) != "null",
+            .where(lineage.c.descendant_pk == documents.c.pk)
+            .correlate(documents)
+            .union_all(sa.select(own.c.key, own.c.value, sa.literal(0)).correlate(documents))
+            .subquery("chain")
+        )
+        # Per key the last value aggregated wins: nulls first, then non-nulls from the
+        # farthest ancestor to the document itself.
+        merged = (
+            sa.select(
+                sa.func.jsonb_object_agg(
+                    chain.c.key,
+                    aggregate_order_by(
+                        chain.c.value,
+                        (sa.func.jsonb_typeof(chain.c.value) != "null").asc(),
+                        chain.c.depth.desc(),
+                    ),
+                )
             )
+            .correlate(documents)
             .scalar_subquery()
         )
-        own_entry = sa.func.jsonb_each(documents.c.body).table_valued("key", "value").alias("own")
-        own = (
-            sa.select(sa.func.jsonb_object_agg(own_entry.c.key, own_entry.c.value))
-            .select_from(own_entry)
-            .where(sa.func.jsonb_typeof(own_entry.c.value) != "null")
-            .scalar_subquery()
-        )
-        empty = sa.cast(sa.literal("{}"), JSONB)
-        merged = sa.func.coalesce(inherited, empty).op("||", return_type=JSONB)(
-            sa.func.coalesce(own, empty)
-        )
+        merged = sa.func.coalesce(merged, sa.cast(sa.literal("{}"), JSONB))
     else:
         inherited = (
             sa.select(sa.func.json_inherit(ancestor.c.body, lineage.c.depth))
             .select_from(lineage)
             .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
             .where(lineage.c.descendant_pk == documents.c.pk)
+            .correlate(documents)
             .scalar_subquery()
         )
         merged = sa.func.json_overlay(documents.c.body, inherited)

@@ -1,7 +1,8 @@
 """Expression indexes for ``x-datastore-indexes`` (PostgreSQL).
 
-For each declared field of a collection, two B-tree indexes over exactly the expressions the
-query compiler emits for typed comparisons — the field as a number and as a string — led by
+For each declared field of a collection, three B-tree indexes over exactly the expressions the
+query compiler emits — the field as a number and as a string (typed comparisons), and its sort
+columns followed by creation order (sorted listings and keyset pages) — led by
 ``(space, collection)`` and limited to that collection when its name is literal. Equality on any
 field also uses the GIN index on the body (containment). SQLite gets no extra index.
 """
@@ -71,6 +72,23 @@ def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
                     postgresql_where=where,
                 )
             )
+        # The order of a sort on the field: its sort columns, then creation order, so keyset
+        # pages are an index range scan.
+        sort_columns = [
+            column for column, _ in compiler.sort_columns(ast.SortKey(ast.Field(spec.path)))
+        ]
+        out.append(
+            sa.Index(
+                _name(spec, "sort"),
+                documents.c.space,
+                documents.c.collection,
+                *[sa.Grouping(c) for c in sort_columns],
+                documents.c.pk,
+                postgresql_where=documents.c.collection == spec.collection
+                if spec.collection
+                else None,
+            )
+        )
     for index in out:
         documents.indexes.discard(index)
     return out

@@ -176,3 +176,48 @@ class _Desc:
 
 def test_missing_sentinel_is_not_a_json_value() -> None:
     assert lookup({"a": 1}, ("b",)) is MISSING
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    docs=st.lists(document_strategy, min_size=3, max_size=8),
+    parents=st.lists(st.integers(-1, 7), min_size=8, max_size=8),
+    query=queries,
+)
+def test_filters_see_inherited_values(
+    database: Database, docs: list[dict[str, Any]], parents: list[int], query: ast.Node
+) -> None:
+    """With inheritance, filters match what the reference sees on the effective bodies."""
+    from datastore.documents.extends import inherit
+    from datastore.storage.lineage import LineageStore
+
+    space = f"h{uuid.uuid4().hex[:10]}"
+    store, lineage = DocumentStore(), LineageStore()
+    # Document i may extend an earlier one (no cycles by construction).
+    parent_of = {i: parents[i] for i in range(len(docs)) if 0 <= parents[i] < i}
+    with database.write() as conn:
+        stored = []
+        for index, body in enumerate(docs):
+            extends = f"/c/d{parent_of[index]}" if index in parent_of else None
+            doc = store.insert(conn, space, "c", f"d{index}", body, NOW, extends=extends)
+            assert doc is not None
+            stored.append(doc)
+            if index in parent_of:
+                lineage.reparent(conn, doc.pk, stored[parent_of[index]].pk)
+
+    def effective(index: int) -> dict[str, Any]:
+        chain, at = [], index
+        while at in parent_of:
+            at = parent_of[at]
+            chain.append(docs[at])
+        return inherit(docs[index], chain)
+
+    columns = _columns(False)
+    from datastore.query.sql import effective_body
+
+    columns = DocumentColumns(
+        body=effective_body(database.dialect), sources=columns.sources, stored_body=False
+    )
+    got = _select(database, space, Compiler(columns, database.dialect).filter(query), [])
+    expected = [f"d{i}" for i in range(len(docs)) if matches(query, effective(i), {"$id": f"d{i}"})]
+    assert got == expected, query
