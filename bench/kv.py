@@ -1,6 +1,6 @@
 """Key-value throughput through the real ASGI app: GET, PUT and increments per second.
 
-    python -m bench.kv [--seconds 5] [--backend postgresql,sqlite]
+python -m bench.kv [--seconds 5] [--backend postgresql,sqlite]
 """
 
 from __future__ import annotations
@@ -25,13 +25,19 @@ BLUEPRINT: dict[str, Any] = {
         "/keyv/{key}": {
             "parameters": KEY,
             "get": {"x-datastore-acl": "public", "responses": OK},
-            "put": {"x-datastore-acl": "public", "responses": OK,
-                    "requestBody": {"content": {"application/json": {"schema": {}}}}},
+            "put": {
+                "x-datastore-acl": "public",
+                "responses": OK,
+                "requestBody": {"content": {"application/json": {"schema": {}}}},
+            },
         },
         "/keyv/{key}/_incr": {
             "parameters": KEY,
-            "put": {"x-datastore-acl": "public", "responses": OK,
-                    "requestBody": {"content": {"application/json": {"schema": {}}}}},
+            "put": {
+                "x-datastore-acl": "public",
+                "responses": OK,
+                "requestBody": {"content": {"application/json": {"schema": {}}}},
+            },
         },
     },
 }
@@ -53,8 +59,9 @@ def main() -> None:
     print("| operation | backend | requests/s (one client, in-process) |\n|---|---|---|")
     for backend in args.backend.split(","):
         with database(backend) as db:
-            app = create_app(Settings(migrate=False), [ServedBlueprint("kv", BLUEPRINT)],
-                             database=db)
+            app = create_app(
+                Settings(migrate=False), [ServedBlueprint("kv", BLUEPRINT)], database=db
+            )
             with TestClient(app) as client:
                 client.put("/keyv/k0", json={"v": 0})
                 scenarios = {
