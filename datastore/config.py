@@ -73,6 +73,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+ALIASES: dict[str, tuple[str, ...]] = {"database_url": ("--database",)}
+"""Extra spellings of some flags."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The effective configuration."""
@@ -138,8 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
                 help=help_text,
             )
         else:
+            flags = [setting.flag, *ALIASES.get(setting.name, ())]
             parser.add_argument(
-                setting.flag, dest=setting.name, type=setting.type, default=None, help=help_text
+                *flags, dest=setting.name, type=setting.type, default=None, help=help_text
             )
 
 

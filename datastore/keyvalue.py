@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from datastore.documents.service import utc_now
 from datastore.errors import BadRequest, InvalidParam, NotFound
 from datastore.storage.engine import Database
-from datastore.storage.errors import translate_errors
+from datastore.storage.errors import retry_conflicts, translate_errors
 from datastore.storage.keyvalue import Entry, KeyValueStore
 from datastore.types import JSON
 
@@ -99,6 +99,7 @@ class KeyValueService:
         if not deleted:
             raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
 
+    @retry_conflicts
     def increment(self, keyspace: str, key: str, delta: int | float) -> int | float:
         """Add ``delta`` atomically and return the new value."""
         with translate_errors(), self.db.write() as conn:

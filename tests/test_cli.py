@@ -80,3 +80,46 @@ def test_keys_and_token(tmp_path: Path) -> None:
     assert claims["sub"] == "u1" and claims["exp"] > claims["iat"]
     assert run("token", "--secret", secret, "--claims", "[1]").returncode == 2
     assert run("token", "--secret", secret, "--expires", "soon").returncode == 2
+
+
+def test_serve_runs_a_real_server(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datastore.cli",
+            "serve",
+            str(ROOT / "blueprints" / "events.yaml"),
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/__health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        created = httpx.post(
+            f"{url}/events", json={"name": "x", "eventDate": "2026-01-01T00:00:00Z"}
+        )
+        assert created.status_code == 201
+        assert (tmp_path / "datastore.sqlite3").exists()  # the embedded default
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -28,7 +28,7 @@ from datastore.errors import (
 )
 from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.engine import Database
-from datastore.storage.errors import translate_errors
+from datastore.storage.errors import retry_conflicts, translate_errors
 from datastore.types import Document
 
 Check = Callable[[StoredDocument], None]
@@ -187,6 +187,7 @@ class DocumentService:
 
     # -- writes --------------------------------------------------------------------------
 
+    @retry_conflicts
     def create(self, collection: str, doc_id: str | None, change: Change) -> StoredDocument:
         """Insert a document with a generated (or the given) id; raises Conflict when the id
         is taken and CollectionNotFound when the parent document is missing."""
@@ -205,6 +206,7 @@ class DocumentService:
             self.links.attach(conn, doc.pk, None, target)
             return doc
 
+    @retry_conflicts
     def put(
         self,
         collection: str,
@@ -247,6 +249,7 @@ class DocumentService:
             self.links.attach(conn, replaced.pk, current.extends, target)
             return replaced, False
 
+    @retry_conflicts
     def patch(
         self,
         collection: str,
@@ -280,6 +283,7 @@ class DocumentService:
                 self.links.attach(conn, updated.pk, current.extends, target)
             return updated
 
+    @retry_conflicts
     def delete(
         self,
         collection: str,
@@ -305,6 +309,7 @@ class DocumentService:
             self.store.delete(conn, self.space, current)
             return current
 
+    @retry_conflicts
     def update_many(
         self,
         collection: str,
@@ -327,6 +332,7 @@ class DocumentService:
                     raise Conflict("A document changed while it was being updated; retry.")
             return len(matched)
 
+    @retry_conflicts
     def delete_many(self, collection: str, where: sa.ColumnElement[bool] | None) -> int:
         """Delete every matching document (and their sub-collections) in one transaction."""
         with translate_errors(), self.db.write() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -27,12 +29,42 @@ def translate_errors() -> Iterator[None]:
             raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
         raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
     except sqlalchemy.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
+            raise ServiceUnavailable("The database is busy; try again.") from exc
         if exc.connection_invalidated:
             raise ServiceUnavailable("The database connection was lost; try again.") from exc
         code = getattr(exc.orig, "sqlstate", None)
         if code in _TIMEOUT_CODES:
             raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
         raise
+
+
+RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+def _retryable(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    orig = getattr(cause, "orig", None)
+    return getattr(orig, "sqlstate", None) in RETRYABLE
+
+
+def retry_conflicts(func: Callable[P, T]) -> Callable[P, T]:
+    """Run a whole transaction again (up to 3 times) when PostgreSQL aborted it for a deadlock
+    or a serialization failure, instead of answering 503."""
+
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(3):
+            try:
+                return func(*args, **kwargs)
+            except ServiceUnavailable as exc:
+                if not _retryable(exc) or attempt == 2:
+                    raise
+                time.sleep(0.01 * (attempt + 1) + random.random() * 0.01)
+        raise AssertionError("unreachable")
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
 
 
 def translated(func: Callable[P, T]) -> Callable[P, T]:
