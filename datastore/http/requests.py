@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
+from datastore.query.mongo import contains_nul
 
 _NO_BODY = object()
 
@@ -63,6 +64,11 @@ def parse_json(raw: bytes, headers: Headers, max_depth: int) -> Any:
         raise BadRequest(
             "The body is nested too deeply.",
             invalid_params=[InvalidParam("body", f"may be nested at most {max_depth} levels deep")],
+        )
+    if b"\\u0000" in raw and contains_nul(value):
+        raise BadRequest(
+            "Text may not contain the NUL character.",
+            invalid_params=[InvalidParam("body", "contains a NUL character (\\u0000)")],
         )
     return value
 

@@ -210,11 +210,31 @@ class ListRequest:
     has_selector: bool = False
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether any string (or key) in a JSON value holds U+0000, which PostgreSQL's JSONB cannot
+    store or compare; refused on both backends alike."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def _json_param(raw: str, name: str) -> Any:
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise _bad(name, f"is not valid JSON: {exc}") from None
+    if contains_nul(value):
+        raise _bad(name, "contains a NUL character")
+    return value
 
 
 def _int(value: Any, name: str, *, maximum: int | None = None) -> int:

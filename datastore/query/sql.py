@@ -311,11 +311,7 @@ class Compiler:
         if isinstance(node, ast.Compare):
             return self._compare(x, node)
         if isinstance(node, ast.In):
-            if not node.values:
-                return sa.false()
-            return sa.or_(
-                *[self._compare(x, ast.Compare(node.field, "eq", v)) for v in node.values]
-            )
+            return self._in(x, node)
         if isinstance(node, ast.Regex):
             return self._any(x, lambda e: self.d.regex(self.d.string(e), node.pattern, node.flags))
         if isinstance(node, ast.StringMatch):
@@ -373,6 +369,31 @@ class Compiler:
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested([value]))),
         )
+
+    def _in(self, x: ColumnElement[Any], node: ast.In) -> ColumnElement[bool]:
+        """``$in`` with one ``IN (...)`` per JSON type of the values (a large list stays one
+        short expression), Mongo-style over array elements; null also matches missing."""
+        strings = [v for v in node.values if isinstance(v, str)]
+        numbers = [v for v in node.values if json_type_name(v) == "number"]
+        booleans = [v for v in node.values if isinstance(v, bool)]
+        others = [v for v in node.values if json_type_name(v) in ("object", "array")]
+        with_null = any(v is None for v in node.values)
+
+        def scalar(e: ColumnElement[Any]) -> ColumnElement[bool]:
+            tests: list[ColumnElement[bool]] = []
+            if strings:
+                tests.append(self.d.string(e).in_(strings))
+            if numbers:
+                tests.append(self.d.number(e).in_([sa.literal(n, sa.Numeric) for n in numbers]))
+            if booleans:
+                tests.append(self.d.boolean(e).in_(booleans))
+            tests.extend(self.d.equals(e, v) for v in others)
+            return sa.or_(sa.false(), *tests)
+
+        clauses = [self._any(x, scalar)] if strings or numbers or booleans or others else []
+        if with_null:
+            clauses.append(self._compare(x, ast.Compare(node.field, "eq", None)))
+        return sa.or_(sa.false(), *clauses)
 
     def _safe_equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         return _safe(self.d.equals(x, value))

@@ -28,6 +28,14 @@ def translate_errors() -> Iterator[None]:
         if code in _TIMEOUT_CODES:
             raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
         raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
+    except sqlalchemy.exc.DataError as exc:
+        # Class 22 (data exception): a value the database cannot take, e.g. U+0000 in JSONB.
+        diag = getattr(exc.orig, "diag", None)
+        message = str(getattr(diag, "message_primary", "") or "")
+        raise BadRequest(
+            "A value in the request cannot be stored or compared"
+            + (f": {message}." if message else ".")
+        ) from exc
     except sqlalchemy.exc.DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
             raise ServiceUnavailable("The database is busy; try again.") from exc

@@ -123,3 +123,43 @@ def test_failed_write_changes_nothing(events: CheckedClient) -> None:
     assert events.put("/events/e1", json={"name": 5}).status_code == 400
     assert events.patch("/events/e1", json={"capacity": 0}).status_code == 400
     assert events.get("/events/e1").json() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content"),
+    [
+        ("POST", "/events", b'{"name": "a\\u0000b", "eventDate": "2026-01-01T00:00:00Z"}'),
+        ("POST", "/events", b'{"name": "x", "eventDate": "2026-01-01T00:00:00Z", "\\u0000": 1}'),
+        ("PUT", "/events/a%00b", b'{"name": "x", "eventDate": "2026-01-01T00:00:00Z"}'),
+        ("POST", "/events", b'{"name": "x", "cost": 1e400, "eventDate": "2026-01-01T00:00:00Z"}'),
+        ("GET", '/events?q={"name": "a\\u0000"}', b""),
+        ("GET", "/events?filters=document.name===%00", b""),
+        ("GET", "/events?page[after]=%00%00", b""),
+    ],
+)
+def test_hostile_values_are_400_and_write_nothing(
+    events: CheckedClient, method: str, path: str, content: bytes
+) -> None:
+    response = events.request(
+        method, path, content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert count(events) == 0
+
+
+def test_ids_with_slashes_never_reach_a_document(events: CheckedClient) -> None:
+    assert events.put("/events/a%2Fb", json=EVENT).status_code == 404
+    assert count(events) == 0
+
+
+def test_large_in_lists_work(events: CheckedClient) -> None:
+    events.put("/events/e1", json=EVENT)
+    values = ",".join(f'"v{n}"' for n in range(998)) + ',"Gig"'
+    response = events.get("/events", params={"q": '{"name": {"$in": [' + values + "]}}"})
+    assert response.status_code == 200
+    assert [d["id"] for d in response.json()] == ["e1"]
+    too_many = ",".join(f'"v{n}"' for n in range(1001))
+    assert (
+        events.get("/events", params={"q": '{"name": {"$in": [' + too_many + "]}}"}).status_code
+        == 400
+    )
