@@ -142,3 +142,55 @@ def test_api_keys(database: Database, space: str) -> None:
     assert not store.revoke(info.id)
     assert store.authenticate(space, key) is None
     assert store.list(space)[0].revoked_at is not None
+
+
+def test_jwks_url_is_fetched_cached_and_refetched_on_unknown_kid() -> None:
+    import http.server
+    import threading
+
+    first = ec.generate_private_key(ec.SECP256R1())
+    second = ec.generate_private_key(ec.SECP256R1())
+
+    def jwk(key: Any, kid: str) -> dict[str, Any]:
+        data = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        return {**data, "kid": kid, "alg": "ES256", "use": "sig"}
+
+    served = {"keys": [jwk(first, "k1")]}
+    hits: list[str] = []
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = json.dumps(served).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        verifier = JwtVerifier(JwtSettings(jwks=url))
+        # PyJWT refetches for an unknown kid at most once per cooldown (30 s): shorten it here.
+        assert verifier._remote is not None
+        verifier._remote.cooldown_duration = 0
+        token = jwt.encode({"sub": "u"}, first, algorithm="ES256", headers={"kid": "k1"})
+        assert verifier.verify(token)["sub"] == "u"
+        assert verifier.verify(token)["sub"] == "u"
+        assert len(hits) == 1  # cached
+        served["keys"].append(jwk(second, "k2"))
+        rotated = jwt.encode({"sub": "v"}, second, algorithm="ES256", headers={"kid": "k2"})
+        assert verifier.verify(rotated)["sub"] == "v"
+        assert len(hits) == 2  # refetched for the unknown kid
+        forged = jwt.encode({"sub": "x"}, ec.generate_private_key(ec.SECP256R1()),
+                            algorithm="ES256", headers={"kid": "k9"})
+        refused(verifier, forged, "key is not known")
+    finally:
+        server.shutdown()
+        server.server_close()
