@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from datastore.jsonvalues import json_type
 from datastore.query import ast
 
 ROOTS = ("jwt", "document", "parent", "apikey")
@@ -347,21 +348,6 @@ def _value(operand: Operand, ctx: AclContext) -> Any:
         return _MISSING if ctx.apikey_readonly is None else ctx.apikey_readonly
     source = {"jwt": ctx.claims, "document": ctx.document, "parent": ctx.parent}[operand.root]
     return _MISSING if source is None else _walk(source, operand.path)
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a decoded value (numbers are one type)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def strict_equal(left: Any, right: Any) -> bool:

@@ -11,25 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from datastore.jsonvalues import json_type
 from datastore.query import ast
 
 MISSING: Any = object()
 _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
-
-
-def json_type(value: Any) -> str:
-    """The JSON type of a decoded value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def equal(a: Any, b: Any) -> bool:

@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
 
 JSONB = postgresql.JSONB
@@ -60,21 +61,6 @@ def _false() -> ColumnElement[bool]:
 
 def _safe(expression: ColumnElement[Any]) -> ColumnElement[bool]:
     return sa.func.coalesce(expression, sa.false())
-
-
-def json_type_name(value: Any) -> str:
-    """The JSON type of a Python value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    return "object"
 
 
 class _Dialect:

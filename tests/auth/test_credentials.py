@@ -188,8 +188,12 @@ def test_jwks_url_is_fetched_cached_and_refetched_on_unknown_kid() -> None:
         rotated = jwt.encode({"sub": "v"}, second, algorithm="ES256", headers={"kid": "k2"})
         assert verifier.verify(rotated)["sub"] == "v"
         assert len(hits) == 2  # refetched for the unknown kid
-        forged = jwt.encode({"sub": "x"}, ec.generate_private_key(ec.SECP256R1()),
-                            algorithm="ES256", headers={"kid": "k9"})
+        forged = jwt.encode(
+            {"sub": "x"},
+            ec.generate_private_key(ec.SECP256R1()),
+            algorithm="ES256",
+            headers={"kid": "k9"},
+        )
         refused(verifier, forged, "key is not known")
     finally:
         server.shutdown()
