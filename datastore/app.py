@@ -21,6 +21,8 @@ from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import CredentialConfigError, JwtSettings, JwtVerifier
@@ -31,13 +33,15 @@ from datastore.blueprint.system import effective_document
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
-from datastore.http.dispatch import Dispatcher, MountedSpace
+from datastore.http.dispatch import Dispatcher, MountedSpace, SystemRoutes
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.handlers import handler_for
 from datastore.http.health import dev_token_route, health_route
+from datastore.http.observability import Metrics, Observability
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
 from datastore.http.resources import read_collections
 from datastore.http.security import Authenticator, access_for
+from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
 from datastore.queue import QueueService
@@ -173,17 +177,24 @@ def create_app(
     *,
     database: Database | None = None,
     mount_at_root: bool | None = None,
-) -> ConnexionMiddleware:
+) -> Any:
     """The ASGI app serving ``blueprints``: one space each, mounted at ``/<space>`` (or at
     ``/`` when there is a single blueprint and ``mount_at_root`` is not False)."""
     db = database or open_database(settings)
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
     authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
+    published: dict[str, dict[str, Any]] = {}
+
+    async def published_document(request: Request, mount: MountedSpace) -> Response:
+        """``GET /openapi.json``: the effective document (blueprint plus system endpoints)."""
+        return json_response(published[mount.base_path])
+
     mounts: dict[str, MountedSpace] = {}
     documents = [effective_document(served.document) for served in blueprints]
     for served, document in zip(blueprints, documents, strict=True):
         base_path = "" if at_root else f"/{served.space}"
         blueprint = build_blueprint(document)
+        published[base_path] = document
         if settings.migrate or database is None:
             ensure_indexes(db, index_specs(document))
         space = Space(
@@ -196,14 +207,11 @@ def create_app(
             authenticator,
         )
         mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
-    system_routes = {"/__health": health_route(db)}
+    metrics = Metrics(db)
+    system_routes = {"/__health": health_route(db), "/__metrics": metrics.endpoint}
     if settings.dev:
         system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
-    dispatcher = Dispatcher(
-        mounts,
-        system_routes=system_routes,
-        space_routes={"/__resources/collections": read_collections},
-    )
+    dispatcher = Dispatcher(mounts)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -235,7 +243,48 @@ def create_app(
     app.add_error_handler(DatastoreError, datastore_error_handler)
     app.add_error_handler(ProblemException, connexion_problem_handler)
     app.add_error_handler(HTTPException, connexion_problem_handler)
-    return app
+    routed = SystemRoutes(
+        app,
+        mounts,
+        system_routes,
+        {"/__resources/collections": read_collections, "/openapi.json": published_document},
+    )
+    names = {m.base_path: m.space.name for m in mounts.values()}
+    outer: Any = Observability(routed, metrics, names)
+    if settings.cors_origin:
+        outer = cors(outer, settings, documents)
+    return outer
+
+
+def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> Any:
+    """Wrap ``app`` in CORS handling for the configured origins; ``*`` only when every operation
+    of every blueprint is public (a wildcard must not open protected data to any site)."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    origins = [o.strip() for o in settings.cors_origin.split(",") if o.strip()]
+    if "*" in origins:
+        for document in documents:
+            for op in build_blueprint(document).operations.values():
+                if (op.acl or "").strip().lower() != "public":
+                    raise ConfigError(
+                        "--cors-origin '*' is allowed only for blueprints whose operations "
+                        f"are all public ({op.method.upper()} {op.path} is not)"
+                    )
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "x-apikey",
+            "If-Match",
+            "If-None-Match",
+            "X-Request-Id",
+        ],
+        expose_headers=["ETag", "Location", "X-Request-Id"],
+        max_age=600,
+    )
 
 
 def spaces_from_mapping(paths: Mapping[str, str | Path]) -> list[ServedBlueprint]:

@@ -8,6 +8,7 @@ every ``DATASTORE_*`` setting.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -48,9 +49,13 @@ def blueprints_from_environment(environ: Mapping[str, str]) -> list[ServedBluepr
 def application() -> Any:
     """Build the app from the environment (called once per worker process)."""
     environ = os.environ
+    settings = load_settings(environ=environ)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    logging.getLogger("datastore").setLevel(settings.log_level.upper())
     blueprints = blueprints_from_environment(environ)
     return create_app(
-        load_settings(environ=environ),
+        settings,
         blueprints,
         mount_at_root=not bool(environ.get(SPACES_ENV)),
     )

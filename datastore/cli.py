@@ -36,6 +36,7 @@ SERVE_SETTINGS = (
     "jwt_leeway",
     "dev",
     "log_level",
+    "cors_origin",
 )
 
 
@@ -216,6 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
         reload_dirs=sorted({str(Path(p).parent) for p in paths}) if args.reload else None,
         reload_includes=["*.yaml", "*.yml", "*.json"] if args.reload else None,
         log_level=settings.log_level,
+        access_log=False,  # the datastore writes its own JSON access log
     )
     return 0
 

@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
         f"(default {DEV_SECRET!r})",
     ),
     Setting("log_level", str, "info", "log level: debug, info, warning, error"),
+    Setting(
+        "cors_origin",
+        str,
+        "",
+        "origins browsers may call from, comma-separated ('*' only for all-public blueprints)",
+    ),
 )
 
 
@@ -101,6 +107,7 @@ class Settings:
     jwt_leeway: int = 30
     dev: bool = False
     log_level: str = "info"
+    cors_origin: str = ""
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some values changed."""

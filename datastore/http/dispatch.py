@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,15 +38,8 @@ class MountedSpace:
 class Dispatcher:
     """The innermost ASGI app."""
 
-    def __init__(
-        self,
-        mounts: Mapping[str, MountedSpace],
-        system_routes: Mapping[str, SystemRoute] | None = None,
-        space_routes: Mapping[str, SpaceRoute] | None = None,
-    ) -> None:
+    def __init__(self, mounts: Mapping[str, MountedSpace]) -> None:
         self.mounts = mounts
-        self.system_routes = dict(system_routes or {})
-        self.space_routes = dict(space_routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,20 +68,55 @@ class Dispatcher:
 
     async def _unrouted(self, scope: Scope, receive: Receive) -> Response:
         path: str = scope["path"]
-        route = self.system_routes.get(path.rstrip("/") or "/")
-        if route is not None:
-            return await route(Request(scope, receive))
-        for base_path, mount in self.mounts.items():
-            if base_path and not path.startswith(base_path + "/"):
-                continue
-            rest = path[len(base_path) :]
-            space_route = self.space_routes.get(rest.rstrip("/"))
-            if space_route is not None:
-                return await space_route(Request(scope, receive), mount)
-            if base_path:
-                path = rest
+        for base_path in self.mounts:
+            if base_path and path.startswith(base_path + "/"):
+                path = path[len(base_path) :]
                 break
         segments = [s for s in path.split("/") if s]
         if len(segments) % 2 == 0 and segments:
             raise DocumentNotFound()
         raise CollectionNotFound()
+
+
+class SystemRoutes:
+    """ASGI middleware in front of connexion: the datastore's own endpoints, matched before
+    the blueprint's routes (so a dynamic ``/{collection}`` cannot shadow them): exact paths like
+    ``/__health``, and per-space paths like ``/<space>/openapi.json``."""
+
+    def __init__(
+        self,
+        app: Any,
+        mounts: Mapping[str, MountedSpace],
+        system_routes: Mapping[str, SystemRoute],
+        space_routes: Mapping[str, SpaceRoute],
+    ) -> None:
+        self.app = app
+        self.mounts = mounts
+        self.system_routes = dict(system_routes)
+        self.space_routes = dict(space_routes)
+
+    def _route(self, path: str) -> Callable[[Request], Awaitable[Response]] | None:
+        path = path.rstrip("/") or "/"
+        route = self.system_routes.get(path)
+        if route is not None:
+            return route
+        for base_path, mount in self.mounts.items():
+            if base_path and not path.startswith(base_path + "/"):
+                continue
+            space_route = self.space_routes.get(path[len(base_path) :])
+            if space_route is not None:
+                return lambda request, r=space_route, m=mount: r(request, m)  # type: ignore[misc]
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await route(Request(scope, receive))
+        except DatastoreError as error:
+            response = problem_response(error)
+        except Exception as exc:  # noqa: BLE001 - crashes become 500s here as in the dispatcher
+            response = unexpected_error(exc)
+        await response(scope, receive, send)

@@ -1,0 +1,144 @@
+"""Request ids, JSON access logs and Prometheus metrics, around the whole app.
+
+Every response carries ``X-Request-Id`` (the client's, when it sent a sane one, else a new
+one), and one JSON line per request goes to the ``datastore.access`` logger: time, request id,
+method, path, status, latency, space and operation. Metrics (``GET /__metrics``, Prometheus text
+format) count requests by operation and status, time them, and report the database pool and the
+queue depth. Metrics are per process: behind gunicorn, scrape each worker or aggregate upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datastore.storage.engine import Database
+from datastore.storage.tables import jobs
+
+access_log = logging.getLogger("datastore.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+class Metrics:
+    """The Prometheus collectors of one app."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "datastore_requests_total",
+            "HTTP requests by operation and status",
+            ["operation", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "datastore_request_duration_seconds",
+            "Request latency by operation",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.pool = Gauge(
+            "datastore_db_connections_in_use",
+            "Database connections checked out of the pool",
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "datastore_queue_jobs",
+            "Jobs by space, topic and status",
+            ["space", "topic", "status"],
+            registry=self.registry,
+        )
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        """Record one request."""
+        self.requests.labels(operation, str(status)).inc()
+        self.latency.labels(operation).observe(seconds)
+
+    def _refresh(self) -> None:
+        pool: Any = self.db.engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        self.pool.set(checked_out() if callable(checked_out) else 0)
+        self.queue_depth.clear()
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(jobs.c.space, jobs.c.topic, jobs.c.status, sa.func.count())
+                .where(jobs.c.status.in_(["queued", "running", "dead"]))
+                .group_by(jobs.c.space, jobs.c.topic, jobs.c.status)
+            )
+            for space, topic, status, count in rows:
+                self.queue_depth.labels(space, topic, status).set(count)
+
+    async def endpoint(self, request: Request) -> Response:
+        """``GET /__metrics``."""
+        await run_in_threadpool(self._refresh)
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class Observability:
+    """ASGI middleware: request ids, access logs, request metrics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        spaces: Mapping[str, str],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.spaces = spaces  # base path → space name
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.clock()
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = self.clock() - started
+            routing = scope.get("extensions", {}).get("connexion_routing", {})
+            operation = routing.get("operation_id") or "unrouted"
+            space = self.spaces.get(routing.get("api_base_path", ""), "")
+            self.metrics.observe(operation, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    orjson.dumps(
+                        {
+                            "ts": time.time(),
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 3),
+                            "space": space,
+                            "operation": operation,
+                        }
+                    ).decode()
+                )
