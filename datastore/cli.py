@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--algorithm", default="HS256", choices=("HS256", "HS384", "HS512"))
 
+    init = commands.add_parser("init", help="create a new blueprint project folder")
+    init.add_argument("folder", help="the folder to create (must not exist, or be empty)")
+
     migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
     migrate.add_argument(
         "--blueprint",
@@ -155,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keys(args)
         if args.command == "token":
             return _token(args)
+        if args.command == "init":
+            return _init(args)
     except ConfigError as exc:
         print(f"datastore: {exc}", file=sys.stderr)
         return 2
@@ -387,6 +392,19 @@ def _token(args: argparse.Namespace) -> int:
         claims, secret=secret, algorithm=args.algorithm, expires_in=parse_duration(args.expires)
     )
     print(token)
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    import shutil
+
+    target = Path(args.folder)
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} exists and is not empty")
+    source = Path(__file__).resolve().parent / "scaffold"
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    print(f"created {target}: api.yaml, schemas/item.json, README.md, requests.http")
+    print(f"next: datastore serve {target / 'api.yaml'} --dev")
     return 0
 
 

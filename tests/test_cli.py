@@ -123,3 +123,35 @@ def test_serve_runs_a_real_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_init_scaffolds_a_project_that_lints_and_serves(tmp_path: Path) -> None:
+    target = tmp_path / "my-service"
+    created = run("init", str(target))
+    assert created.returncode == 0, created.stderr
+    assert {p.name for p in target.iterdir()} == {
+        "api.yaml",
+        "schemas",
+        "README.md",
+        "requests.http",
+    }
+    assert run("lint", str(target / "api.yaml")).returncode == 0
+    assert run("init", str(target)).returncode == 2  # not empty any more
+    from starlette.testclient import TestClient
+
+    from datastore.app import create_app, serve_blueprint_file
+    from datastore.config import Settings
+
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}", dev=True),
+        [serve_blueprint_file(target / "api.yaml")],
+    )
+    with TestClient(app) as client:
+        token = client.post("/__jwt", json={"sub": "me"}).json()["token"]
+        made = client.post(
+            "/items",
+            json={"owner": "me", "title": "Buy milk"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert made.status_code == 201
+        assert client.get("/items").json()[0]["done"] is False

@@ -1,0 +1,78 @@
+"""deploy/: the gunicorn config really serves; the other files parse and name real commands."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+
+
+def test_gunicorn_with_two_uvicorn_workers(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATASTORE_BLUEPRINT": str(ROOT / "blueprints" / "events.yaml"),
+        "DATASTORE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
+        "DATASTORE_BIND": f"127.0.0.1:{port}",
+        "DATASTORE_WORKERS": "2",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "datastore.cli", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py")],
+        env={**env, "DATASTORE_MIGRATE": "false"},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/__health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        created = httpx.post(
+            f"{url}/events", json={"name": "g", "eventDate": "2026-01-01T00:00:00Z"}
+        )
+        assert created.status_code == 201
+        assert created.headers["x-request-id"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_container_and_compose_files_name_real_commands() -> None:
+    from datastore.cli import _parser
+
+    commands = set(_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        command = service.get("command")
+        if command and command[0] == "datastore":
+            assert command[1] in commands, name
+        if command and command[0] == "gunicorn":
+            assert (ROOT / command[2]).exists(), name
+    container = (DEPLOY / "Containerfile").read_text()
+    assert 'CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]' in container
+    unit = (DEPLOY / "datastore.service").read_text()
+    assert "datastore migrate" in unit and "gunicorn -c" in unit
