@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from datastore import __version__
 from datastore.config import ConfigError, add_arguments, load_settings
@@ -126,6 +127,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--algorithm", default="HS256", choices=("HS256", "HS384", "HS512"))
 
+    importer = commands.add_parser(
+        "import", help="load documents from JSON Lines, a JSON array or CSV into a collection"
+    )
+    importer.add_argument("collection", help="collection path, e.g. events or users/u1/events")
+    importer.add_argument("file")
+    importer.add_argument("--space", default="default")
+    importer.add_argument("--blueprint", help="validate against this blueprint's schema")
+    importer.add_argument("--on-error", choices=("abort", "skip"), default="abort")
+    importer.add_argument("--id-property", default="_id", help="the field holding ids (_id)")
+    add_arguments(importer, ("database_url",))
+    exporter = commands.add_parser("export", help="write a collection as JSON Lines or JSON")
+    exporter.add_argument("collection")
+    exporter.add_argument("-o", "--output", help="file (default: standard output)")
+    exporter.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
+    exporter.add_argument("--space", default="default")
+    exporter.add_argument("--id-property", default="_id")
+    add_arguments(exporter, ("database_url",))
+
     init = commands.add_parser("init", help="create a new blueprint project folder")
     init.add_argument("folder", help="the folder to create (must not exist, or be empty)")
 
@@ -160,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _token(args)
         if args.command == "init":
             return _init(args)
+        if args.command == "import":
+            return _import(args)
+        if args.command == "export":
+            return _export(args)
     except ConfigError as exc:
         print(f"datastore: {exc}", file=sys.stderr)
         return 2
@@ -392,6 +415,105 @@ def _token(args: argparse.Namespace) -> int:
         claims, secret=secret, algorithm=args.algorithm, expires_in=parse_duration(args.expires)
     )
     print(token)
+    return 0
+
+
+def _open_database(args: argparse.Namespace) -> Any:
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database, default_sqlite_url
+
+    settings = load_settings(args)
+    db = Database(settings.database_url or default_sqlite_url())
+    migrate.upgrade(db)
+    return db
+
+
+def _collection_schema(blueprint: str, collection: str) -> Any:
+    """The write schema of the blueprint's document endpoint for this collection."""
+    from datastore.blueprint.loader import load_blueprint
+    from datastore.blueprint.model import Kind, build_blueprint
+    from datastore.blueprint.schemas import SchemaCompiler
+
+    document = load_blueprint(blueprint).document
+    model = build_blueprint(document)
+    parts = collection.strip("/").split("/")
+    compiler = SchemaCompiler(document, openapi_version=model.openapi_version)
+    for op in model.operations.values():
+        if op.kind is not Kind.DOCUMENT or op.method != "put" or op.request_schema is None:
+            continue
+        segments = op.segments[:-1]
+        if len(segments) == len(parts) and all(
+            s.param or s.text == p for s, p in zip(segments, parts, strict=True)
+        ):
+            return compiler.compile(op.request_schema)
+    raise ConfigError(f"the blueprint has no document PUT schema for {collection}")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from datastore.transfer import TransferError, import_documents
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ConfigError(f"no file at {path}")
+    schema = _collection_schema(args.blueprint, args.collection) if args.blueprint else None
+    db = _open_database(args)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("importing", total=None)
+
+            def advance(done: int) -> None:
+                bar.update(task, description=f"importing: {done:,} records read")
+
+            report = import_documents(
+                db,
+                args.space,
+                args.collection.strip("/"),
+                path,
+                schema=schema,
+                id_property=args.id_property,
+                on_error=args.on_error,
+                progress=advance,
+            )
+    except TransferError as exc:
+        print(f"datastore: import stopped, nothing written: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    for problem in report.problems[:50]:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(f"imported {report.imported:,} documents, skipped {report.skipped:,}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from datastore.transfer import export_documents
+
+    db = _open_database(args)
+    try:
+        if args.output:
+            with open(args.output, "wb") as out:
+                count = export_documents(
+                    db,
+                    args.space,
+                    args.collection.strip("/"),
+                    out,
+                    as_array=args.format == "json",
+                    id_property=args.id_property,
+                )
+            print(f"exported {count:,} documents to {args.output}", file=sys.stderr)
+        else:
+            export_documents(
+                db,
+                args.space,
+                args.collection.strip("/"),
+                sys.stdout.buffer,
+                as_array=args.format == "json",
+                id_property=args.id_property,
+            )
+    finally:
+        db.dispose()
     return 0
 
 

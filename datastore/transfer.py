@@ -1,0 +1,255 @@
+"""``datastore import`` / ``export``: documents in and out of a collection, streamed in batches.
+
+Input is JSON Lines (one object per line), a JSON array, or CSV (a header row; values typed like
+URL parameters: numbers, true/false, null). Documents are read incrementally (JSON arrays with a
+streaming parser) and written in batches of one transaction each, so memory does not grow with
+the file. An invalid line is reported with its line number and either skipped
+(``--on-error skip``) or ends the run before its batch is written (``abort``, the default).
+Documents are validated against a schema when the blueprint gives one.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import sqlalchemy as sa
+
+from datastore.blueprint.schemas import CompiledSchema
+from datastore.documents.ids import generate_id, id_problem
+from datastore.documents.service import utc_now
+from datastore.storage.documents import DocumentStore
+from datastore.storage.engine import Database
+from datastore.storage.tables import documents
+
+BATCH = 1000
+
+
+class TransferError(ValueError):
+    """A problem that ends an import (with ``abort``) or a file that cannot be read."""
+
+
+@dataclass
+class Report:
+    """What an import did."""
+
+    imported: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _records_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, TransferError(f"line {number}: not valid JSON ({exc})")
+
+
+def _records_array(reader: IO[str]) -> Iterator[tuple[int, Any]]:
+    """Objects of a top-level JSON array, one at a time (a small incremental scanner)."""
+    buffer = ""
+    depth = 0
+    in_string = escaped = started = False
+    line = 1
+    start_line = 1
+    for chunk in iter(lambda: reader.read(65536), ""):
+        for char in chunk:
+            if char == "\n":
+                line += 1
+            if not started:
+                if char == "[":
+                    started = True
+                elif not char.isspace():
+                    raise TransferError(f"line {line}: expected a JSON array")
+                continue
+            if depth == 0 and not buffer:
+                if char in ", \n\r\t":
+                    continue
+                if char == "]":
+                    return
+                start_line = line
+            buffer += char
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+                continue
+            if char == '"':
+                in_string = True
+            elif char in "{[":
+                depth += 1
+            elif char in "}]":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        yield start_line, orjson.loads(buffer)
+                    except orjson.JSONDecodeError as exc:
+                        yield (
+                            start_line,
+                            TransferError(f"line {start_line}: not valid JSON ({exc})"),
+                        )
+                    buffer = ""
+            elif depth == 0 and char in ",]":
+                yield start_line, TransferError(f"line {start_line}: not a JSON object")
+                buffer = ""
+    if started:
+        raise TransferError(f"line {line}: the JSON array is not closed")
+
+
+def _csv_value(text: str) -> Any:
+    from datastore.query.mongo import _url_value
+
+    return None if text == "" else _url_value(text)
+
+
+def _records_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
+    reader = csv.DictReader(stream)
+    for row in reader:
+        yield reader.line_num, {k: _csv_value(v) for k, v in row.items() if k is not None}
+
+
+def records(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded document or TransferError) of each record of a file."""
+    if path.suffix.lower() == ".csv":
+        with path.open("r", encoding="utf-8", newline="") as text:
+            yield from _records_csv(text)
+        return
+    with path.open("rb") as stream:
+        head = stream.read(1)
+        while head.isspace():
+            head = stream.read(1)
+    if head == b"[":
+        with path.open("r", encoding="utf-8") as text:
+            yield from _records_array(text)
+    else:
+        with path.open("rb") as stream:
+            yield from _records_jsonl(stream)
+
+
+def import_documents(
+    db: Database,
+    space: str,
+    collection: str,
+    path: Path,
+    *,
+    schema: CompiledSchema | None,
+    id_property: str = "_id",
+    on_error: str = "abort",
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Import a file into a collection; raises TransferError when aborting.
+
+    With ``abort`` the whole file is checked first (streaming), so a bad record stops the run
+    before anything is written."""
+    if on_error == "abort":
+        for line, record in records(path):
+            problem = _problem(line, record, schema, id_property)
+            if problem is not None:
+                raise TransferError(problem)
+    report = Report()
+    store = DocumentStore()
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        now = utc_now()
+        with db.write() as conn:
+            for item in batch:
+                if store.insert(conn, space, collection, item["id"], item["body"], now) is None:
+                    problem = f"line {item['line']}: the id {item['id']!r} already exists"
+                    if on_error == "abort":
+                        raise TransferError(problem)
+                    report.problems.append(problem)
+                    report.skipped += 1
+                    report.imported -= 1
+        batch.clear()
+
+    for line, record in records(path):
+        problem = _problem(line, record, schema, id_property)
+        if problem is not None:
+            if on_error == "abort":
+                raise TransferError(problem)
+            report.problems.append(problem)
+            report.skipped += 1
+            continue
+        body = dict(record)
+        doc_id = body.pop(id_property, None) or generate_id()
+        batch.append({"line": line, "id": str(doc_id), "body": body})
+        report.imported += 1
+        if len(batch) >= BATCH:
+            flush()
+            if progress is not None:
+                progress(report.imported + report.skipped)
+    flush()
+    if progress is not None:
+        progress(report.imported + report.skipped)
+    return report
+
+
+def _problem(line: int, record: Any, schema: CompiledSchema | None, id_property: str) -> str | None:
+    if isinstance(record, TransferError):
+        return str(record)
+    if not isinstance(record, dict):
+        return f"line {line}: not a JSON object"
+    doc_id = record.get(id_property)
+    if doc_id is not None and id_problem(doc_id) is not None:
+        return f"line {line}: {id_property} {id_problem(doc_id)}"
+    if schema is not None:
+        body = {k: v for k, v in record.items() if k != id_property}
+        errors = schema.errors(body)
+        if errors:
+            reasons = "; ".join(f"{e.name} {e.reason}" for e in errors[:5])
+            return f"line {line}: {reasons}"
+    return None
+
+
+def export_documents(
+    db: Database,
+    space: str,
+    collection: str,
+    out: IO[bytes],
+    *,
+    as_array: bool,
+    id_property: str = "_id",
+) -> int:
+    """Write a collection as JSON Lines (or a JSON array), in creation order; the count."""
+    count = 0
+    last_pk = 0
+    if as_array:
+        out.write(b"[")
+    while True:
+        with db.read() as conn:
+            rows = conn.execute(
+                sa.select(documents.c.pk, documents.c.doc_id, documents.c.body)
+                .where(
+                    documents.c.space == space,
+                    documents.c.collection == collection,
+                    documents.c.pk > last_pk,
+                )
+                .order_by(documents.c.pk)
+                .limit(BATCH)
+            ).all()
+        if not rows:
+            break
+        for row in rows:
+            line = orjson.dumps({id_property: row.doc_id, **row.body})
+            if as_array:
+                out.write((b",\n" if count else b"\n") + line)
+            else:
+                out.write(line + b"\n")
+            count += 1
+        last_pk = rows[-1].pk
+    if as_array:
+        out.write(b"\n]\n")
+    return count
