@@ -34,6 +34,8 @@ from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
 from datastore.http.dispatch import Dispatcher, MountedSpace, SystemRoutes
+from datastore.http.docs_ui import asset as docs_asset
+from datastore.http.docs_ui import page_route
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.handlers import handler_for
 from datastore.http.health import dev_token_route, health_route
@@ -208,7 +210,15 @@ def create_app(
         )
         mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
     metrics = Metrics(db)
-    system_routes = {"/__health": health_route(db), "/__metrics": metrics.endpoint}
+    system_routes = {
+        "/__health": health_route(db),
+        "/__metrics": metrics.endpoint,
+        "/__ui/": docs_asset,
+    }
+    titles = {
+        base: str((document.get("info") or {}).get("title", "Datastore"))
+        for base, document in published.items()
+    }
     if settings.dev:
         system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
     dispatcher = Dispatcher(mounts)
@@ -247,7 +257,11 @@ def create_app(
         app,
         mounts,
         system_routes,
-        {"/__resources/collections": read_collections, "/openapi.json": published_document},
+        {
+            "/__resources/collections": read_collections,
+            "/openapi.json": published_document,
+            "/ui": page_route(titles),
+        },
     )
     names = {m.base_path: m.space.name for m in mounts.values()}
     outer: Any = Observability(routed, metrics, names)

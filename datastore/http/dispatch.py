@@ -81,7 +81,8 @@ class Dispatcher:
 class SystemRoutes:
     """ASGI middleware in front of connexion: the datastore's own endpoints, matched before
     the blueprint's routes (so a dynamic ``/{collection}`` cannot shadow them): exact paths like
-    ``/__health``, and per-space paths like ``/<space>/openapi.json``."""
+    ``/__health``, prefixes ending in ``/`` (``/__ui/``), and per-space paths like
+    ``/<space>/openapi.json``."""
 
     def __init__(
         self,
@@ -100,6 +101,9 @@ class SystemRoutes:
         route = self.system_routes.get(path)
         if route is not None:
             return route
+        for prefix, prefixed in self.system_routes.items():
+            if prefix.endswith("/") and path.startswith(prefix):
+                return prefixed
         for base_path, mount in self.mounts.items():
             if base_path and not path.startswith(base_path + "/"):
                 continue

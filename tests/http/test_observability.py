@@ -87,3 +87,14 @@ def test_cors(database: Database, space: str) -> None:
     app_for(database, space, cors_origin="*")  # every operation of events.yaml is public
     with pytest.raises(ConfigError, match="public"):
         app_for(database, space, "multi-user.yaml", cors_origin="*")
+
+
+def test_swagger_ui_page_and_assets(database: Database, space: str) -> None:
+    with TestClient(app_for(database, space)) as client:
+        page = client.get("/ui")
+        assert page.status_code == 200
+        assert 'url: "/openapi.json"' in page.text and "Community events" in page.text
+        script = client.get("/__ui/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "max-age" in script.headers["cache-control"]
+        assert client.get("/__ui/../../etc/passwd").status_code == 404
+        assert client.get("/__ui/index.j2").status_code == 404
