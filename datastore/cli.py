@@ -145,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--id-property", default="_id")
     add_arguments(exporter, ("database_url",))
 
+    schema = commands.add_parser(
+        "schema", help="print a JSON Schema of the blueprint format (for editors)"
+    )
+    schema.add_argument("-o", "--output", help="file (default: standard output)")
+
     init = commands.add_parser("init", help="create a new blueprint project folder")
     init.add_argument("folder", help="the folder to create (must not exist, or be empty)")
 
@@ -181,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(args)
         if args.command == "import":
             return _import(args)
+        if args.command == "schema":
+            return _schema(args)
         if args.command == "export":
             return _export(args)
     except ConfigError as exc:
@@ -219,6 +226,9 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"no blueprint at {path}")
     if not _lint_or_report(paths):
         return 1
+    from datastore.app import jwt_verifier
+
+    jwt_verifier(settings)  # an unreadable key file or a bad JWKS is one clear line, exit 2
     for setting_name in SERVE_SETTINGS:
         value = getattr(args, setting_name, None)
         if value is not None:
@@ -517,6 +527,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from datastore.blueprint.format_schema import blueprint_schema
+
+    text = json.dumps(blueprint_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
     import shutil
 
@@ -525,7 +548,15 @@ def _init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target} exists and is not empty")
     source = Path(__file__).resolve().parent / "scaffold"
     shutil.copytree(source, target, dirs_exist_ok=True)
-    print(f"created {target}: api.yaml, schemas/item.json, README.md, requests.http")
+    import json
+
+    from datastore.blueprint.format_schema import blueprint_schema
+
+    (target / "blueprint.schema.json").write_text(json.dumps(blueprint_schema(), indent=2))
+    print(
+        f"created {target}: api.yaml, schemas/item.json, blueprint.schema.json (for editors), "
+        "README.md, requests.http"
+    )
     print(f"next: datastore serve {target / 'api.yaml'} --dev")
     return 0
 

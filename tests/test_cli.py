@@ -61,6 +61,13 @@ def test_configuration_errors_exit_2() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert run("serve", "no/such/file.yaml").returncode == 2
+    missing_key = run("serve", "blueprints/events.yaml", "--jwt-public-key", "/no/such.pem")
+    assert missing_key.returncode == 2
+    assert (
+        missing_key.stderr.strip()
+        .splitlines()[-1]
+        .startswith("datastore: cannot read the JWT public key")
+    )
 
 
 def test_keys_and_token(tmp_path: Path) -> None:
@@ -155,3 +162,18 @@ def test_init_scaffolds_a_project_that_lints_and_serves(tmp_path: Path) -> None:
         )
         assert made.status_code == 201
         assert client.get("/items").json()[0]["done"] is False
+
+
+def test_schema_of_the_blueprint_format(tmp_path: Path) -> None:
+    import jsonschema
+
+    out = tmp_path / "blueprint.schema.json"
+    assert run("schema", "-o", str(out)).returncode == 0
+    schema = json.loads(out.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    document = yaml.safe_load((ROOT / "blueprints" / "codehooks.yaml").read_text())
+    assert list(validator.iter_errors(document)) == []
+    broken = {**document, "paths": {"/a": {"get": {"x-datastore-acl": 5, "responses": {}}}}}
+    assert any("x-datastore-acl" in list(e.absolute_path) for e in validator.iter_errors(broken))
+    source = schema["$defs"]["datastore-property"]["properties"]["x-datastore-source"]
+    assert "document.$id" in source["enum"]

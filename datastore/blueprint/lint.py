@@ -4,7 +4,7 @@
 diagnostics. Rules (ids in brackets): [yaml] [duplicate-key] [ref] [openapi] [schema]
 [path-shape] [method] [path-parameter] [acl-missing] [acl-syntax] [acl-parent] [source]
 [unknown-extension] [indexes] [parent-missing] [operation-id]; warnings
-[no-document-endpoint] [public-write].
+[no-document-endpoint] [public-write] [source-type] [unused-schema].
 """
 
 from __future__ import annotations
@@ -101,6 +101,10 @@ def _blank_schemas(document: dict[str, Any], slots: list[Pointer]) -> dict[str, 
     return result
 
 
+_OWN_RULES = {"DuplicateOperationIDError", "UnresolvableParameterError"}
+"""openapi-spec-validator errors the [operation-id] and [path-parameter] rules report better."""
+
+
 def _check_openapi(report: _Report, document: dict[str, Any], slots: list[Pointer]) -> None:
     version = str(document.get("openapi", ""))
     if not version.startswith(("3.0", "3.1")):
@@ -112,6 +116,8 @@ def _check_openapi(report: _Report, document: dict[str, Any], slots: list[Pointe
     )
     try:
         for error in validator_class(blanked).iter_errors():
+            if type(error).__name__ in _OWN_RULES:
+                continue  # reported by this linter's own rule, with a precise position
             path = list(getattr(error, "absolute_path", []) or [])
             message = str(getattr(error, "message", error)).splitlines()[0]
             report.add(path, "openapi", message[:300])
@@ -315,6 +321,56 @@ def _check_refs(report: _Report, document: dict[str, Any]) -> None:
             report.add(pointer, "ref", f"{value} does not resolve")
 
 
+_SOURCE_TYPES = {
+    "document.$id": "string",
+    "document.$createdDatetime": "string",
+    "document.$updatedDatetime": "string",
+    "document.$extends": "string",
+    "document.$extendsAll": "array",
+    "document.$extendedBy": "array",
+    "document.$extendedByAll": "array",
+}
+
+
+def _check_source_types(report: _Report, document: dict[str, Any]) -> None:
+    """Warn when a property that shows a source declares a type the value never has."""
+    for pointer, key, value, parent in _walk(document, ()):
+        if key != "x-datastore-source" or value not in _SOURCE_TYPES:
+            continue
+        declared = parent.get("type")
+        if declared is None:
+            continue
+        kinds = {declared} if isinstance(declared, str) else set(declared)
+        if _SOURCE_TYPES[value] not in kinds:
+            report.add(
+                pointer[:-1],
+                "source-type",
+                f"{value} is a {_SOURCE_TYPES[value]}, but the property is declared "
+                f"{'/'.join(sorted(kinds))}",
+                "warning",
+            )
+
+
+def _check_unused_schemas(report: _Report, document: dict[str, Any]) -> None:
+    """Warn about components/schemas entries nothing refers to."""
+    components = document.get("components")
+    schemas = components.get("schemas") if isinstance(components, dict) else None
+    if not isinstance(schemas, dict):
+        return
+    used: set[str] = set()
+    for _, key, value, _parent in _walk(document, ()):
+        if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
+            used.add(value.split("/")[3].replace("~1", "/").replace("~0", "~"))
+    for name in schemas:
+        if name not in used:
+            report.add(
+                ("components", "schemas", name, "<key>"),
+                "unused-schema",
+                f"the schema {name!r} is not used by any operation",
+                "warning",
+            )
+
+
 def lint_blueprint(
     loaded: LoadedBlueprint, *, check_acl: AclChecker | None = None
 ) -> list[Diagnostic]:
@@ -331,6 +387,8 @@ def lint_blueprint(
     _check_schemas(report, document, slots)
     _check_extensions(report, document)
     _check_paths(report, document, check_acl)
+    _check_source_types(report, document)
+    _check_unused_schemas(report, document)
     return sorted(set(report.found))
 
 

@@ -114,3 +114,13 @@ def test_connexion_view_of_the_31_seed_is_valid_30() -> None:
         if isinstance(op, dict) and "operationId" in op
     ]
     assert len(ids) == len(set(ids))
+
+
+RULES = HERE / "rules"
+
+
+@pytest.mark.parametrize("path", sorted(RULES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_one_broken_blueprint_per_rule(path: Path) -> None:
+    """Each file in rules/ breaks exactly one rule: that one, and only that one, is reported."""
+    rules = {d.rule for d in lint_paths([path])}
+    assert rules == {path.stem}, rules
