@@ -141,6 +141,7 @@ def test_init_scaffolds_a_project_that_lints_and_serves(tmp_path: Path) -> None:
         "schemas",
         "README.md",
         "requests.http",
+        "blueprint.schema.json",
     }
     assert run("lint", str(target / "api.yaml")).returncode == 0
     assert run("init", str(target)).returncode == 2  # not empty any more
