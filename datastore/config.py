@@ -81,6 +81,20 @@ SETTINGS: tuple[Setting, ...] = (
 
 ALIASES: dict[str, tuple[str, ...]] = {"database_url": ("--database",)}
 """Extra spellings of some flags."""
+REPEATABLE = frozenset({"cors_origin"})
+"""Flags that may be given several times; their values are joined with commas."""
+
+
+class _JoinedAppend(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        current = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, f"{current},{values}" if current else str(values))
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,14 @@ def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=help_text,
+            )
+        elif setting.name in REPEATABLE:
+            parser.add_argument(
+                setting.flag,
+                dest=setting.name,
+                action=_JoinedAppend,
+                default=None,
+                help=help_text + " (repeatable)",
             )
         else:
             flags = [setting.flag, *ALIASES.get(setting.name, ())]

@@ -49,3 +49,12 @@ def test_every_setting_is_documented() -> None:
     for setting in SETTINGS:
         assert f"`{setting.env}`" in text, setting.name
         assert setting.flag in text, setting.name
+
+
+def test_repeatable_cors_origin() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--cors-origin", "https://a.example", "--cors-origin", "https://b.example"]
+    )
+    assert load_settings(args, {}).cors_origin == "https://a.example,https://b.example"
