@@ -152,13 +152,6 @@ class UnsupportedMediaType(DatastoreError):
     title = "Unsupported Media Type"
 
 
-class NotImplementedYet(DatastoreError):
-    """A system endpoint this version of the datastore does not provide."""
-
-    status = 501
-    title = "Not Implemented"
-
-
 class ServiceUnavailable(DatastoreError):
     """The database cannot be reached or timed out; the client may retry."""
 
