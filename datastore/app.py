@@ -251,8 +251,18 @@ def create_app(
             validator_map={"body": {}, "parameter": NamedParameterValidator},
         )
     app.add_error_handler(DatastoreError, datastore_error_handler)
-    app.add_error_handler(ProblemException, connexion_problem_handler)
-    app.add_error_handler(HTTPException, connexion_problem_handler)
+    allowed = allowed_methods(mounts)
+
+    async def problem_with_allow(request: Any, exc: Exception) -> Any:
+        response = await connexion_problem_handler(request, exc)
+        if response.status_code == 405:
+            methods = allowed(str(request.url.path))
+            if methods:
+                response.headers["Allow"] = ", ".join(methods)
+        return response
+
+    app.add_error_handler(ProblemException, problem_with_allow)
+    app.add_error_handler(HTTPException, problem_with_allow)
     routed = SystemRoutes(
         app,
         mounts,
@@ -268,6 +278,34 @@ def create_app(
     if settings.cors_origin:
         outer = cors(outer, settings, documents)
     return outer
+
+
+def allowed_methods(mounts: Mapping[str, MountedSpace]) -> Any:
+    """A function from a request path to the methods the blueprints declare for it (for the
+    ``Allow`` header of a 405)."""
+    import re
+
+    routes: list[tuple[re.Pattern[str], set[str]]] = []
+    for base_path, mount in mounts.items():
+        by_path: dict[str, set[str]] = {}
+        for endpoint in mount.endpoints.values():
+            by_path.setdefault(endpoint.op.path, set()).add(endpoint.op.method.upper())
+        for template, methods in by_path.items():
+            parts = [
+                "[^/]+" if part.startswith("{") else re.escape(part)
+                for part in template.strip("/").split("/")
+            ]
+            pattern = re.compile("^" + re.escape(base_path) + "/" + "/".join(parts) + "/?$")
+            routes.append((pattern, methods))
+
+    def allowed(path: str) -> list[str]:
+        found: set[str] = set()
+        for pattern, methods in routes:
+            if pattern.match(path):
+                found |= methods
+        return sorted(found)
+
+    return allowed
 
 
 def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> Any:

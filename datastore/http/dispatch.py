@@ -53,8 +53,15 @@ class Dispatcher:
         try:
             if operation_id is None:
                 return await self._unrouted(scope, receive)
-            mount = self.mounts[routing.get("api_base_path", "")]
-            endpoint = mount.endpoints[operation_id]
+            base_path = str(routing.get("api_base_path", "")).rstrip("/")
+            mount = self.mounts.get(base_path)
+            endpoint = mount.endpoints.get(operation_id) if mount is not None else None
+            if mount is None or endpoint is None:
+                return await self._unrouted(scope, receive)
+            observed = scope.get("datastore.observed")
+            if isinstance(observed, dict):
+                observed["operation"] = operation_id
+                observed["space"] = mount.space.name
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
             call.principal = await mount.space.authenticator.admit(

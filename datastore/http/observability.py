@@ -30,6 +30,9 @@ from datastore.storage.engine import Database
 from datastore.storage.tables import jobs
 
 access_log = logging.getLogger("datastore.access")
+OBSERVED = "datastore.observed"
+"""Scope key of a per-request dict the dispatcher writes the operation and space into (a
+shared object survives the scope copies middleware makes)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
@@ -108,6 +111,8 @@ class Observability:
             await self.app(scope, receive, send)
             return
         started = self.clock()
+        observed: dict[str, str] = {}
+        scope[OBSERVED] = observed  # the dispatcher fills in the operation and space
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         status = 500
@@ -123,9 +128,8 @@ class Observability:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = self.clock() - started
-            routing = scope.get("extensions", {}).get("connexion_routing", {})
-            operation = routing.get("operation_id") or "unrouted"
-            space = self.spaces.get(routing.get("api_base_path", ""), "")
+            operation = observed.get("operation", "unrouted")
+            space = observed.get("space", "")
             self.metrics.observe(operation, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(

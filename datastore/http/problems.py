@@ -76,6 +76,7 @@ async def connexion_problem_handler(request: Any, exc: Exception) -> Any:
     detail = getattr(exc, "detail", None)
     title = getattr(exc, "title", None)
     error = from_connexion_problem(status, str(detail) if detail else None, title)
+    error.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
     if status >= 500:
         logger.error("server error in connexion middleware", exc_info=exc)
         error = InternalError()

@@ -133,3 +133,10 @@ def test_undeclared_method_is_405(events: CheckedClient) -> None:
 def test_unknown_path_is_404(events: CheckedClient) -> None:
     assert problem(events.get("/nothing"))["title"] == "Collection not found"
     assert problem(events.get("/nothing/here"))["title"] == "Document not found"
+
+
+def test_405_lists_the_declared_methods(events: CheckedClient) -> None:
+    response = events.request("OPTIONS", "/events/e1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert events.request("TRACE", "/events").headers["allow"] == "GET, POST"
