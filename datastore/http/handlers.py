@@ -192,7 +192,7 @@ async def create_document(call: Call) -> Response:
         Change(parts.body, parts.extends, parts.extends_name),
     )
     status, with_body = pick_status(call.op, [201])
-    location = call.request.url.path.rstrip("/") + "/" + quote(doc.doc_id, safe="")
+    location = quote(call.request.url.path.rstrip("/"), safe="/") + "/" + quote(doc.doc_id, safe="")
     headers = {**doc_headers(doc), "Location": location}
     return maybe_body(await rendered(call, doc), status, with_body, headers)
 

@@ -163,3 +163,11 @@ def test_large_in_lists_work(events: CheckedClient) -> None:
         events.get("/events", params={"q": '{"name": {"$in": [' + too_many + "]}}"}).status_code
         == 400
     )
+
+
+def test_location_header_of_a_unicode_collection_path(events: CheckedClient) -> None:
+    events.put("/events/%C3%A9v%F0%9F%8E%B8", json=EVENT)
+    created = events.post("/events/%C3%A9v%F0%9F%8E%B8/comments", json={"author": "a", "text": "t"})
+    assert created.status_code == 201
+    assert created.headers["location"].startswith("/events/%C3%A9v%F0%9F%8E%B8/comments/")
+    assert events.get(created.headers["location"]).status_code == 200
