@@ -11,6 +11,8 @@ from pathlib import Path
 import jwt
 import yaml
 
+from tests.support.live import free_port, wait_until_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = ROOT / "tests" / "blueprint" / "broken"
 
@@ -90,14 +92,10 @@ def test_keys_and_token(tmp_path: Path) -> None:
 
 
 def test_serve_runs_a_real_server(tmp_path: Path) -> None:
-    import socket
-    import time
 
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -115,13 +113,7 @@ def test_serve_runs_a_real_server(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/__health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_healthy(url)
         created = httpx.post(
             f"{url}/events", json={"name": "x", "eventDate": "2026-01-01T00:00:00Z"}
         )
