@@ -42,6 +42,7 @@ from datastore.http.health import dev_token_route, health_route
 from datastore.http.observability import Metrics, Observability
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
 from datastore.http.resources import read_collections
+from datastore.http.sdk import sdk_route
 from datastore.http.security import Authenticator, access_for
 from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
@@ -214,6 +215,7 @@ def create_app(
         "/__health": health_route(db),
         "/__metrics": metrics.endpoint,
         "/__ui/": docs_asset,
+        "/__sdk/datastore.js": sdk_route(),
     }
     titles = {
         base: str((document.get("info") or {}).get("title", "Datastore"))

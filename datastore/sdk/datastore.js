@@ -1,0 +1,185 @@
+/*! datastore browser SDK v__VERSION__ — served by the datastore at /__sdk/datastore.js */
+// A dependency-free ES module: import { Datastore } from "https://host/__sdk/datastore.js";
+
+export class DatastoreError extends Error {
+  constructor(status, problem) {
+    super(`${status} ${problem.title || ""}${problem.detail ? ": " + problem.detail : ""}`);
+    this.name = "DatastoreError";
+    this.status = status;
+    this.title = problem.title || "";
+    this.detail = problem.detail;
+    this.invalidParams = problem["invalid-params"] || [];
+    this.problem = problem;
+  }
+}
+
+export class Datastore {
+  /**
+   * @param {{serviceURL: string, jwtURL?: string, jwtCallback?: (payload: object) => Promise<string>,
+   *          jwtPayload?: object}} settings
+   */
+  constructor(settings) {
+    if (!settings || !settings.serviceURL) throw new Error("serviceURL is required");
+    this.settings = { ...settings, serviceURL: settings.serviceURL.replace(/\/+$/, "") };
+    this.token = null;
+  }
+
+  get usesTokens() {
+    return Boolean(this.settings.jwtURL || this.settings.jwtCallback);
+  }
+
+  async fetchToken() {
+    const payload = this.settings.jwtPayload || {};
+    if (this.settings.jwtCallback) {
+      this.token = await this.settings.jwtCallback(payload);
+    } else {
+      const response = await fetch(this.settings.jwtURL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(payload),
+      });
+      if (!response.ok) throw new DatastoreError(response.status, await problemOf(response));
+      this.token = (await response.json()).token;
+    }
+    return this.token;
+  }
+
+  async request(method, path, { body, params, headers } = {}, retry = true) {
+    if (this.usesTokens && !this.token) await this.fetchToken();
+    const url = new URL(path.startsWith("http") ? path : this.settings.serviceURL + path);
+    for (const [key, value] of Object.entries(params || {})) {
+      if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+    }
+    const sent = { ...(headers || {}) };
+    if (this.token) sent.Authorization = `Bearer ${this.token}`;
+    if (body !== undefined) sent["Content-Type"] = "application/json";
+    const response = await fetch(url, {
+      method,
+      headers: sent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 401 && retry && this.usesTokens) {
+      this.token = null; // expired or revoked: fetch a new token once, then try again
+      return this.request(method, path, { body, params, headers }, false);
+    }
+    if (!response.ok) throw new DatastoreError(response.status, await problemOf(response));
+    if (response.status === 204) return null;
+    const text = await response.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  collection(name) {
+    return new Collection(this, "/" + name.replace(/^\/+|\/+$/g, ""));
+  }
+}
+
+async function problemOf(response) {
+  try {
+    return await response.json();
+  } catch {
+    return { title: response.statusText };
+  }
+}
+
+export class Collection {
+  constructor(datastore, path, options = {}) {
+    this.datastore = datastore;
+    this.path = path;
+    this.options = options;
+    this.links = { prev: null, next: null };
+  }
+
+  with(option) {
+    return new Collection(this.datastore, this.path, { ...this.options, ...option });
+  }
+
+  /** A Squiz filter: document.category===music;(document.cost<10,document.cost>=100) */
+  filter(expression) {
+    return this.with({ filters: expression });
+  }
+
+  /** A Squiz sort: +document.name,-document.$createdDatetime */
+  sort(expression) {
+    return this.with({ sort: expression });
+  }
+
+  /** Page size: get() then answers one page, with getNextPage() / getPrevPage(). */
+  limit(size) {
+    return this.with({ limit: size });
+  }
+
+  doc(id) {
+    return new Doc(this.datastore, `${this.path}/${encodeURIComponent(id)}`);
+  }
+
+  async get() {
+    const params = { filters: this.options.filters, sort: this.options.sort };
+    if (!this.options.limit) return this.datastore.request("GET", this.path, { params });
+    params["page[size]"] = this.options.limit;
+    params["page[v]"] = 2;
+    return this.takePage(await this.datastore.request("GET", this.path, { params }));
+  }
+
+  takePage(page) {
+    this.links = page.links || { prev: null, next: null };
+    return page.data;
+  }
+
+  hasNextPage() {
+    return Boolean(this.links.next);
+  }
+
+  hasPrevPage() {
+    return Boolean(this.links.prev);
+  }
+
+  async getNextPage() {
+    if (!this.links.next) return [];
+    const origin = new URL(this.datastore.settings.serviceURL).origin;
+    return this.takePage(await this.datastore.request("GET", origin + this.links.next));
+  }
+
+  async getPrevPage() {
+    if (!this.links.prev) return [];
+    const origin = new URL(this.datastore.settings.serviceURL).origin;
+    return this.takePage(await this.datastore.request("GET", origin + this.links.prev));
+  }
+
+  /** The Codehooks dialect: a Mongo-style query and optional hints. */
+  query(q, hints) {
+    const params = { q: JSON.stringify(q || {}) };
+    if (hints) params.h = JSON.stringify(hints);
+    return this.datastore.request("GET", this.path, { params });
+  }
+
+  add(body) {
+    return this.datastore.request("POST", this.path, { body });
+  }
+}
+
+export class Doc {
+  constructor(datastore, path) {
+    this.datastore = datastore;
+    this.path = path;
+  }
+
+  collection(name) {
+    return new Collection(this.datastore, `${this.path}/${name.replace(/^\/+|\/+$/g, "")}`);
+  }
+
+  get() {
+    return this.datastore.request("GET", this.path);
+  }
+
+  set(body) {
+    return this.datastore.request("PUT", this.path, { body });
+  }
+
+  update(body) {
+    return this.datastore.request("PATCH", this.path, { body });
+  }
+
+  delete() {
+    return this.datastore.request("DELETE", this.path);
+  }
+}
