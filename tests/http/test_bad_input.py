@@ -171,3 +171,12 @@ def test_location_header_of_a_unicode_collection_path(events: CheckedClient) -> 
     assert created.status_code == 201
     assert created.headers["location"].startswith("/events/%C3%A9v%F0%9F%8E%B8/comments/")
     assert events.get(created.headers["location"]).status_code == 200
+
+
+def test_long_query_strings_and_duplicate_keys(events: CheckedClient) -> None:
+    assert events.get("/events", params={"q": "x" * 60_000}).status_code == 400
+    assert events.get("/events", params={"filters": "document.a===1;" * 2000}).status_code == 400
+    body = b'{"name": "first", "name": "last", "eventDate": "2026-01-01T00:00:00Z"}'
+    created = events.post("/events", content=body, headers={"content-type": "application/json"})
+    assert created.status_code == 201
+    assert created.json()["name"] == "last"  # the last duplicate wins, as in JSON.parse
