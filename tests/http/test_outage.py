@@ -60,10 +60,8 @@ class Proxy:
 
     def cut(self) -> None:
         if self.listener is not None:
-            try:
+            with suppress(OSError):
                 self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-            except OSError:
-                pass
             self.listener.close()
             self.listener = None
         for s in self.sockets:
