@@ -115,16 +115,16 @@ def _list(value: Any, where: str) -> tuple[Any, ...]:
     return tuple(_value(v) for v in value)
 
 
-def check_regex(pattern: Any, where: str) -> str:
-    """``pattern`` if it is a usable regular expression; raises BadRequest otherwise."""
+def check_regex(pattern: Any, where: str, flags: str = "") -> str:
+    """``pattern`` if it is a usable regular expression (see ``query/regex.py``); raises
+    BadRequest otherwise."""
+    from datastore.query import regex
+
     if not isinstance(pattern, str):
         raise _bad(where, "must be a string")
-    if len(pattern) > 1000:
-        raise _bad(where, "may be at most 1000 characters long")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise _bad(where, f"is not a valid regular expression: {exc}") from None
+    reason = regex.problem(pattern, flags)
+    if reason is not None:
+        raise _bad(where, reason)
     return pattern
 
 
@@ -181,7 +181,8 @@ def _operators(field: ast.Operand, ops: dict[str, Any], where: str, depth: int) 
 
 
 def _regex(field: ast.Operand, pattern: Any, options: Any, where: str) -> ast.Node:
-    return ast.Regex(field, check_regex(pattern, where), _flags(options, where))
+    flags = _flags(options, where)
+    return ast.Regex(field, check_regex(pattern, where, flags), flags)
 
 
 def _elem_match(field: ast.Operand, arg: Any, where: str, depth: int) -> ast.Node:
@@ -355,7 +356,8 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
         node: ast.Node
         regex = re.match(r"^/(.*)/([a-z]*)$", raw, re.S)
         if regex:
-            node = ast.Regex(field, check_regex(regex.group(1), key), _flags(regex.group(2), key))
+            flags = _flags(regex.group(2), key)
+            node = ast.Regex(field, check_regex(regex.group(1), key, flags), flags)
         elif "," in raw:
             node = ast.In(field, tuple(_url_value(v) for v in raw.split(",")))
         else:

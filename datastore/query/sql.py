@@ -143,14 +143,17 @@ class _PostgreSQL(_Dialect):
         return sa.select(sa.literal(1)).select_from(each), each.c.value
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        embedded = "".join(f for f in flags if f in "imsx")
-        # PostgreSQL ARE: (?i) etc. work as embedded options at the start; s → ARE's default
-        # "." matches newline unless the n/p option, so map m and s explicitly.
-        options = "".join(
-            {"i": "i", "m": "n", "s": "s", "x": "x"}[f] for f in embedded if f in "imsx"
-        )
-        full = f"(?{options}){pattern}" if options else pattern
-        return text.op("~", return_type=sa.Boolean)(sa.literal(full, sa.Text))
+        from datastore.query.regex import strip_extended
+
+        if "x" in flags:
+            pattern = strip_extended(pattern)
+        # PostgreSQL's newline modes matching Python's/RE2's: no flag → "p" ("." stops at a
+        # newline, ^$ only at the ends), m → "n", s → "s", m+s → "w".
+        mode = {(False, False): "p", (True, False): "n", (False, True): "s", (True, True): "w"}[
+            ("m" in flags, "s" in flags)
+        ]
+        options = ("i" if "i" in flags else "") + mode
+        return text.op("~", return_type=sa.Boolean)(sa.literal(f"(?{options}){pattern}", sa.Text))
 
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text.collate("C")
@@ -226,8 +229,9 @@ class _SQLite(_Dialect):
         return sa.select(sa.literal(1)).select_from(each), element
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        embedded = "".join(f for f in flags if f in "imsx")
-        full = f"(?{embedded}){pattern}" if embedded else pattern
+        from datastore.query.regex import normalise
+
+        full = normalise(pattern, flags)
         return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(full, sa.Text))
 
 

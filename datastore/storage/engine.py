@@ -8,7 +8,6 @@ instead of failing with "database is locked".
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +28,15 @@ def _json_dumps(value: Any) -> str:
 
 
 def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
-    """SQLite's REGEXP function: ``value REGEXP pattern`` (flags inline, e.g. ``(?i)``)."""
+    """SQLite's REGEXP function: ``value REGEXP pattern`` (flags inline, e.g. ``(?i)``), run by
+    RE2 in linear time (see ``query/regex.py``)."""
+    from datastore.query import regex
+
     if pattern is None or not isinstance(value, str):
         return None
     try:
-        return 1 if re.search(pattern, value) else 0
-    except re.error:
+        return 1 if regex.search(pattern, value) else 0
+    except ValueError:
         return 0
 
 

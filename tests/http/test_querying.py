@@ -271,3 +271,20 @@ def test_concurrent_inc_is_exact(database: Database, space: str) -> None:
         with ThreadPoolExecutor(max_workers=10) as pool:
             assert set(pool.map(bump, range(100))) == {200}
         assert client.get(f"/counters/{doc['_id']}").json()["n"] == 100
+
+
+def test_regexes_are_safe_and_agree_across_backends(pets: Keyed) -> None:
+    pets.post("/pets", json={"name": "a" * 40 + "b", "note": "first\nsecond"})
+    assert pets.get("/pets", params=q({"name": {"$regex": "(a+)+$"}})).json() == []
+    refused = pets.get("/pets", params=q({"name": {"$regex": "(a)\\1"}}))
+    assert refused.status_code == 400
+    assert "not a supported regular expression" in reasons(refused)["q.name.$regex"]
+
+    def note(pattern: str, options: str = "") -> int:
+        query = q({"note": {"$regex": pattern, "$options": options}})
+        return len(pets.get("/pets", params=query).json())
+
+    assert (note("^second"), note("^second", "m")) == (0, 1)
+    assert (note("first.second"), note("first.second", "s")) == (0, 1)
+    assert (note("FIRST"), note("FIRST", "i")) == (0, 1)
+    assert note("f i r s t  # spaced out", "x") == 1
