@@ -225,19 +225,22 @@ class DocumentService:
             if change.extends is not None:
                 self.links.lineage.lock(conn, self.space)
             target = self.links.target(conn, self.space, collection, doc_id, change)
-            current = self.store.get(conn, self.space, collection, doc_id, lock=True)
-            preconditions.check(current)
-            if current is None:
+            current = None
+            for _ in range(10):
+                current = self.store.get(conn, self.space, collection, doc_id, lock=True)
+                preconditions.check(current)
+                if current is not None:
+                    break
                 created = self.store.insert(
                     conn, self.space, collection, doc_id, change.body, now, extends=change.extends
                 )
                 if created is not None:
                     self.links.attach(conn, created.pk, None, target)
                     return created, True
-                # Someone created it between our read and insert: replace theirs.
-                current = self.store.get(conn, self.space, collection, doc_id, lock=True)
-                assert current is not None
-                preconditions.check(current)
+                # Someone created it between our read and our insert (and may have deleted it
+                # again since): read once more, and replace or create.
+            if current is None:
+                raise Conflict("The document is being created and deleted concurrently; retry.")
             if check_existing is not None:
                 check_existing(current)
             self.links.check_cycle(conn, current, target, change)
