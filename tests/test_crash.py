@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.live import free_port, wait_until_healthy
+from tests.support.live import free_port, gunicorn_environment, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,23 +31,7 @@ def gunicorn(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
 
 def test_acknowledged_writes_survive_sigkill(postgres_url: str, tmp_path: Path) -> None:
     port = free_port()
-    space_db = postgres_url
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATASTORE_BLUEPRINT": str(ROOT / "blueprints" / "events.yaml"),
-        "DATASTORE_DATABASE_URL": space_db,
-        "DATASTORE_BIND": f"127.0.0.1:{port}",
-        "DATASTORE_WORKERS": "2",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "datastore.cli", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    env["DATASTORE_MIGRATE"] = "false"
+    env = gunicorn_environment(postgres_url, port)
     url = f"http://127.0.0.1:{port}"
     server = gunicorn(env, tmp_path)
     acknowledged: dict[str, dict[str, object]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.support.live import free_port, wait_until_healthy
+from tests.support.live import free_port, gunicorn_environment, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -18,24 +17,10 @@ DEPLOY = ROOT / "deploy"
 
 def test_gunicorn_with_two_uvicorn_workers(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATASTORE_BLUEPRINT": str(ROOT / "blueprints" / "events.yaml"),
-        "DATASTORE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
-        "DATASTORE_BIND": f"127.0.0.1:{port}",
-        "DATASTORE_WORKERS": "2",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "datastore.cli", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    env = gunicorn_environment(f"sqlite:///{tmp_path / 'g.sqlite3'}", port)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py")],
-        env={**env, "DATASTORE_MIGRATE": "false"},
+        env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

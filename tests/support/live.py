@@ -54,3 +54,30 @@ def wait_until_healthy(url: str, seconds: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not become healthy")
+
+
+def gunicorn_environment(database_url: str, port: int) -> dict[str, str]:
+    """The environment of ``deploy/gunicorn.conf.py`` serving blueprints/events.yaml with two
+    workers on ``port``, after migrating the database once (as production should)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DATASTORE_BLUEPRINT": str(root / "blueprints" / "events.yaml"),
+        "DATASTORE_DATABASE_URL": database_url,
+        "DATASTORE_BIND": f"127.0.0.1:{port}",
+        "DATASTORE_WORKERS": "2",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "datastore.cli", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return {**env, "DATASTORE_MIGRATE": "false"}
