@@ -18,4 +18,6 @@ workers = int(os.environ.get("DATASTORE_WORKERS", 0)) or min(multiprocessing.cpu
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
-accesslog = "-"
+# No gunicorn/uvicorn access log: the app writes one JSON line per request to the
+# ``datastore.access`` logger (DATASTORE_LOG_LEVEL=info); a second log would double the cost.
+accesslog = None

@@ -1,0 +1,74 @@
+"""The data every target serves: one item schema, the seed rows (made by PostgreSQL itself with
+``generate_series``, so a million documents load in seconds), and the request bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CATEGORIES = 200
+OWNERS = 100
+NOTES = 10_000
+JWT_USER = "u7"
+
+ITEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "category", "rank"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "category": {"type": "string", "pattern": "^cat[0-9]+$"},
+        "rank": {"type": "integer", "minimum": 0},
+        "price": {"type": "number", "minimum": 0},
+        "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+        "active": {"type": "boolean"},
+        "owner": {"type": "string", "maxLength": 100},
+        "description": {"type": "string", "maxLength": 4000},
+        "counter": {"type": "integer"},
+        "updated": {"type": "string", "format": "date-time"},
+    },
+}
+"""Ten properties: the schema of scenario 3's POST on every target."""
+
+
+def item_sql(n: str) -> str:
+    """A SQL expression building item number ``n`` (an integer SQL expression) as JSONB."""
+    return (
+        f"jsonb_build_object('name', 'item-' || {n}, 'category', 'cat' || mod({n}, {CATEGORIES}),"
+        f" 'rank', mod({n} * 7919, 1000003), 'price', mod({n} * 7919, 10000) / 100.0,"
+        f" 'tags', jsonb_build_array('a', 'b'), 'active', mod({n}, 2) = 0,"
+        f" 'owner', 'u' || mod({n}, {OWNERS}), 'description', repeat('x', 120), 'counter', 0,"
+        f" 'updated', '2026-11-23T10:00:00Z')"
+    )
+
+
+def doc_id(n: int) -> str:
+    """The id of seeded document ``n`` (matching ``doc_id_sql``)."""
+    return f"d{n:07}"
+
+
+def doc_id_sql(n: str) -> str:
+    return f"'d' || lpad({n}::text, 7, '0')"
+
+
+def post_body() -> dict[str, Any]:
+    """The 1 KB document of scenario 3 (about 1,000 bytes of JSON, ten properties)."""
+    body: dict[str, Any] = {
+        "name": "a posted item",
+        "category": "cat7",
+        "rank": 4242,
+        "price": 19.5,
+        "tags": ["bench", "posted", "wrk"],
+        "active": True,
+        "owner": JWT_USER,
+        "description": "",
+        "counter": 0,
+        "updated": "2026-11-23T10:00:00Z",
+    }
+    body["description"] = "y" * (1000 - len(json.dumps(body)))
+    return body
+
+
+def note_ids_of(user: str, count: int = NOTES) -> list[int]:
+    """The numbers of the seeded notes owned by ``user`` (note n is owned by u<n % OWNERS>)."""
+    owner = int(user[1:])
+    return [n for n in range(1, count + 1) if n % OWNERS == owner]

@@ -1,0 +1,147 @@
+"""The benchmark's Markdown report, and its place in docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.http.wrk import Result
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
+START = "<!-- bench.http:start -->"
+END = "<!-- bench.http:end -->"
+TITLES = {
+    "get": "1. GET one document by id (public rule)",
+    "get-jwt": "2. GET with a JWT and a document rule",
+    "post": "3. POST a 1 KB document (10-property schema)",
+    "patch-inc": "4. PATCH `$inc`",
+    "list-eq": "5. list, indexed equality, limit 20",
+    "page-500": "6. cursor page 500 of a sorted listing",
+    "page-1": "6'. cursor page 1 of the same listing",
+}
+Medians = dict[str, dict[str, tuple[Result, float]]]
+
+
+def _ratio(ours: Result | None, other: Result | None) -> str:
+    if ours is None or other is None or not other.rps:
+        return "—"
+    return f"{ours.rps / other.rps:.2f}×"
+
+
+def _cell(outcome: tuple[Result, float] | None) -> str:
+    if outcome is None:
+        return "—"
+    result = outcome[0]
+    errors = f", {result.errors} errors" if result.errors else ""
+    return f"{result.rps:,.0f} ({result.p50_ms:.1f} / {result.p99_ms:.1f} ms{errors})"
+
+
+def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) -> str:
+    today = datetime.date.today().isoformat()
+    lines = [
+        f"### HTTP load (`python -m bench.http`, {today})",
+        "",
+        f"{args.documents:,} documents, {args.workers} gunicorn workers per target,"
+        f" wrk with {args.connections} connections for {args.seconds} s,"
+        f" median of {args.rounds} rounds; targets alternate within each round.",
+        "Cells: requests/s (p50 / p99 latency).",
+        "",
+        "| scenario | datastore | Kinto | floor | ours/Kinto | ours/floor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scenario, per_target in medians.items():
+        ours = per_target.get("datastore")
+        kinto = per_target.get("kinto")
+        floor = per_target.get("floor")
+        lines.append(
+            f"| {TITLES.get(scenario, scenario)} | {_cell(ours)} | {_cell(kinto)}"
+            f" | {_cell(floor)} | {_ratio(ours and ours[0], kinto and kinto[0])}"
+            f" | {_ratio(ours and ours[0], floor and floor[0])} |"
+        )
+    lines += ["", "Peak RSS of one worker during the runs (MB):", ""]
+    names = sorted({name for per_target in medians.values() for name in per_target})
+    lines.append("| " + " | ".join(names) + " |")
+    lines.append("|" + "---|" * len(names))
+    lines.append(
+        "| "
+        + " | ".join(
+            f"{max(p[name][1] for p in medians.values() if name in p):.0f}" for name in names
+        )
+        + " |"
+    )
+    lines += ["", *targets(medians, extra)]
+    scale = extra.get("scale")
+    if scale:
+        lines += [
+            "",
+            "Scaling (scenario 1, datastore): "
+            + ", ".join(
+                f"{workers} worker{'s' if workers > 1 else ''}: {r.rps:,.0f} req/s"
+                for workers, r in scale["workers"].items()
+            )
+            + ".",
+            "",
+            "| documents in the collection | list-eq p50 ms | p99 ms | req/s |",
+            "|---|---|---|---|",
+            *(
+                f"| {size} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.rps:,.0f} |"
+                for size, r in scale["lists"].items()
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with the measured figure and whether it is met."""
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    out = ["Targets:", ""]
+    for scenario in ("get", "get-jwt", "post", "patch-inc"):
+        per_target = medians.get(scenario, {})
+        ours = per_target.get("datastore")
+        if ours is None:
+            continue
+        if "kinto" in per_target:
+            ratio = ours[0].rps / max(per_target["kinto"][0].rps, 1e-9)
+            out.append(f"- {scenario}: {ratio:.1f}× Kinto (≥ 3×): {mark(ratio >= 3)}")
+        if "floor" in per_target:
+            share = ours[0].rps / max(per_target["floor"][0].rps, 1e-9)
+            out.append(f"- {scenario}: {share:.0%} of the floor (≥ 60 %): {mark(share >= 0.6)}")
+    listing = medians.get("list-eq", {}).get("datastore")
+    if listing:
+        p99 = listing[0].p99_ms
+        out.append(f"- list-eq p99 {p99:.1f} ms (< 20 ms): {mark(p99 < 20)}")
+    deep = medians.get("page-500", {}).get("datastore")
+    first = medians.get("page-1", {}).get("datastore")
+    if deep and first:
+        factor = deep[0].p50_ms / max(first[0].p50_ms, 1e-9)
+        out.append(f"- page 500 p50 = {factor:.2f}× page 1 (≤ 1.5×): {mark(factor <= 1.5)}")
+    startup = extra.get("startup")
+    if startup:
+        out.append(
+            f"- start-up with 50 collections {startup['seconds']:.2f} s (< 2 s):"
+            f" {mark(startup['seconds'] < 2)}; worker RSS after start"
+            f" {startup['rss_mb']:.0f} MB"
+        )
+    peak = max(
+        (p["datastore"][1] for p in medians.values() if "datastore" in p), default=None
+    )
+    if peak is not None:
+        out.append(f"- RSS per worker under load {peak:.0f} MB (< 150 MB): {mark(peak < 150)}")
+    return out
+
+
+def write_docs(text: str, path: Path = DOCS) -> None:
+    """Replace the benchmark's section of docs/performance.md (or append it)."""
+    current = path.read_text()
+    block = f"{START}\n{text}\n{END}"
+    if START in current and END in current:
+        before, rest = current.split(START, 1)
+        _, after = rest.split(END, 1)
+        path.write_text(before + block + after)
+    else:
+        path.write_text(current.rstrip("\n") + "\n\n" + block + "\n")
