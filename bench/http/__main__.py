@@ -40,9 +40,7 @@ class Target(Protocol):
     def loads(self, rng: random.Random) -> dict[str, Load]: ...
 
 
-def measure(
-    wrk: str, target: Target, load: Load, args: argparse.Namespace
-) -> tuple[Result, float]:
+def measure(wrk: str, target: Target, load: Load, args: argparse.Namespace) -> tuple[Result, float]:
     """A short warm-up, then the measured run; the result and the peak RSS of one worker."""
     run(wrk, target.base_url, load, seconds=2, connections=args.connections)
     with PeakMemory(target.server) as memory:
@@ -115,7 +113,7 @@ def main() -> None:
                     print(
                         f"{scenario:10} {target.name:9} {result.rps:8.0f} req/s"
                         f"  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms"
-                        f"  errors {result.errors}  rss {outcome[1]:.0f} MB",
+                        f"  errors {result.error_kinds or 0}  rss {outcome[1]:.0f} MB",
                         flush=True,
                     )
         medians = {

@@ -54,8 +54,7 @@ def _document(row: tuple[Any, ...]) -> dict[str, Any]:
 async def get_one(request: Request) -> Response:
     async with pool.connection() as conn:
         cursor = await conn.execute(
-            f"SELECT {COLUMNS} FROM documents WHERE space = %s AND collection = %s"
-            " AND doc_id = %s",
+            f"SELECT {COLUMNS} FROM documents WHERE space = %s AND collection = %s AND doc_id = %s",
             (SPACE, request.path_params["collection"], request.path_params["id"]),
         )
         row = await cursor.fetchone()
@@ -84,8 +83,14 @@ async def increment(request: Request) -> Response:
             " to_jsonb(COALESCE((body ->> %s)::numeric, 0) + %s)),"
             " version = version + 1, updated_at = now()"
             f" WHERE space = %s AND collection = %s AND doc_id = %s RETURNING {COLUMNS}",
-            (field, field, amount, SPACE, request.path_params["collection"],
-             request.path_params["id"]),
+            (
+                field,
+                field,
+                amount,
+                SPACE,
+                request.path_params["collection"],
+                request.path_params["id"],
+            ),
         )
         row = await cursor.fetchone()
     return _json(_document(row)) if row else _json({"title": "not found"}, 404)

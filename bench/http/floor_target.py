@@ -93,7 +93,8 @@ class Floor:
         notes = [f"/notes/{data.doc_id(n)}" for n in data.note_ids_of(data.JWT_USER)]
         json_headers = {"Content-Type": "application/json"}
         lists = [
-            "/items?" + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
+            "/items?"
+            + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
             for c in range(data.CATEGORIES)
         ]
         after = urllib.parse.quote(orjson.dumps(self._page_start(500)).decode())

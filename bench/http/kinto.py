@@ -140,12 +140,16 @@ class Kinto:
         self._put(f"/buckets/{BUCKET}", {"data": {}, "permissions": {"read": ["system.Everyone"]}})
         names = ["items", *(f"posts{n}" for n in range(POST_COLLECTIONS))]
         for name in names:
-            self._put(f"/buckets/{BUCKET}/collections/{name}", {"data": {"schema": data.ITEM_SCHEMA}})
+            self._put(
+                f"/buckets/{BUCKET}/collections/{name}", {"data": {"schema": data.ITEM_SCHEMA}}
+            )
         parent = f"/buckets/{BUCKET}/collections/items"
         engine = sa.create_engine(self.database_url)
         try:
             with engine.begin() as conn:
-                conn.exec_driver_sql("ALTER TABLE objects DISABLE TRIGGER tgr_objects_last_modified")
+                conn.exec_driver_sql(
+                    "ALTER TABLE objects DISABLE TRIGGER tgr_objects_last_modified"
+                )
                 conn.exec_driver_sql(
                     "INSERT INTO objects (id, parent_id, resource_name, last_modified, data,"
                     f" deleted) SELECT {data.doc_id_sql('n')}, %(parent)s, 'record',"

@@ -168,7 +168,8 @@ class Ours:
         notes = [f"/notes/{data.doc_id(n)}" for n in data.note_ids_of(data.JWT_USER)]
         json_headers = {"Content-Type": "application/json"}
         lists = [
-            "/items?" + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
+            "/items?"
+            + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
             for c in range(data.CATEGORIES)
         ]
         first_page = "/items?page%5Bsize%5D=20&sort=%2Bdocument.rank"
@@ -177,7 +178,9 @@ class Ours:
                 "GET",
                 [
                     f"/items{size}?"
-                    + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
+                    + urllib.parse.urlencode(
+                        {"q": json.dumps({"category": f"cat{c}"}), "limit": 20}
+                    )
                     for c in range(data.CATEGORIES)
                 ],
             )

@@ -127,9 +127,7 @@ def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
             f" {mark(startup['seconds'] < 2)}; worker RSS after start"
             f" {startup['rss_mb']:.0f} MB"
         )
-    peak = max(
-        (p["datastore"][1] for p in medians.values() if "datastore" in p), default=None
-    )
+    peak = max((p["datastore"][1] for p in medians.values() if "datastore" in p), default=None)
     if peak is not None:
         out.append(f"- RSS per worker under load {peak:.0f} MB (< 150 MB): {mark(peak < 150)}")
     return out

@@ -36,10 +36,16 @@ def blueprint(collections: int = COLLECTIONS) -> dict[str, Any]:
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
             "get": {"x-datastore-acl": "public", "responses": ok},
-            "put": {"x-datastore-acl": "jwt.sub === document.owner", "requestBody": body,
-                    "responses": ok},
-            "patch": {"x-datastore-acl": "jwt.sub === document.owner", "requestBody": body,
-                      "responses": ok},
+            "put": {
+                "x-datastore-acl": "jwt.sub === document.owner",
+                "requestBody": body,
+                "responses": ok,
+            },
+            "patch": {
+                "x-datastore-acl": "jwt.sub === document.owner",
+                "requestBody": body,
+                "responses": ok,
+            },
             "delete": {"x-datastore-acl": "jwt.sub === document.owner", "responses": ok},
         }
     return {"openapi": "3.0.3", "info": {"title": "50 collections", "version": "1"}, "paths": paths}

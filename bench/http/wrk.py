@@ -82,6 +82,8 @@ class Result:
     p99_ms: float
     errors: int
     """Requests that failed or answered outside 2xx/3xx (wrk's ``status`` errors included)."""
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    """The errors by wrk's kind: connect, read, write, timeout, status (non-2xx/3xx)."""
 
     @property
     def rps(self) -> float:
@@ -129,5 +131,9 @@ def run(
         seconds=data["duration_us"] / 1e6,
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
-        errors=sum(data[k] for k in ("connect", "read", "write", "timeout", "status")),
+        errors=sum(data[k] for k in KINDS),
+        error_kinds={k: data[k] for k in KINDS if data[k]},
     )
+
+
+KINDS = ("connect", "read", "write", "timeout", "status")

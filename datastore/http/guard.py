@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
 from datastore.documents.sources import format_datetime
 from datastore.errors import DocumentNotFound, Forbidden
 from datastore.http.endpoint import Call
 from datastore.http.security import Access, allowed, context, denies_everything, list_filter
+from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.query.sql import compiler_for
 from datastore.storage.documents import StoredDocument
 from datastore.types import Document
 
@@ -103,9 +103,9 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
     if node == ast.TRUE:
         return None
     info = call.endpoint.document_info
-    columns = document_columns(
+    compiler = compiler_for(
         info.defaults if info is not None else None,
         inherits=call.endpoint.inherits,
         dialect=call.space.db.dialect,
     )
-    return Compiler(columns, call.space.db.dialect).filter(node)
+    return compiler.filter(node)

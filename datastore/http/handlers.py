@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datastore.blueprint.model import Kind
@@ -37,6 +36,7 @@ from datastore.http.guard import (
 from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.http.threads import run_in_threadpool
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
 

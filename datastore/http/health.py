@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import sqlalchemy.exc
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +14,7 @@ from datastore.auth.credentials import mint_token
 from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed, ServiceUnavailable
 from datastore.http.requests import parse_json, read_body
 from datastore.http.shaping import json_response
+from datastore.http.threads import run_in_threadpool
 from datastore.storage.engine import Database
 
 

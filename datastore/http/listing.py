@@ -14,16 +14,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from datastore.blueprint.schemas import SchemaInfo
 from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
+from datastore.http.threads import run_in_threadpool
 from datastore.query import ast, cursor
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
-from datastore.query.sql import Compiler, document_columns
+from datastore.query.sql import Compiler, compiler_for
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
 from datastore.storage.documents import StoredDocument
 from datastore.storage.tables import documents
@@ -95,13 +95,10 @@ def where_clause(
     info: SchemaInfo | None,
 ) -> tuple[Compiler, sa.ColumnElement[bool] | None]:
     """The compiler for this collection and the whole WHERE clause (filters and access)."""
-    compiler = Compiler(
-        document_columns(
-            info.defaults if info is not None else None,
-            inherits=call.endpoint.inherits,
-            dialect=call.space.db.dialect,
-        ),
-        call.space.db.dialect,
+    compiler = compiler_for(
+        info.defaults if info is not None else None,
+        inherits=call.endpoint.inherits,
+        dialect=call.space.db.dialect,
     )
     clauses = [access_where] if access_where is not None else []
     if selection.filter != ast.TRUE:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,8 +24,9 @@ from datastore.http.endpoint import Endpoint
 from datastore.http.requests import parse_json, read_body
 from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
+from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.query.sql import compiler_for
 from datastore.query.squiz import parse_filters, parse_sort
 from datastore.storage.tables import documents
 
@@ -89,11 +89,8 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         )
     first = matched[0][0]
     info = first.document_info or first.response_info
-    compiler = Compiler(
-        document_columns(
-            info.defaults if info else None, inherits=first.inherits, dialect=space.db.dialect
-        ),
-        space.db.dialect,
+    compiler = compiler_for(
+        info.defaults if info else None, inherits=first.inherits, dialect=space.db.dialect
     )
     node = list_filter(first.document_access, ctx)
     if isinstance(body, dict) and isinstance(body.get("filters"), str):

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from datastore.auth.acl import AclContext, Rule, evaluate, parse_rule, references, to_query
@@ -22,6 +21,7 @@ from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import ANONYMOUS, JwtVerifier, Principal
 from datastore.blueprint.model import Operation
 from datastore.errors import Forbidden, Unauthorized
+from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
 
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})

@@ -21,7 +21,7 @@ def plan(database: Database, space: str | None, node: ast.Node) -> str:
     query = sa.select(documents.c.doc_id).where(compiler.filter(node))
     if space is not None:
         query = query.where(documents.c.space == space, documents.c.collection == "ev")
-    with database.read() as conn:
+    with database.write() as conn:  # a transaction, for SET LOCAL (reads are autocommit)
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         compiled = query.compile(dialect=conn.dialect)
         rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params).fetchall()
