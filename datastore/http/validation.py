@@ -50,19 +50,25 @@ def _reason(error: ValidationError) -> str:
     return str(error.message)[:200]
 
 
+_SOURCES = {"query": "query_params", "path": "path_params", "header": "headers", "cookie": "cookies"}
+"""Each parameter location and the request attribute holding its values."""
+
+
 class NamedParameterValidator(ParameterValidator):  # type: ignore[misc]
     """Validates query, path, header and cookie parameters; all problems in one 400."""
 
+    def validate(self, scope: Any) -> None:
+        if self.parameters:  # an operation without parameters needs no request object at all
+            super().validate(scope)
+
     def validate_request(self, request: ConnexionRequest) -> None:
         problems: list[InvalidParam] = []
-        sources = {
-            "query": request.query_params,
-            "path": request.path_params,
-            "header": request.headers,
-            "cookie": request.cookies,
-        }
-        for location, values in sources.items():
-            for param in self.parameters.get(location, []):
+        for location, source in _SOURCES.items():
+            params = self.parameters.get(location)
+            if not params:
+                continue  # parsing an unused source (cookies, query) costs time on every request
+            values = getattr(request, source)
+            for param in params:
                 name = param["name"]
                 key = name.replace("-", "_") if location == "path" else name
                 value = values.get(key)
