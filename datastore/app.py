@@ -244,10 +244,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         purger = asyncio.create_task(purge_forever(db))
+        if db.async_reader is not None:
+            await db.async_reader.open()
         try:
             yield
         finally:
             purger.cancel()
+            if db.async_reader is not None:
+                await db.async_reader.close()
             if database is None:
                 db.dispose()
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.concurrency import run_in_threadpool
 from datastore.documents.extends import Links
 from datastore.documents.ids import generate_id
 from datastore.documents.sources import Lineage
@@ -107,6 +108,30 @@ class DocumentService:
             doc = self.store.get(conn, self.space, collection, doc_id)
         if doc is None:
             raise DocumentNotFound()
+        return doc
+
+    async def fetch(self, collection: str, doc_id: str) -> StoredDocument:
+        """``get`` from async code: on the async driver where the loop has a pool, else on a
+        worker thread."""
+        reader = self.db.async_reader
+        if reader is None or not reader.ready():
+            return await run_in_threadpool(self.get, collection, doc_id)
+        doc = await reader.get(self.space, collection, doc_id)
+        if doc is None:
+            raise DocumentNotFound()
+        return doc
+
+    async def fetch_parent(self, collection: str) -> StoredDocument | None:
+        """``get_parent`` from async code (see ``fetch``)."""
+        parent = parent_of(collection)
+        if parent is None:
+            return None
+        reader = self.db.async_reader
+        if reader is None or not reader.ready():
+            return await run_in_threadpool(self.get_parent, collection)
+        doc = await reader.get(self.space, *parent)
+        if doc is None:
+            raise CollectionNotFound()
         return doc
 
     def get_parent(self, collection: str) -> StoredDocument | None:

@@ -12,7 +12,6 @@ from datastore.documents.sources import format_datetime
 from datastore.errors import DocumentNotFound, Forbidden
 from datastore.http.endpoint import Call
 from datastore.http.security import Access, allowed, context, denies_everything, list_filter
-from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
 from datastore.query.sql import compiler_for
 from datastore.storage.documents import StoredDocument
@@ -41,7 +40,7 @@ async def parent_view(call: Call, collection: str, access: Access) -> dict[str, 
     """The parent document of a nested collection, when the rule reads ``parent``."""
     if not access.reads("parent"):
         return None
-    parent = await run_in_threadpool(call.space.documents.get_parent, collection)
+    parent = await call.space.documents.fetch_parent(collection)
     return document_view(parent.body, None, parent) if parent is not None else None
 
 
@@ -94,7 +93,7 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
     )
     parent = None
     if needs_parent:
-        doc = await run_in_threadpool(call.space.documents.get_parent, collection)
+        doc = await call.space.documents.fetch_parent(collection)
         parent = document_view(doc.body, None, doc) if doc is not None else None
     ctx = context(call.principal, None, parent)
     if not access.public and access.rule is not None:

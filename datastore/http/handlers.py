@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo
+from datastore.concurrency import run_in_threadpool
 from datastore.documents.ids import check_collection_name, check_id
 from datastore.documents.service import Change, etag
 from datastore.documents.sources import (
@@ -36,7 +37,6 @@ from datastore.http.guard import (
 from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.http.threads import run_in_threadpool
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
 
@@ -103,7 +103,7 @@ async def get_document(call: Call) -> Response:
     """GET a document."""
     collection, doc_id = locate(call)
     assert doc_id is not None
-    doc = await run_in_threadpool(call.space.documents.get, collection, doc_id)
+    doc = await call.space.documents.fetch(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
     await check_document(call, collection, document_view(body, info, doc), hide=True)

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from datastore.auth.credentials import mint_token
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed, ServiceUnavailable
 from datastore.http.requests import parse_json, read_body
 from datastore.http.shaping import json_response
-from datastore.http.threads import run_in_threadpool
 from datastore.storage.engine import Database
 
 

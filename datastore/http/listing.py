@@ -16,11 +16,11 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from datastore.blueprint.schemas import SchemaInfo
+from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
-from datastore.http.threads import run_in_threadpool
 from datastore.query import ast, cursor
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
 from datastore.query.sql import Compiler, compiler_for

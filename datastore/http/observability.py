@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datastore.http.threads import run_in_threadpool
+from datastore.concurrency import run_in_threadpool
 from datastore.storage.engine import Database
 from datastore.storage.tables import jobs
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.handlers import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.http.threads import run_in_threadpool
 from datastore.queue import check_topic, job_json
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from datastore.blueprint.model import Kind
+from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import render
 from datastore.errors import BadRequest, CollectionNotFound, Forbidden, InvalidParam, Unauthorized
 from datastore.http.dispatch import MountedSpace
@@ -24,7 +25,6 @@ from datastore.http.endpoint import Endpoint
 from datastore.http.requests import parse_json, read_body
 from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
-from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
 from datastore.query.sql import compiler_for
 from datastore.query.squiz import parse_filters, parse_sort

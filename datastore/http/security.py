@@ -20,8 +20,8 @@ from datastore.auth.acl import AclContext, Rule, evaluate, parse_rule, reference
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import ANONYMOUS, JwtVerifier, Principal
 from datastore.blueprint.model import Operation
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import Forbidden, Unauthorized
-from datastore.http.threads import run_in_threadpool
 from datastore.query import ast
 
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})

@@ -50,7 +50,12 @@ def _reason(error: ValidationError) -> str:
     return str(error.message)[:200]
 
 
-_SOURCES = {"query": "query_params", "path": "path_params", "header": "headers", "cookie": "cookies"}
+_SOURCES = {
+    "query": "query_params",
+    "path": "path_params",
+    "header": "headers",
+    "cookie": "cookies",
+}
 """Each parameter location and the request attribute holding its values."""
 
 

@@ -49,7 +49,7 @@ class StoredDocument:
         return f"/{self.collection}/{self.doc_id}"
 
 
-_BY_PATH = sa.select(*_COLUMNS).where(
+BY_PATH = sa.select(*_COLUMNS).where(
     t.c.space == sa.bindparam("space"),
     t.c.collection == sa.bindparam("collection"),
     t.c.doc_id == sa.bindparam("doc_id"),
@@ -86,7 +86,7 @@ class DocumentStore:
         self, conn: Connection, space: str, collection: str, doc_id: str, *, lock: bool = False
     ) -> StoredDocument | None:
         """The document, or None. ``lock`` takes a row lock (PostgreSQL) until commit."""
-        query = _BY_PATH
+        query = BY_PATH
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = conn.execute(

@@ -13,13 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+if TYPE_CHECKING:
+    from datastore.storage.async_reads import AsyncReader
 
 DEFAULT_SQLITE_FILE = "datastore.sqlite3"
 PING_AFTER_IDLE_SECONDS = 1.0
@@ -111,6 +114,17 @@ class Database:
             else self.engine
         )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.async_reader: AsyncReader | None = None
+        """Async single-document reads (PostgreSQL); see ``storage/async_reads.py``."""
+        if self.dialect == "postgresql":
+            from datastore.storage.async_reads import AsyncReader
+
+            conninfo = sa.make_url(self.url).set(drivername="postgresql")
+            self.async_reader = AsyncReader(
+                conninfo.render_as_string(hide_password=False),
+                pool_size=pool_size,
+                statement_timeout_ms=statement_timeout_ms,
+            )
 
     @property
     def is_postgresql(self) -> bool:

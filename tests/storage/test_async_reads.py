@@ -1,0 +1,97 @@
+"""The async read path (PostgreSQL): same documents as the synchronous store, same problems when
+the database is away, and the fallback where no pool is open."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from datastore.app import create_app, serve_blueprint_file
+from datastore.config import Settings
+from datastore.documents.service import utc_now
+from datastore.errors import ServiceUnavailable
+from datastore.storage.async_reads import AsyncReader
+from datastore.storage.documents import DocumentStore
+from datastore.storage.engine import Database
+from tests.http.test_outage import proxied
+from tests.support.client import BLUEPRINTS
+
+
+def test_sqlite_has_no_async_reader(database: Database) -> None:
+    assert (database.async_reader is None) == (not database.is_postgresql)
+
+
+def test_async_get_equals_the_synchronous_get(database: Database, space: str) -> None:
+    if database.async_reader is None:
+        pytest.skip("the async path is PostgreSQL's")
+    store = DocumentStore()
+    body = {"title": "é", "n": 12345678901234567890, "nested": {"a": [1, None, True]}}
+    with database.write() as conn:
+        store.insert(conn, space, "things", "t1", body, utc_now(), extends=None)
+    with database.read() as conn:
+        expected = store.get(conn, space, "things", "t1")
+    reader = database.async_reader
+
+    async def read() -> tuple[object, object, bool]:
+        assert not reader.ready()
+        await reader.open()
+        try:
+            assert reader.ready()
+            return (
+                await reader.get(space, "things", "t1"),
+                await reader.get(space, "things", "missing"),
+                reader.ready(),
+            )
+        finally:
+            await reader.close()
+
+    found, missing, ready = asyncio.run(read())
+    assert found == expected
+    assert missing is None and ready
+
+
+def test_unreachable_database_is_503_within_the_wait() -> None:
+    reader = AsyncReader(
+        "postgresql://postgres@127.0.0.1:1/none", pool_size=2, statement_timeout_ms=0
+    )
+    reader.wait_seconds = 0.5
+
+    async def read() -> None:
+        await reader.open()
+        try:
+            await reader.get("s", "c", "d")
+        finally:
+            await reader.close()
+
+    began = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        asyncio.run(read())
+    assert time.monotonic() - began < 5
+
+
+def test_get_by_id_through_an_outage(database: Database, space: str) -> None:
+    if not database.is_postgresql or "127.0.0.1:5432" not in database.url:
+        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 to put a proxy in front of")
+    with proxied(database.url) as (proxy, url):
+        db = Database(url, pool_size=2)
+        app = create_app(
+            Settings(migrate=False),
+            [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
+            database=db,
+        )
+        with TestClient(app) as client:
+            assert db.async_reader is not None
+            assert client.get("/events/nope").status_code == 404
+            proxy.cut()
+            down = client.get("/events/nope")
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"]
+            proxy.start()
+            deadline = time.monotonic() + 15
+            while client.get("/events/nope").status_code != 404:
+                assert time.monotonic() < deadline, "did not recover"
+                time.sleep(0.2)
+        db.dispose()
