@@ -27,7 +27,7 @@ Medians = dict[str, dict[str, tuple[Result, float]]]
 def _ratio(ours: Result | None, other: Result | None) -> str:
     if ours is None or other is None or not other.rps:
         return "—"
-    return f"{ours.rps / other.rps:.2f}×"
+    return f"{ours.rps / other.rps:.2f}x"
 
 
 def _cell(outcome: tuple[Result, float] | None) -> str:
@@ -107,7 +107,7 @@ def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
             continue
         if "kinto" in per_target:
             ratio = ours[0].rps / max(per_target["kinto"][0].rps, 1e-9)
-            out.append(f"- {scenario}: {ratio:.1f}× Kinto (≥ 3×): {mark(ratio >= 3)}")
+            out.append(f"- {scenario}: {ratio:.1f}x Kinto (≥ 3x): {mark(ratio >= 3)}")
         if "floor" in per_target:
             share = ours[0].rps / max(per_target["floor"][0].rps, 1e-9)
             out.append(f"- {scenario}: {share:.0%} of the floor (≥ 60 %): {mark(share >= 0.6)}")
@@ -119,7 +119,7 @@ def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
     first = medians.get("page-1", {}).get("datastore")
     if deep and first:
         factor = deep[0].p50_ms / max(first[0].p50_ms, 1e-9)
-        out.append(f"- page 500 p50 = {factor:.2f}× page 1 (≤ 1.5×): {mark(factor <= 1.5)}")
+        out.append(f"- page 500 p50 = {factor:.2f}x page 1 (≤ 1.5x): {mark(factor <= 1.5)}")
     startup = extra.get("startup")
     if startup:
         out.append(
