@@ -56,6 +56,31 @@ def test_hs256_round_trip_and_expiry() -> None:
     refused(verifier, future, "not valid yet")
 
 
+def test_a_remembered_token_still_expires_on_time() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET, leeway_seconds=0))
+    token = jwt.encode({"sub": "u1", "exp": time.time() + 1.0}, SECRET, algorithm="HS256")
+    first = verifier.verify(token)
+    first["sub"] = "changed by a caller"
+    assert verifier.verify(token)["sub"] == "u1"  # remembered, and not shared with callers
+    time.sleep(1.2)
+    refused(verifier, token, "expired")
+
+
+def test_remembering_does_not_outlive_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET))
+    token = mint_token({"sub": "u1"}, secret=SECRET)
+    assert verifier.verify(token)["sub"] == "u1"
+    calls: list[str] = []
+    real = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda t: calls.append(t) or real(t))
+    verifier.verify(token)
+    assert calls == []  # served from memory
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 31)
+    verifier.verify(token)
+    assert calls == [token]  # checked again after the window
+
+
 def test_leeway_tolerates_small_skew() -> None:
     verifier = JwtVerifier(JwtSettings(secret=SECRET, leeway_seconds=30))
     token = jwt.encode({"exp": int(time.time()) - 5}, SECRET, algorithm="HS256")
