@@ -54,7 +54,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("default_limit", int, 100, "documents per list response when no limit is given"),
     Setting("max_limit", int, 1000, "largest limit / page size a client may ask for"),
     Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
-    Setting("pool_size", int, 10, "database connections per worker"),
+    Setting(
+        "pool_size",
+        int,
+        10,
+        "database connections per worker (transactions: up to twice this under load; "
+        "PostgreSQL single-document reads: as many again)",
+    ),
     Setting("queue_max_attempts", int, 5, "attempts of a queued job before it is dead-lettered"),
     Setting("jwt_secret", str, "", "shared secret of HS256/384/512 bearer tokens"),
     Setting("jwt_public_key", str, "", "PEM file of the public key of RS/PS/ES/EdDSA tokens"),

@@ -28,8 +28,8 @@ SPACE = "default"
 COLUMNS = "doc_id, body, created_at, updated_at, version"
 pool = AsyncConnectionPool(
     os.environ.get("FLOOR_DATABASE_URL", "postgresql://postgres@127.0.0.1/postgres"),
-    min_size=int(os.environ.get("FLOOR_POOL_SIZE", "20")),
-    max_size=int(os.environ.get("FLOOR_POOL_SIZE", "20")),
+    min_size=int(os.environ.get("FLOOR_POOL_SIZE", "10")),
+    max_size=int(os.environ.get("FLOOR_POOL_SIZE", "10")),
     open=False,
 )
 SORT: list[str] = orjson.loads(os.environ.get("FLOOR_SORT", '["pk"]'))

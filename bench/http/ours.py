@@ -149,7 +149,6 @@ class Ours:
             "DATASTORE_MIGRATE": "false",
             "DATASTORE_JWT_SECRET": JWT_SECRET,
             "DATASTORE_LOG_LEVEL": "warning",
-            "DATASTORE_POOL_SIZE": "20",
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.server = Server(

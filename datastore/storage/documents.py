@@ -79,6 +79,29 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     return sqlite.insert(t).on_conflict_do_nothing(index_elements=["space", "collection", "doc_id"])
 
 
+# Writes are built once with bound parameters, as BY_PATH is: building the statement per call
+# (values, comparisons, cache key) was a fifth of a PATCH's CPU.
+_INSERTS = {
+    dialect: _insert_ignoring_duplicates(dialect).returning(*_COLUMNS)
+    for dialect in ("postgresql", "sqlite")
+}
+_UPDATE = (
+    sa.update(t)
+    .where(
+        t.c.pk == sa.bindparam("match_pk"),
+        t.c.space == sa.bindparam("match_space"),
+        t.c.version == sa.bindparam("match_version"),
+    )
+    .values(
+        body=sa.bindparam("new_body", type_=t.c.body.type),
+        updated_at=sa.bindparam("new_updated_at", type_=t.c.updated_at.type),
+        version=sa.bindparam("new_version", type_=t.c.version.type),
+        extends=sa.bindparam("new_extends", type_=t.c.extends.type),
+    )
+    .returning(*_COLUMNS)
+)
+
+
 class DocumentStore:
     """Reads and writes rows of the ``documents`` table for one space at a time."""
 
@@ -118,21 +141,19 @@ class DocumentStore:
         extends: str | None = None,
     ) -> StoredDocument | None:
         """Insert a new document; None (and nothing written) when the id is already taken."""
-        statement = (
-            _insert_ignoring_duplicates(conn.dialect.name)
-            .values(
-                space=space,
-                collection=collection,
-                doc_id=doc_id,
-                body=body,
-                created_at=now,
-                updated_at=now,
-                version=1,
-                extends=extends,
-            )
-            .returning(*_COLUMNS)
-        )
-        row = conn.execute(statement).first()
+        row = conn.execute(
+            _INSERTS[conn.dialect.name],
+            {
+                "space": space,
+                "collection": collection,
+                "doc_id": doc_id,
+                "body": body,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+                "extends": extends,
+            },
+        ).first()
         return _from_row(row) if row is not None else None
 
     def update(
@@ -146,13 +167,18 @@ class DocumentStore:
         extends: str | None,
     ) -> StoredDocument | None:
         """Replace the body of ``current``; None when it changed since it was read."""
-        statement = (
-            sa.update(t)
-            .where(t.c.pk == current.pk, t.c.space == space, t.c.version == current.version)
-            .values(body=body, updated_at=now, version=current.version + 1, extends=extends)
-            .returning(*_COLUMNS)
-        )
-        row = conn.execute(statement).first()
+        row = conn.execute(
+            _UPDATE,
+            {
+                "match_pk": current.pk,
+                "match_space": space,
+                "match_version": current.version,
+                "new_body": body,
+                "new_updated_at": now,
+                "new_version": current.version + 1,
+                "new_extends": extends,
+            },
+        ).first()
         return _from_row(row) if row is not None else None
 
     def delete(self, conn: Connection, space: str, doc: StoredDocument) -> int:
