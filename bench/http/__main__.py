@@ -126,13 +126,39 @@ def main() -> None:
             }
             for scenario, per_target in table.items()
         }
-        extra: dict[str, Any] = {"startup": startup.measure(args.postgres, work)}
+        extra: dict[str, Any] = {
+            "startup": startup.measure(args.postgres, work),
+            "latency": unloaded_latency(wrk, targets, loads, scenarios, args),
+        }
         if args.scale and targets and targets[0].name == "datastore":
             extra["scale"] = scaling(wrk, url, work, args, rng)
         text = report.render(medians, extra, args)
         print(text)
         if args.write_docs:
             report.write_docs(text)
+
+
+def unloaded_latency(
+    wrk: str,
+    targets: list[Any],
+    loads: dict[str, dict[str, Load]],
+    scenarios: list[str],
+    args: argparse.Namespace,
+) -> dict[str, dict[str, Result]]:
+    """The listing scenarios with one connection: latency without queueing (at 64 connections
+    a closed loop's p99 is mostly time spent waiting behind the other 63)."""
+    out: dict[str, dict[str, Result]] = {}
+    for scenario in ("list-eq", "page-500", "page-1"):
+        if scenario not in scenarios:
+            continue
+        for target in targets:
+            load = loads[target.name].get(scenario)
+            if load is not None and target.name in ("datastore", "floor"):
+                result = run(
+                    wrk, target.base_url, load, seconds=args.seconds, connections=1, threads=1
+                )
+                out.setdefault(scenario, {})[target.name] = result
+    return out
 
 
 def scaling(
