@@ -113,6 +113,7 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
         for info in (e.request_info, e.response_info)
         if info is not None and "$extends" in info.sources.values()
     }
+    specs = index_specs(blueprint.document)
     for op_id, endpoint in endpoints.items():
         if _collection_shape(endpoint.op) in inheriting:
             endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
@@ -120,11 +121,14 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
             shape = (*_collection_shape(endpoint.op), "{}")  # its document endpoint
             get = document_ops.get((shape, "get"))
             put = document_ops.get((shape, "put"))
+            shape = _collection_shape(endpoint.op)
+            name = shape[0] if len(shape) == 1 and shape[0] != "{}" else None
             endpoints[op_id] = replace(
                 endpoint,
                 document_access=get.access if get else None,
                 document_info=get.response_info if get else None,
                 document_schema=put.request_schema if put else None,
+                indexed=frozenset(spec.path for spec in specs if spec.collection in (None, name)),
             )
     return endpoints
 

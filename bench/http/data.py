@@ -32,6 +32,7 @@ ITEM_SCHEMA: dict[str, Any] = {
 
 def item_sql(n: str) -> str:
     """A SQL expression building item number ``n`` (an integer SQL expression) as JSONB."""
+    n = f"({n})::bigint"  # n * 7919 overflows a 4-byte integer past n = 271,000
     return (
         f"jsonb_build_object('name', 'item-' || {n}, 'category', 'cat' || mod({n}, {CATEGORIES}),"
         f" 'rank', mod({n} * 7919, 1000003), 'price', mod({n} * 7919, 10000) / 100.0,"

@@ -52,6 +52,8 @@ class Endpoint:
     inherits: bool = False
     """Whether documents of this collection may extend others (a schema maps ``$extends``),
     so queries must see inherited values."""
+    indexed: frozenset[tuple[str, ...]] = frozenset()
+    """For collection endpoints: the fields ``x-datastore-indexes`` indexes for them."""
 
 
 @dataclass

@@ -99,6 +99,7 @@ def where_clause(
         info.defaults if info is not None else None,
         inherits=call.endpoint.inherits,
         dialect=call.space.db.dialect,
+        indexed=call.endpoint.indexed,
     )
     clauses = [access_where] if access_where is not None else []
     if selection.filter != ast.TRUE:

@@ -53,6 +53,8 @@ class DocumentColumns:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     stored_body: bool = True
     """Whether ``body`` is the stored column itself (so GIN containment can be used)."""
+    indexed: frozenset[tuple[str, ...]] = frozenset()
+    """Fields with ``x-datastore-indexes`` expression indexes (PostgreSQL)."""
 
 
 def _false() -> ColumnElement[bool]:
@@ -356,9 +358,21 @@ class Compiler:
             return leaf
 
         body = self.cols.body
+        in_array = body.op("@>", return_type=sa.Boolean)(self.d.literal(nested([value])))
+        if path in self.cols.indexed and not isinstance(value, bool):
+            # The field's own expression index (storage/indexes.py builds it from the same
+            # expressions) has statistics, so PostgreSQL estimates the match count well and
+            # can walk a listing in creation order; GIN containment is estimated at ~0.02 %
+            # whatever the value, which made 1,000,000-document lists fetch every match.
+            raw = self.d.field(body, path)
+            if isinstance(value, str):
+                equal = self.d.collate(self.d.string(raw)) == sa.literal(value, sa.Text)
+            else:
+                equal = self.d.number(raw) == sa.literal(value, sa.Numeric)
+            return sa.or_(equal, in_array)
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
-            body.op("@>", return_type=sa.Boolean)(self.d.literal(nested([value]))),
+            in_array,
         )
 
     def _in(self, x: ColumnElement[Any], node: ast.In) -> ColumnElement[bool]:
@@ -628,24 +642,39 @@ def effective_body(dialect: str) -> ColumnElement[Any]:
     return sa.case((documents.c.extends.is_(None), documents.c.body), else_=merged)
 
 
-_COMPILERS: dict[tuple[bytes, bool, str], Compiler] = {}
+_COMPILERS: dict[tuple[bytes, bool, str, frozenset[tuple[str, ...]]], Compiler] = {}
 
 
-def compiler_for(defaults: Mapping[str, Any] | None, *, inherits: bool, dialect: str) -> Compiler:
+def compiler_for(
+    defaults: Mapping[str, Any] | None,
+    *,
+    inherits: bool,
+    dialect: str,
+    indexed: frozenset[tuple[str, ...]] = frozenset(),
+) -> Compiler:
     """The compiler of a collection's documents, shared by every request that has the same
-    defaults, inheritance and backend (its sort expressions are built once)."""
-    key = (orjson.dumps(defaults or {}, option=orjson.OPT_SORT_KEYS), inherits, dialect)
+    defaults, inheritance, indexes and backend (its sort expressions are built once)."""
+    key = (
+        orjson.dumps(defaults or {}, option=orjson.OPT_SORT_KEYS),
+        inherits,
+        dialect,
+        indexed,
+    )
     compiler = _COMPILERS.get(key)
     if compiler is None:
         if len(_COMPILERS) > 1024:
             _COMPILERS.clear()
-        cols = document_columns(defaults, inherits=inherits, dialect=dialect)
+        cols = document_columns(defaults, inherits=inherits, dialect=dialect, indexed=indexed)
         compiler = _COMPILERS[key] = Compiler(cols, dialect)
     return compiler
 
 
 def document_columns(
-    defaults: Mapping[str, Any] | None = None, *, inherits: bool = False, dialect: str = ""
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    inherits: bool = False,
+    dialect: str = "",
+    indexed: frozenset[tuple[str, ...]] = frozenset(),
 ) -> DocumentColumns:
     """The compiler's view of the ``documents`` table (``inherits``: with inherited values)."""
     from datastore.storage.tables import documents
@@ -660,4 +689,5 @@ def document_columns(
             "$extends": documents.c.extends,
         },
         defaults=dict(defaults or {}),
+        indexed=indexed,
     )

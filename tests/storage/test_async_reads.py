@@ -95,3 +95,19 @@ def test_get_by_id_through_an_outage(database: Database, space: str) -> None:
                 assert time.monotonic() < deadline, "did not recover"
                 time.sleep(0.2)
         db.dispose()
+
+
+def test_postgresql_reads_are_autocommit(database: Database) -> None:
+    """Pitfall: ``read()`` on PostgreSQL runs outside a transaction (no BEGIN/ROLLBACK round
+    trips), so ``SET LOCAL`` does nothing there; code that needs a transaction uses
+    ``write()``."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite reads are a transaction (one snapshot)")
+    with database.read() as conn:
+        conn.exec_driver_sql("SELECT pg_sleep(0.02)")
+        same = conn.exec_driver_sql("SELECT now() = statement_timestamp()").scalar_one()
+    assert same is True  # each statement is its own transaction
+    with database.write() as conn:
+        conn.exec_driver_sql("SELECT pg_sleep(0.02)")
+        same = conn.exec_driver_sql("SELECT now() = statement_timestamp()").scalar_one()
+    assert same is False
