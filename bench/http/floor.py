@@ -33,6 +33,8 @@ pool = AsyncConnectionPool(
     open=False,
 )
 SORT: list[str] = orjson.loads(os.environ.get("FLOOR_SORT", '["pk"]'))
+EQUAL: dict[str, str] = orjson.loads(os.environ.get("FLOOR_EQUAL", "{}"))
+"""The datastore's SQL expression of each indexed field, as its equality filter uses it."""
 ORDER = ", ".join([*SORT, "pk"])
 
 
@@ -110,10 +112,13 @@ async def listing(request: Request) -> Response:
                 (SPACE, collection, *values, limit),
             )
         elif "q" in request.query_params:
+            # One-field equality as the datastore compiles it: the indexed expression of the
+            # field, or an array holding the value.
+            ((field, value),) = orjson.loads(request.query_params["q"]).items()
             cursor = await conn.execute(
                 f"SELECT {COLUMNS} FROM documents WHERE space = %s AND collection = %s"
-                " AND body @> %s ORDER BY pk LIMIT %s",
-                (SPACE, collection, Jsonb(orjson.loads(request.query_params["q"])), limit),
+                f" AND (({EQUAL[field]}) = %s OR body @> %s) ORDER BY pk LIMIT %s",
+                (SPACE, collection, value, Jsonb({field: [value]}), limit),
             )
         else:
             cursor = await conn.execute(

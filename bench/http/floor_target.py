@@ -34,6 +34,15 @@ def sort_expressions(field: str) -> list[str]:
     ]
 
 
+def string_expression(field: str) -> str:
+    """The datastore's indexed string expression of ``field`` as SQL text (equality on an
+    ``x-datastore-indexes`` field compiles to it), for the floor's list filter."""
+    compiler = Compiler(document_columns(), "postgresql")
+    expression = compiler.d.collate(compiler.d.string(compiler.value(ast.Field((field,)))))
+    text = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    return str(text).replace("documents.", "")
+
+
 class Floor:
     name = "floor"
 
@@ -48,6 +57,7 @@ class Floor:
             "PYTHONPATH": str(ROOT),
             "FLOOR_DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
             "FLOOR_SORT": json.dumps(self.sort),
+            "FLOOR_EQUAL": json.dumps({"category": string_expression("category")}),
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.server = Server(
