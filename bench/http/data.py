@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import json
+import random
+import urllib.parse
 from typing import Any
+
+from bench.http.wrk import Load
 
 CATEGORIES = 200
 OWNERS = 100
@@ -73,3 +77,32 @@ def note_ids_of(user: str, count: int = NOTES) -> list[int]:
     """The numbers of the seeded notes owned by ``user`` (note n is owned by u<n % OWNERS>)."""
     owner = int(user[1:])
     return [n for n in range(1, count + 1) if n % OWNERS == owner]
+
+
+def shared_loads(rng: random.Random, documents: int, headers: dict[str, str]) -> dict[str, Load]:
+    """The requests the datastore and the floor share (same paths, same bodies): GET by id
+    over 5,000 random seeded documents, the JWT user's notes (``headers`` carry the token),
+    the POST, the PATCH ``$inc`` over 1,000 documents, and equality lists over every
+    category."""
+    json_headers = {"Content-Type": "application/json"}
+    return {
+        "get": Load("GET", [f"/items/{doc_id(rng.randint(1, documents))}" for _ in range(5000)]),
+        "get-jwt": Load("GET", [f"/notes/{doc_id(n)}" for n in note_ids_of(JWT_USER)], headers),
+        "post": Load("POST", ["/items"], json_headers, json.dumps(post_body()).encode()),
+        "patch-inc": Load(
+            "PATCH",
+            [f"/items/{doc_id(n)}" for n in range(1, 1001)],
+            json_headers,
+            b'{"$inc": {"counter": 1}}',
+        ),
+        "list-eq": Load("GET", list_paths("items")),
+    }
+
+
+def list_paths(collection: str) -> list[str]:
+    """``GET /<collection>?q={"category": ...}&limit=20`` for every category."""
+    return [
+        f"/{collection}?"
+        + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
+        for c in range(CATEGORIES)
+    ]

@@ -99,26 +99,9 @@ class Floor:
         return [int(v) if not isinstance(v, (int, str, bool)) else v for v in row]
 
     def loads(self, rng: random.Random) -> dict[str, Load]:
-        items = [f"/items/{data.doc_id(rng.randint(1, self.documents))}" for _ in range(5000)]
-        notes = [f"/notes/{data.doc_id(n)}" for n in data.note_ids_of(data.JWT_USER)]
-        json_headers = {"Content-Type": "application/json"}
-        lists = [
-            "/items?"
-            + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
-            for c in range(data.CATEGORIES)
-        ]
         after = urllib.parse.quote(orjson.dumps(self._page_start(500)).decode())
         return {
-            "get": Load("GET", items),
-            "get-jwt": Load("GET", notes),
-            "post": Load("POST", ["/items"], json_headers, json.dumps(data.post_body()).encode()),
-            "patch-inc": Load(
-                "PATCH",
-                [f"/items/{data.doc_id(n)}" for n in range(1, 1001)],
-                json_headers,
-                b'{"$inc": {"counter": 1}}',
-            ),
-            "list-eq": Load("GET", lists),
+            **data.shared_loads(rng, self.documents, {}),
             "page-500": Load("GET", [f"/items?limit=20&after={after}"]),
             "page-1": Load("GET", ["/items?limit=20"]),
         }

@@ -163,42 +163,15 @@ class Ours:
     def loads(self, rng: random.Random) -> dict[str, Load]:
         """The request of every scenario."""
         token = mint_token({"sub": data.JWT_USER}, secret=JWT_SECRET)
-        items = [f"/items/{data.doc_id(rng.randint(1, self.documents))}" for _ in range(5000)]
-        notes = [f"/notes/{data.doc_id(n)}" for n in data.note_ids_of(data.JWT_USER)]
-        json_headers = {"Content-Type": "application/json"}
-        lists = [
-            "/items?"
-            + urllib.parse.urlencode({"q": json.dumps({"category": f"cat{c}"}), "limit": 20})
-            for c in range(data.CATEGORIES)
-        ]
         first_page = "/items?page%5Bsize%5D=20&sort=%2Bdocument.rank"
-        scale = {
-            f"list-eq-{size}": Load(
-                "GET",
-                [
-                    f"/items{size}?"
-                    + urllib.parse.urlencode(
-                        {"q": json.dumps({"category": f"cat{c}"}), "limit": 20}
-                    )
-                    for c in range(data.CATEGORIES)
-                ],
-            )
-            for size in ("10k", "100k")
-        }
         return {
-            "get": Load("GET", items),
-            "get-jwt": Load("GET", notes, {"Authorization": f"Bearer {token}"}),
-            "post": Load("POST", ["/items"], json_headers, json.dumps(data.post_body()).encode()),
-            "patch-inc": Load(
-                "PATCH",
-                [f"/items/{data.doc_id(n)}" for n in range(1, 1001)],
-                json_headers,
-                b'{"$inc": {"counter": 1}}',
-            ),
-            "list-eq": Load("GET", lists),
+            **data.shared_loads(rng, self.documents, {"Authorization": f"Bearer {token}"}),
             "page-500": Load("GET", [self.deep_page(first_page, 500)]),
             "page-1": Load("GET", [first_page]),
-            **scale,
+            **{
+                f"list-eq-{size}": Load("GET", data.list_paths(f"items{size}"))
+                for size in ("10k", "100k")
+            },
         }
 
     def deep_page(self, first: str, page: int) -> str:

@@ -63,8 +63,14 @@ class Authenticator:
     async def principal(self, request: Request, space: str) -> Principal:
         """The verified caller; ANONYMOUS when no credential is presented. Raises
         Unauthorized when a presented credential is not valid."""
-        authorization = request.headers.get("authorization")
-        apikey = request.headers.get("x-apikey")
+        # One pass over the raw headers: building Starlette's Headers object here was ~5% of
+        # a POST's CPU.
+        authorization = apikey = None
+        for name, value in request.scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"x-apikey" and apikey is None:
+                apikey = value.decode("latin-1")
         claims = None
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
