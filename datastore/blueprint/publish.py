@@ -16,7 +16,8 @@ usually leaves out:
 - The rules the datastore applies to path parameters (document ids, dynamic collection names,
   keys, topics) as ``pattern`` / length keywords, where the author set none.
 - PATCH bodies as they are checked: a partial document, so the top-level ``required`` of the
-  request schema is dropped.
+  request schema is dropped, of plain fields (``propertyNames`` not starting with ``$``:
+  those are update operators, which may not be mixed with fields).
 - ``format: int64`` on integer schemas without a format (components, parameters, request
   bodies): bodies with integers outside the signed 64-bit range are refused (they cannot be
   stored exactly).
@@ -155,8 +156,8 @@ def published_document(
             continue
         _add_errors(spec, op, problem_ref)
         _constrain_parameters(out, item, spec, _parameter_rules(op, reserved, max_limit))
-        if op.kind is Kind.DOCUMENT and op.method == "patch":
-            _partial_body(out, spec)
+        if op.kind in (Kind.DOCUMENT, Kind.BYQUERY) and op.method == "patch":
+            _patch_body(out, spec)
         if _needs_credential(op):
             uses_schemes |= _accept_any_credential(out, spec, bearer, apikey)
     if uses_schemes:
@@ -275,9 +276,7 @@ def _parameter_rules(
         if keyv:
             rule: dict[str, Any] = {"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH}
         elif op.kind in (Kind.QUEUE, Kind.QUEUE_JOB):
-            if index != 1:
-                continue
-            rule = {"pattern": "^" + NAME_BODY}
+            rule = {"pattern": "^" + NAME_BODY if index == 1 else ID_PATTERN}
         elif index == 0:
             rule = {"pattern": _name_pattern(reserved)}
         elif index % 2 == 1:
@@ -345,8 +344,14 @@ def _constrain_parameters(
         own[index] = param
 
 
-def _partial_body(document: dict[str, Any], spec: dict[str, Any]) -> None:
-    """A PATCH body is a partial document: its schema without the top-level ``required``."""
+FIELD_NAME = {"pattern": "^(?:[^$]|$)"}
+"""A plain PATCH field may not start with ``$``: such keys are update operators, and a body
+mixing the two is refused (SPEC §5)."""
+
+
+def _patch_body(document: dict[str, Any], spec: dict[str, Any]) -> None:
+    """A PATCH body as it is checked: a partial document (the top-level ``required`` of its
+    schema dropped) of plain fields (update operators are described, not generated)."""
     body = follow_refs(document, spec.get("requestBody"))
     if not isinstance(body, dict):
         return
@@ -356,13 +361,17 @@ def _partial_body(document: dict[str, Any], spec: dict[str, Any]) -> None:
         if not isinstance(media, dict) or "schema" not in media:
             continue
         schema = follow_refs(document, media["schema"])
-        if isinstance(schema, dict) and "required" in schema:
-            partial = {k: copy.deepcopy(v) for k, v in schema.items() if k != "required"}
-            partial["description"] = (
-                str(schema.get("description", "")) + " (partial: any subset of the properties)"
-            ).strip()
-            media["schema"] = partial
-            changed = True
+        if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+            continue
+        patch = {k: copy.deepcopy(v) for k, v in schema.items() if k != "required"}
+        patch.setdefault("propertyNames", FIELD_NAME)
+        patch["description"] = (
+            str(schema.get("description", "")) + " As a PATCH body: any subset of the "
+            "properties, or update operators ($set, $unset, $inc, $push, $pull, $pullAll, "
+            "$pop, $addToSet, $rename) alone."
+        ).strip()
+        media["schema"] = patch
+        changed = True
     if changed:
         spec["requestBody"] = body
 

@@ -90,3 +90,11 @@ def test_methods_a_literal_path_lacks_are_405_not_a_dynamic_collection(api: Keye
     assert api.get("/keyv").json() == []
     options = api.client.request("OPTIONS", "/things/_count", headers=api.headers)
     assert (options.status_code, options.headers["allow"]) == (405, "GET")
+
+
+def test_patch_fields_and_operators_do_not_mix(api: Keyed) -> None:
+    api.put("/things/t1", json={"a": 1})
+    assert api.patch("/things/t1", json={"": 1, "+0.0": {"n": 1}}).status_code == 200
+    mixed = api.patch("/things/t1", json={"b": 2, "$set": {"c": 3}})
+    assert mixed.status_code == 400
+    assert api.get("/things/t1").json() == {"_id": "t1", "a": 1, "": 1, "+0.0": {"n": 1}}

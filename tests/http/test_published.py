@@ -111,6 +111,11 @@ def test_path_parameters_carry_the_datastore_rules(database: Database, space: st
     listing = {p["name"]: p["schema"] for p in seed["paths"]["/{collection}"]["get"]["parameters"]}
     assert (listing["limit"]["minimum"], listing["limit"]["maximum"]) == (0, 1000)
     assert listing["limit"]["default"] == 100  # the seed's own keyword stays
+    job = {
+        p["name"]: p["schema"] for p in seed["paths"]["/queue/{topic}/{id}"]["get"]["parameters"]
+    }
+    assert job["id"]["pattern"] == params["id"]["pattern"]
+    assert job["topic"]["pattern"].startswith("^[A-Za-z0-9]")
     ttl = seed["paths"]["/keyv/{key}"]["put"]["parameters"][1]
     assert ttl["name"] == "ttl" and ttl["schema"]["minimum"] == 1
     events = published(database, space, "events.yaml")
@@ -124,10 +129,16 @@ def test_patch_bodies_are_partial_and_integers_64_bit(database: Database, space:
     patch = document["paths"]["/events/{eventid}"]["patch"]["requestBody"]
     schema = patch["content"]["application/json"]["schema"]
     assert "required" not in schema and "name" in schema["properties"]
+    assert schema["propertyNames"] == {"pattern": "^(?:[^$]|$)"}  # "$..." keys are operators
     put = document["paths"]["/events/{eventid}"]["put"]["requestBody"]
     assert put["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/event"}
     assert document["components"]["schemas"]["event"]["required"] == ["name", "eventDate"]
     assert document["components"]["schemas"]["event"]["properties"]["capacity"]["format"] == "int64"
+    seed = published(database, space, "codehooks.yaml")
+    for path in ("/{collection}/{id}", "/{collection}/_byquery"):
+        body = seed["paths"][path]["patch"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["propertyNames"] == {"pattern": "^(?:[^$]|$)"}
+        assert body["schema"]["additionalProperties"] is True
 
 
 def test_any_credential_is_declared_where_one_is_needed(database: Database, space: str) -> None:
