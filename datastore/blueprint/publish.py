@@ -10,7 +10,8 @@ usually leaves out:
   the datastore's problem schema, for every status the operation does not declare itself
   (``400`` everywhere; ``401`` everywhere, since a presented credential is always checked;
   ``403`` where a credential is needed and a rule or a read-only key can refuse; ``404`` for
-  documents, nested collections, keys and jobs; ``409`` where a write can conflict; ``412``
+  documents, nested collections, keys, jobs and dynamic collections (which may not take the
+  name of a literal root such as ``queue``); ``409`` where a write can conflict; ``412``
   where ``If-Match`` / ``If-None-Match`` apply; ``413`` / ``415`` where a body is read;
   ``503`` everywhere, with ``Retry-After``), and ``304`` on document reads.
 - The rules the datastore applies to path parameters (document ids, dynamic collection names,
@@ -90,10 +91,13 @@ _BODY_READERS = frozenset(
 )
 
 
-def error_statuses(op: Operation) -> list[int]:
-    """The error statuses (and 304) the datastore can answer ``op`` with."""
+def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
+    """The error statuses (and 304) the datastore can answer ``op`` with; ``literal_roots``:
+    the blueprint has paths with a literal first segment, which a dynamic collection may not
+    be named after (404)."""
     key = (op.kind, op.method)
     nested = op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT) and _depth(op) > 1
+    nested = nested or (op.dynamic and literal_roots)
     codes = {400, 401, 503}
     if _needs_credential(op) and (op.method in _WRITES or op.acl is not None or not op.security):
         codes.add(403)
@@ -154,7 +158,7 @@ def published_document(
         spec = item.get(op.method) if isinstance(item, dict) else None
         if not isinstance(item, dict) or not isinstance(spec, dict):
             continue
-        _add_errors(spec, op, problem_ref)
+        _add_errors(spec, op, problem_ref, literal_roots=len(reserved) > len(SPACE_ROUTES))
         _constrain_parameters(out, item, spec, _parameter_rules(op, reserved, max_limit))
         if op.kind in (Kind.DOCUMENT, Kind.BYQUERY) and op.method == "patch":
             _patch_body(out, spec)
@@ -222,12 +226,14 @@ def _free_name(taken: dict[str, Any], name: str) -> str:
     return candidate
 
 
-def _add_errors(spec: dict[str, Any], op: Operation, problem_ref: dict[str, Any]) -> None:
+def _add_errors(
+    spec: dict[str, Any], op: Operation, problem_ref: dict[str, Any], *, literal_roots: bool
+) -> None:
     responses = spec.setdefault("responses", {})
     declared = {str(code).upper() for code in responses}
     if "DEFAULT" in declared:
         return  # the author's default covers every other status
-    for status in error_statuses(op):
+    for status in error_statuses(op, literal_roots=literal_roots):
         if str(status) in declared or f"{str(status)[0]}XX" in declared:
             continue
         response: dict[str, Any] = {"description": _DESCRIPTIONS[status]}

@@ -63,6 +63,10 @@ class Dispatcher:
     ) -> None:
         self.mounts = mounts
         self.routes = routes
+        self.roots = {
+            base: frozenset(e.op.segments[0].text for e in m.endpoints.values() if not e.op.dynamic)
+            for base, m in mounts.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,6 +90,8 @@ class Dispatcher:
                 observed["operation"] = operation_id
                 observed["space"] = mount.space.name
             self._refuse_shadowed(scope, base_path + endpoint.op.path)
+            if endpoint.op.dynamic:
+                self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
             call.principal = await mount.space.authenticator.admit(
@@ -106,6 +112,15 @@ class Dispatcher:
         best = self.routes(str(scope["path"]))
         if best is not None and best.template != template:
             raise MethodNotAllowed(headers={"Allow": ", ".join(best.methods)})
+
+    @staticmethod
+    def _refuse_reserved(scope: Scope, endpoint: Endpoint, roots: frozenset[str]) -> None:
+        """A dynamic collection may not take the name of a literal root of the blueprint
+        (``queue`` when ``/queue/{topic}`` is declared): its documents could be listed at
+        ``/queue`` but never read at ``/queue/{id}``. No such collection exists: 404."""
+        name = scope.get("path_params", {}).get(endpoint.op.segments[0].param or "")
+        if name in roots:
+            raise CollectionNotFound(f"{name!r} names the blueprint's own paths, not a collection.")
 
     async def _unrouted(self, scope: Scope, receive: Receive) -> Response:
         path: str = scope["path"]

@@ -8,6 +8,7 @@ import pytest
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.storage.engine import Database
+from tests.http.test_documents import problem
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
@@ -98,3 +99,13 @@ def test_patch_fields_and_operators_do_not_mix(api: Keyed) -> None:
     mixed = api.patch("/things/t1", json={"b": 2, "$set": {"c": 3}})
     assert mixed.status_code == 400
     assert api.get("/things/t1").json() == {"_id": "t1", "a": 1, "": 1, "+0.0": {"n": 1}}
+
+
+def test_a_dynamic_collection_may_not_take_a_literal_root_name(api: Keyed) -> None:
+    # POST /queue created documents in a collection "queue" that /queue/{id} could never read.
+    created = api.post("/queue", json={"a": 1})
+    assert created.status_code == 404
+    assert problem(created)["title"] == "Collection not found"
+    assert api.get("/queue").status_code == 404
+    assert api.get("/queue/_count").headers["allow"] == "POST"  # /queue/{topic} routes it
+    assert api.post("/queues", json={"a": 1}).status_code == 201  # other names are fine

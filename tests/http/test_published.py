@@ -89,6 +89,7 @@ def test_forbidden_only_where_a_rule_or_a_read_only_key_can_refuse(
     assert "403" in codes(seed, "/{collection}/{id}", "put")  # a read-only key cannot write
     assert codes(seed, "/keyv/{key}/_incr", "put") >= {"409", "413", "415"}
     assert "404" in codes(seed, "/queue/{topic}/{id}", "get")
+    assert "404" in codes(seed, "/{collection}", "post")  # not a collection called "keyv"
 
 
 def test_the_seed_itself_is_unchanged(database: Database, space: str) -> None:
