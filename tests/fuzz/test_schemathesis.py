@@ -20,7 +20,6 @@ excluded narrowly below (the case is named; every other case is checked in full)
 2. The seed declares ``GET /keyv/{key}`` answers a string or an object, but ``_incr`` /
    ``_decr`` store numbers (SPEC §7): a number from that operation is exempt from
    ``response_schema_conformance``.
-
 3. SPEC §4 makes a ``$extends`` that names no existing document (or closes a cycle) a 400; a
    schema cannot say which documents exist. A 400 naming only such reasons is exempt from
    ``positive_data_acceptance``.
@@ -32,7 +31,6 @@ excluded narrowly below (the case is named; every other case is checked in full)
    post id) and counts the request as valid data even when the value breaks the parameter's
    declared pattern (a control character): such a request is not checked by
    ``positive_data_acceptance`` (the datastore's 400 for it is right).
-
 6. SPEC §7: ``_incr`` / ``_decr`` on a missing key start it at 0, so they re-create a deleted
    key; schemathesis does not count a write to ``/keyv/{key}/_incr`` as re-creating
    ``/keyv/{key}``. A key re-created that way after its DELETE is exempt from
