@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,12 +33,13 @@ from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import CredentialConfigError, JwtSettings, JwtVerifier
 from datastore.blueprint.loader import connexion_view, load_blueprint
 from datastore.blueprint.model import Blueprint, Kind, Operation, build_blueprint
+from datastore.blueprint.publish import published_document
 from datastore.blueprint.schemas import SchemaCompiler
 from datastore.blueprint.system import effective_document
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
-from datastore.http.dispatch import Dispatcher, MountedSpace, SystemRoutes
+from datastore.http.dispatch import Dispatcher, MountedSpace, Route, SystemRoutes
 from datastore.http.docs_ui import asset as docs_asset
 from datastore.http.docs_ui import page_route
 from datastore.http.endpoint import Endpoint, Space
@@ -208,8 +209,9 @@ def create_app(
     authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
     published: dict[str, dict[str, Any]] = {}
 
-    async def published_document(request: Request, mount: MountedSpace) -> Response:
-        """``GET /openapi.json``: the effective document (blueprint plus system endpoints)."""
+    async def openapi_route(request: Request, mount: MountedSpace) -> Response:
+        """``GET /openapi.json``: the effective document (blueprint plus system endpoints), with
+        the datastore's error responses and parameter rules (``blueprint/publish.py``)."""
         return json_response(published[mount.base_path])
 
     mounts: dict[str, MountedSpace] = {}
@@ -217,7 +219,9 @@ def create_app(
     for served, document in zip(blueprints, documents, strict=True):
         base_path = "" if at_root else f"/{served.space}"
         blueprint = build_blueprint(document)
-        published[base_path] = document
+        published[base_path] = published_document(
+            document, blueprint, base_path, max_limit=settings.max_limit
+        )
         if settings.migrate or database is None:
             ensure_indexes(db, index_specs(document))
         space = Space(
@@ -243,7 +247,8 @@ def create_app(
     }
     if settings.dev:
         system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
-    dispatcher = Dispatcher(mounts)
+    routes = route_table(mounts)
+    dispatcher = Dispatcher(mounts, routes)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -278,14 +283,13 @@ def create_app(
             validator_map={"body": {}, "parameter": NamedParameterValidator},
         )
     app.add_error_handler(DatastoreError, datastore_error_handler)
-    allowed = allowed_methods(mounts)
 
     async def problem_with_allow(request: Any, exc: Exception) -> Any:
         response = await connexion_problem_handler(request, exc)
         if response.status_code == 405:
-            methods = allowed(str(request.url.path))
-            if methods:
-                response.headers["Allow"] = ", ".join(methods)
+            found = routes(str(request.url.path))
+            if found is not None:
+                response.headers["Allow"] = ", ".join(found.methods)
         return response
 
     app.add_error_handler(ProblemException, problem_with_allow)
@@ -296,7 +300,7 @@ def create_app(
         system_routes,
         {
             "/__resources/collections": read_collections,
-            "/openapi.json": published_document,
+            "/openapi.json": openapi_route,
             "/ui": page_route(titles),
         },
     )
@@ -307,32 +311,37 @@ def create_app(
     return outer
 
 
-def allowed_methods(mounts: Mapping[str, MountedSpace]) -> Any:
-    """A function from a request path to the methods the blueprints declare for it (for the
-    ``Allow`` header of a 405)."""
+def route_table(mounts: Mapping[str, MountedSpace]) -> Callable[[str], Route | None]:
+    """A function from a request path to the declared path template that routes it and that
+    template's methods (for the ``Allow`` header of a 405, and to catch requests connexion
+    hands to a less specific template). Where several templates match, the one connexion
+    prefers wins: at the first segment where they differ, a literal beats a parameter
+    (``/{collection}/_count`` before ``/{collection}/{id}``, ``/keyv/{key}`` before
+    ``/{collection}/{id}``)."""
     import re
 
-    routes: list[tuple[re.Pattern[str], set[str]]] = []
+    routes: list[tuple[re.Pattern[str], tuple[int, ...], str, list[str]]] = []
     for base_path, mount in mounts.items():
         by_path: dict[str, set[str]] = {}
         for endpoint in mount.endpoints.values():
             by_path.setdefault(endpoint.op.path, set()).add(endpoint.op.method.upper())
         for template, methods in by_path.items():
-            parts = [
-                "[^/]+" if part.startswith("{") else re.escape(part)
-                for part in template.strip("/").split("/")
-            ]
+            segments = template.strip("/").split("/")
+            parts = ["[^/]+" if s.startswith("{") else re.escape(s) for s in segments]
             pattern = re.compile("^" + re.escape(base_path) + "/" + "/".join(parts) + "/?$")
-            routes.append((pattern, methods))
+            rank = tuple(1 if s.startswith("{") else 0 for s in segments)
+            routes.append((pattern, rank, base_path + template, sorted(methods)))
 
-    def allowed(path: str) -> list[str]:
-        found: set[str] = set()
-        for pattern, methods in routes:
-            if pattern.match(path):
-                found |= methods
-        return sorted(found)
+    def route(path: str) -> Route | None:
+        found = [
+            (rank, template, methods) for p, rank, template, methods in routes if p.match(path)
+        ]
+        if not found:
+            return None
+        _, template, methods = min(found)
+        return Route(template, methods)
 
-    return allowed
+    return route
 
 
 def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> Any:

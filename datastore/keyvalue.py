@@ -21,7 +21,9 @@ logger = logging.getLogger("datastore.keyvalue")
 MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
 """The longest time-to-live accepted: ten years."""
 MAX_KEY_LENGTH = 1000
-_KEYSPACE = re.compile(r"^[A-Za-z0-9_.\-]{0,200}$")
+KEYSPACE_PATTERN = r"^[A-Za-z0-9_.\-]{0,200}$"
+_KEYSPACE = re.compile(KEYSPACE_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_ttl(raw: str | None) -> int | None:
@@ -46,7 +48,7 @@ def check_keyspace(raw: str | None) -> str:
     """The ``keyspace`` query parameter ('' when absent); raises BadRequest when malformed."""
     if raw is None:
         return ""
-    if not _KEYSPACE.match(raw):
+    if not _KEYSPACE.fullmatch(raw):
         raise BadRequest(
             invalid_params=[
                 InvalidParam("keyspace", "may hold letters, digits, '_', '-' and '.' (200 at most)")
@@ -57,10 +59,12 @@ def check_keyspace(raw: str | None) -> str:
 
 def check_key(key: str) -> str:
     """``key`` if it may be a key; raises BadRequest otherwise."""
-    if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+    if not key or len(key) > MAX_KEY_LENGTH or _CONTROL.search(key):
         raise BadRequest(
             invalid_params=[
-                InvalidParam("key", f"must be 1 to {MAX_KEY_LENGTH} characters, without NUL")
+                InvalidParam(
+                    "key", f"must be 1 to {MAX_KEY_LENGTH} characters, without control characters"
+                )
             ]
         )
     return key

@@ -18,3 +18,8 @@ DocumentId: TypeAlias = str
 
 CollectionPath: TypeAlias = str
 """A collection path without leading slash, e.g. ``users/u1/events``."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""Integers are stored exactly only within the signed 64-bit range (orjson, SQLite); a body
+with an integer outside it is refused rather than silently rounded to a float."""

@@ -59,7 +59,7 @@ def check_id(doc_id: object, name: str = "id") -> str:
 
 def check_collection_name(name: str, param: str = "collection") -> str:
     """``name`` if it may name a dynamic collection; raises BadRequest otherwise."""
-    if not _COLLECTION_NAME.match(name):
+    if not _COLLECTION_NAME.fullmatch(name):
         raise BadRequest(
             "The collection name is not valid.",
             invalid_params=[

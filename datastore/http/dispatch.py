@@ -9,6 +9,7 @@ suggests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from datastore.errors import CollectionNotFound, DatastoreError, DocumentNotFound
+from datastore.errors import (
+    BadRequest,
+    CollectionNotFound,
+    DatastoreError,
+    DocumentNotFound,
+    InvalidParam,
+    MethodNotAllowed,
+)
 from datastore.http.endpoint import Call, Endpoint, Space
 from datastore.http.problems import problem_response, unexpected_error
 
@@ -35,11 +43,30 @@ class MountedSpace:
     endpoints: Mapping[str, Endpoint]
 
 
-class Dispatcher:
-    """The innermost ASGI app."""
+@dataclass(frozen=True)
+class Route:
+    """The declared path template (with its space's base path) a request path belongs to, and
+    the methods declared for it."""
 
-    def __init__(self, mounts: Mapping[str, MountedSpace]) -> None:
+    template: str
+    methods: list[str]
+
+
+class Dispatcher:
+    """The innermost ASGI app. ``routes`` maps a request path to the template that should
+    route it (``app.route_table``)."""
+
+    def __init__(
+        self,
+        mounts: Mapping[str, MountedSpace],
+        routes: Callable[[str], Route | None] = lambda path: None,
+    ) -> None:
         self.mounts = mounts
+        self.routes = routes
+        self.roots = {
+            base: frozenset(e.op.segments[0].text for e in m.endpoints.values() if not e.op.dynamic)
+            for base, m in mounts.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +89,9 @@ class Dispatcher:
             if isinstance(observed, dict):
                 observed["operation"] = operation_id
                 observed["space"] = mount.space.name
+            self._refuse_shadowed(scope, base_path + endpoint.op.path)
+            if endpoint.op.dynamic:
+                self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
             call.principal = await mount.space.authenticator.admit(
@@ -73,6 +103,25 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into 500s
             return unexpected_error(exc)
 
+    def _refuse_shadowed(self, scope: Scope, template: str) -> None:
+        """connexion falls back to a less specific template when the method is not declared
+        on the one that matches best: ``PATCH /keyv/k`` reaches ``/{collection}/{id}`` when
+        ``/keyv/{key}`` declares no PATCH, ``PUT /c/_count`` reaches ``/{collection}/{id}``.
+        Such a request is a 405 with the best template's methods (a collection may not be
+        called ``keyv``, nor a document ``_count``)."""
+        best = self.routes(str(scope["path"]))
+        if best is not None and best.template != template:
+            raise MethodNotAllowed(headers={"Allow": ", ".join(best.methods)})
+
+    @staticmethod
+    def _refuse_reserved(scope: Scope, endpoint: Endpoint, roots: frozenset[str]) -> None:
+        """A dynamic collection may not take the name of a literal root of the blueprint
+        (``queue`` when ``/queue/{topic}`` is declared): its documents could be listed at
+        ``/queue`` but never read at ``/queue/{id}``. No such collection exists: 404."""
+        name = scope.get("path_params", {}).get(endpoint.op.segments[0].param or "")
+        if name in roots:
+            raise CollectionNotFound(f"{name!r} names the blueprint's own paths, not a collection.")
+
     async def _unrouted(self, scope: Scope, receive: Receive) -> Response:
         path: str = scope["path"]
         for base_path in self.mounts:
@@ -83,6 +132,17 @@ class Dispatcher:
         if len(segments) % 2 == 0 and segments:
             raise DocumentNotFound()
         raise CollectionNotFound()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_PATH = BadRequest(
+    "The path may not contain control characters.",
+    invalid_params=[
+        InvalidParam("path", "must not contain control characters (U+0000-U+001F, U+007F)")
+    ],
+)
+"""No id, collection name, key or topic may hold one, and the router would misread them (a
+trailing newline matches ``$``): such paths are refused before any routing."""
 
 
 class SystemRoutes:
@@ -120,6 +180,9 @@ class SystemRoutes:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope["path"]):
+            await problem_response(_CONTROL_IN_PATH)(scope, receive, send)
+            return
         route = self._route(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)

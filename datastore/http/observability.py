@@ -114,7 +114,7 @@ class Observability:
         observed: dict[str, str] = {}
         scope[OBSERVED] = observed  # the dispatcher fills in the operation and space
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from datastore.blueprint.messages import join_path
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
 from datastore.query.mongo import contains_nul
+from datastore.types import INT64_MAX, INT64_MIN
 
 _NO_BODY = object()
 
@@ -65,12 +69,41 @@ def parse_json(raw: bytes, headers: Headers, max_depth: int) -> Any:
             "The body is nested too deeply.",
             invalid_params=[InvalidParam("body", f"may be nested at most {max_depth} levels deep")],
         )
+    if _LONG_NUMBER.search(raw):
+        _refuse_wide_integers(raw)
     if b"\\u0000" in raw and contains_nul(value):
         raise BadRequest(
             "Text may not contain the NUL character.",
             invalid_params=[InvalidParam("body", "contains a NUL character (\\u0000)")],
         )
     return value
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""A run of 19 digits: the shortest text of an integer that may not fit in 64 bits."""
+
+
+def _refuse_wide_integers(raw: bytes) -> None:
+    """Raise BadRequest naming every integer outside the signed 64-bit range. orjson reads
+    them as floats, which would silently change the number the client sent."""
+    wide: list[InvalidParam] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(json.loads(raw), ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, (*path, str(k))) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, int) and not INT64_MIN <= node <= INT64_MAX:
+            wide.append(
+                InvalidParam(
+                    join_path(path),
+                    f"is an integer outside the 64-bit range ({INT64_MIN} to {INT64_MAX})",
+                )
+            )
+    if wide:
+        wide.sort(key=lambda p: p.name)
+        raise BadRequest("The body holds integers too large to store exactly.", invalid_params=wide)
 
 
 def _json_error_reason(exc: orjson.JSONDecodeError) -> str:

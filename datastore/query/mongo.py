@@ -14,6 +14,7 @@ import orjson
 
 from datastore.errors import BadRequest, InvalidParam
 from datastore.query import ast
+from datastore.types import INT64_MAX
 
 RESERVED = frozenset(
     {"q", "h", "a", "limit", "offset", "sort", "fields", "omit", "filters", "keyspace", "detach"}
@@ -422,7 +423,7 @@ def parse_list_request(
         elif key in ("sort", "$sort"):
             sort = _sort_object(value, here)
         elif key in ("skip", "offset", "$offset", "$skip"):
-            offset = _int(value, here)
+            offset = _int(value, here, maximum=INT64_MAX)
         elif key in ("limit", "$limit"):
             limit = _int(value, here, maximum=max_limit)
         elif key in ("$onlycount", "$count", "count"):
@@ -432,7 +433,7 @@ def parse_list_request(
     if "limit" in single:
         limit = _int(single["limit"], "limit", maximum=max_limit)
     if "offset" in single:
-        offset = _int(single["offset"], "offset")
+        offset = _int(single["offset"], "offset", maximum=INT64_MAX)
     if "sort" in single:
         sort = parse_sort_text(single["sort"])
     if "fields" in single:

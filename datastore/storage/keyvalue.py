@@ -10,6 +10,7 @@ another.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from datastore.errors import Conflict
+from datastore.errors import Conflict, InvalidParam
 from datastore.storage.tables import keyvalues as kv
-from datastore.types import JSON
+from datastore.types import INT64_MAX, INT64_MIN, JSON
 
 _MISSING = object()
 
@@ -119,8 +120,16 @@ class KeyValueStore:
         if isinstance(current, bool) or not isinstance(current, int | float):
             raise Conflict(f"The value of {key!r} is not a number, so it cannot be incremented.")
         result = current + delta
-        if isinstance(result, float) and result.is_integer() and isinstance(delta, int):
+        integral = isinstance(result, float) and result.is_integer() and isinstance(delta, int)
+        if integral and INT64_MIN <= result <= INT64_MAX:
             result = int(result)
+        in_range = isinstance(result, float) or INT64_MIN <= result <= INT64_MAX
+        if not (math.isfinite(result) and in_range):
+            raise Conflict(
+                f"Adding {delta} to the value of {key!r} would leave the range of numbers that "
+                "can be stored; nothing was changed.",
+                invalid_params=[InvalidParam("value", "would make the stored number overflow")],
+            )
         conn.execute(
             sa.update(kv)
             .where(_where(space, keyspace, key))

@@ -8,6 +8,7 @@ import pytest
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.storage.engine import Database
+from tests.http.test_documents import problem
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
@@ -73,3 +74,38 @@ def test_queue_and_keyv_from_the_seed(api: Keyed) -> None:
     assert api.get("/keyv/greeting").json() == "hello"
     assert api.put("/keyv/n", json=5).status_code == 400  # the seed declares string or object
     assert api.put("/keyv/hits/_incr", json={"value": 2}).json() == {"value": 2}
+
+
+def test_methods_a_literal_path_lacks_are_405_not_a_dynamic_collection(api: Keyed) -> None:
+    # Found by schemathesis: connexion hands PATCH /keyv/k to /{collection}/{id} (the seed's
+    # /keyv/{key} has no PATCH), so it patched a document of a collection named "keyv", and
+    # PUT /c/_count created a document "_count" that GET /c/_count could never read.
+    patched = api.patch("/keyv/k", json={"a": 1})
+    assert patched.status_code == 405
+    assert patched.headers["allow"] == "DELETE, GET, PUT"
+    assert api.post("/keyv", json={"a": 1}).headers["allow"] == "GET"
+    counted = api.put("/things/_count", json={"a": 1})
+    assert (counted.status_code, counted.headers["allow"]) == (405, "GET")
+    assert api.get("/things/_byquery").headers["allow"] == "DELETE, PATCH"
+    assert api.get("/things/_count").json() == {"count": 0}
+    assert api.get("/keyv").json() == []
+    options = api.client.request("OPTIONS", "/things/_count", headers=api.headers)
+    assert (options.status_code, options.headers["allow"]) == (405, "GET")
+
+
+def test_patch_fields_and_operators_do_not_mix(api: Keyed) -> None:
+    api.put("/things/t1", json={"a": 1})
+    assert api.patch("/things/t1", json={"": 1, "+0.0": {"n": 1}}).status_code == 200
+    mixed = api.patch("/things/t1", json={"b": 2, "$set": {"c": 3}})
+    assert mixed.status_code == 400
+    assert api.get("/things/t1").json() == {"_id": "t1", "a": 1, "": 1, "+0.0": {"n": 1}}
+
+
+def test_a_dynamic_collection_may_not_take_a_literal_root_name(api: Keyed) -> None:
+    # POST /queue created documents in a collection "queue" that /queue/{id} could never read.
+    created = api.post("/queue", json={"a": 1})
+    assert created.status_code == 404
+    assert problem(created)["title"] == "Collection not found"
+    assert api.get("/queue").status_code == 404
+    assert api.get("/queue/_count").headers["allow"] == "POST"  # /queue/{topic} routes it
+    assert api.post("/queues", json={"a": 1}).status_code == 201  # other names are fine

@@ -168,3 +168,28 @@ def test_concurrent_increments_are_atomic(database: Database, space: str) -> Non
         assert statuses == [200] * 200
         with httpx.Client(base_url=url) as client:
             assert client.get("/keyv/n").json() == 200
+
+
+def test_increments_that_overflow_are_refused(kv: CheckedClient) -> None:
+    # Found by schemathesis: 1e308 + 1e308 was stored as null (SQLite), and an integer sum
+    # past 64 bits (or a huge whole float taken for an integer) answered 500.
+    assert kv.put("/keyv/f/_incr", json={"value": 1e308}).json() == {"value": 1e308}
+    overflow = kv.put("/keyv/f/_incr", json={"value": 1e308})
+    assert overflow.status_code == 409
+    assert reasons(overflow) == {"value": "would make the stored number overflow"}
+    assert kv.get("/keyv/f").json() == 1e308  # unchanged
+    big = 2**63 - 1
+    assert kv.put("/keyv/i/_incr", json={"value": big}).json() == {"value": big}
+    assert kv.put("/keyv/i/_incr", json={"value": 1}).status_code == 409
+    assert kv.put("/keyv/i/_decr", json={"value": 1}).json() == {"value": big - 1}
+    assert kv.put("/keyv/w/_incr", json={"value": 1e300}).json() == {"value": 1e300}
+    assert kv.put("/keyv/w/_incr", json={"value": 1}).json() == {"value": 1e300}
+
+
+def test_keyspaces_and_keys_with_control_characters_are_refused(kv: CheckedClient) -> None:
+    # A trailing newline passed the keyspace check (``$`` matches before it).
+    assert kv.put("/keyv/k", params={"keyspace": "ok\n"}, json="v").status_code == 400
+    assert "keyspace" in reasons(kv.get("/keyv/k", params={"keyspace": "ok\n"}))
+    assert kv.put("/keyv/a%0Ab", json="v").status_code == 400
+    assert kv.put("/keyv/a%09", json="v").status_code == 400
+    assert kv.get("/keyv").json() == []

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from datastore.app import create_app, serve_blueprint_file
 from datastore.config import Settings
 from datastore.storage.engine import Database
+from tests.http.test_documents import EVENT
 from tests.support.client import BLUEPRINTS
 
 
@@ -108,3 +109,103 @@ def test_outage_is_503_and_recovers(database: Database, space: str) -> None:
                 time.sleep(0.2)
             assert client.get("/__health").status_code == 200
         db.dispose()
+
+
+CLIENTS = 8
+
+
+def test_outage_under_concurrent_load(database: Database, space: str) -> None:
+    """Clients keep reading and writing through a real server (uvicorn) while the proxy cuts
+    every PostgreSQL connection: during the outage every answer is a success or a 503
+    problem with Retry-After (no other 5xx, no reset connection); once the proxy is back,
+    answers succeed again within seconds, without restarting the app."""
+    if not database.is_postgresql or "127.0.0.1:5432" not in database.url:
+        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 to put a proxy in front of")
+    import httpx
+
+    from tests.support.live import live_server
+
+    phase = "before"
+    answers: list[tuple[str, float, str, int, str, str]] = []  # phase, time, op, status, ...
+    broken: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(number: int, url: str) -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                doc = f"c{number}-{n % 5}"
+                try:
+                    if n % 2:
+                        op, response = "put", http.put(f"/events/{doc}", json={**EVENT, "cost": n})
+                    else:
+                        op, response = "get", http.get("/events", params={"limit": 5})
+                except httpx.HTTPError as exc:  # a reset or refused connection: never allowed
+                    with lock:
+                        broken.append(f"{phase}: {exc!r}")
+                    continue
+                with lock:
+                    answers.append(
+                        (
+                            phase,
+                            time.monotonic(),
+                            op,
+                            response.status_code,
+                            response.headers.get("content-type", ""),
+                            response.headers.get("retry-after", ""),
+                        )
+                    )
+
+    with proxied(database.url) as (proxy, url):
+        db = Database(url, pool_size=4)
+        app = create_app(
+            Settings(migrate=False),
+            [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
+            database=db,
+        )
+        with live_server(app) as base:
+            threads = [
+                threading.Thread(target=client, args=(n, base), daemon=True) for n in range(CLIENTS)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(1.5)
+            phase = "outage"
+            proxy.cut()
+            time.sleep(2.5)
+            phase = "recovering"
+            proxy.start()
+            back = time.monotonic()
+            time.sleep(4.0)
+            phase = "after"
+            time.sleep(1.5)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+        db.dispose()
+
+    assert broken == [], broken[:5]
+    by_phase: dict[str, list[tuple[str, float, str, int, str, str]]] = {}
+    for answer in answers:
+        by_phase.setdefault(answer[0], []).append(answer)
+    assert all(200 <= a[3] < 300 for a in by_phase["before"]), "failures before the outage"
+    outage = by_phase["outage"]
+    unavailable = [a for a in outage if a[3] == 503]
+    assert len(unavailable) > 20, f"the outage was not seen: {[a[3] for a in outage][:20]}"
+    for _, _, op, status, content_type, retry_after in outage + by_phase["recovering"]:
+        if 200 <= status < 300:
+            continue
+        assert status == 503, (op, status)
+        assert content_type.startswith("application/problem+json"), content_type
+        assert retry_after.isdigit(), retry_after
+    recovered = [a[1] for a in by_phase["recovering"] if 200 <= a[3] < 300]
+    assert recovered, "nothing succeeded after the database came back"
+    assert recovered[0] - back < 3.0, f"took {recovered[0] - back:.1f} s to recover"
+    after = by_phase["after"]
+    assert after and all(200 <= a[3] < 300 for a in after), {a[3] for a in after}
+    print(
+        f"{len(answers)} answers: {len(outage)} during the outage ({len(unavailable)} 503), "
+        f"first success {recovered[0] - back:.2f} s after the database came back"
+    )

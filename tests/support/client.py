@@ -11,7 +11,6 @@ import httpx
 from starlette.testclient import TestClient
 
 from datastore.app import ServedBlueprint, create_app, serve_blueprint_file
-from datastore.blueprint.system import effective_document
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.conformance import Conformance
@@ -67,6 +66,7 @@ def serve(
             path = BLUEPRINTS / path
         served = serve_blueprint_file(path, space)
     app = create_app(Settings(migrate=False, **settings), [served], database=database)
-    conformance = Conformance(effective_document(served.document)) if check else None
     with TestClient(app, raise_server_exceptions=True) as client:
+        # Responses are checked against the document the app publishes (/openapi.json).
+        conformance = Conformance(client.get("/openapi.json").json()) if check else None
         yield CheckedClient(client, conformance)

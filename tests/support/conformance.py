@@ -1,8 +1,11 @@
 """Checks that every response a test receives conforms to the served blueprint (openapi-core).
 
-A response whose status the operation declares is validated against that declaration (body
-schema, content type). An undeclared error status must still be a problem+json object with the
-datastore's shape. A 2xx status must be one the operation declares, when it declares any.
+The document is the one the app serves at ``/openapi.json``, which declares every error status
+the datastore can answer an operation with (``datastore/blueprint/publish.py``). A response
+whose status the operation declares is validated against that declaration (body schema,
+content type, problem schema); an error status the operation does not declare fails. Every
+error must also be a problem+json object with the datastore's shape. Requests outside the
+document's paths and methods (404, 405) get the problem shape check only.
 
 Squiz blueprints write draft-07 schemas (``type: ["null", "string"]``) under OpenAPI 3.0, which
 openapi-core's 3.0 validator rejects; the conformance copy is therefore raised to 3.1 (whose
@@ -17,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.templating.responses.exceptions import ResponseNotFound
@@ -64,7 +67,8 @@ class Conformance:
         doc = _as_31(copy.deepcopy(document))
         doc["openapi"] = "3.1.0"
         doc["servers"] = [{"url": base_path or "/"}]
-        self.openapi = OpenAPI.from_dict(doc)
+        config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+        self.openapi = OpenAPI.from_dict(doc, config=config)
 
     def check(self, response: httpx.Response) -> None:
         """Raise AssertionError when ``response`` does not conform."""
@@ -111,10 +115,20 @@ class Conformance:
             assert set(param) == {"name", "reason"}, param
             assert isinstance(param["name"], str) and isinstance(param["reason"], str), param
         assert status != 500, f"server error: {body}"
+        if "%2f" in request.path.lower():
+            return  # the server routes the decoded path: another path than the template's
+        if status == 405:
+            assert response.headers.get("allow"), "a 405 must list the allowed methods"
+            return  # the method is not declared for the path the server matched
         try:
             self.openapi.validate_response(request, _Response(response))
-        except (ResponseNotFound, PathNotFound, OperationNotFound):
-            return  # undeclared error status: the problem shape above is the contract
+        except (PathNotFound, OperationNotFound):
+            return  # no such path or method in the document (404 / 405): the shape above
+        except ResponseNotFound as exc:
+            raise AssertionError(
+                f"{request.method.upper()} {request.path} → {status} is not declared by the "
+                f"served document: {response.text[:300]}"
+            ) from exc
         except Exception as exc:
             # Declared without content is fine for a problem body; a declared schema must hold.
             if "MediaTypeNotFound" in type(exc).__name__ or "content" in str(exc).lower():
