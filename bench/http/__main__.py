@@ -131,6 +131,8 @@ def main() -> None:
             "latency": unloaded_latency(wrk, targets, loads, scenarios, args),
         }
         if args.scale and targets and targets[0].name == "datastore":
+            for target in targets:  # their connections would crowd PostgreSQL's 100
+                target.server.stop()
             extra["scale"] = scaling(wrk, url, work, args, rng)
         text = report.render(medians, extra, args)
         print(text)

@@ -59,8 +59,11 @@ def post_body() -> dict[str, Any]:
     """The 1 KB document of scenario 3 (about 1,000 bytes of JSON, ten properties)."""
     body: dict[str, Any] = {
         "name": "a posted item",
-        "category": "cat7",
-        "rank": 4242,
+        # Outside the seeded categories (cat0..cat199) and ranks (< 1,000,003): posted items
+        # must not change what the list and page scenarios read (page 500 would otherwise
+        # be full of them, 1 KB each, against page 1's 300-byte seeded items).
+        "category": "cat999",
+        "rank": 2_000_000,
         "price": 19.5,
         "tags": ["bench", "posted", "wrk"],
         "active": True,

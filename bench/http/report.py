@@ -94,14 +94,15 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
             "Scaling (scenario 1, datastore): "
             + ", ".join(
                 f"{workers} worker{'s' if workers > 1 else ''}: {r.rps:,.0f} req/s"
+                + (f" ({r.errors} errors)" if r.errors else "")
                 for workers, r in scale["workers"].items()
             )
             + ".",
             "",
-            "| documents in the collection | list-eq p50 ms | p99 ms | req/s |",
-            "|---|---|---|---|",
+            "| documents in the collection | list-eq p50 ms | p99 ms | req/s | errors |",
+            "|---|---|---|---|---|",
             *(
-                f"| {size} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.rps:,.0f} |"
+                f"| {size} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.rps:,.0f} | {r.errors} |"
                 for size, r in scale["lists"].items()
             ),
         ]
