@@ -118,6 +118,11 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     for op_id, endpoint in endpoints.items():
         if _collection_shape(endpoint.op) in inheriting:
             endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
+        if endpoint.op.kind is Kind.DOCUMENT and endpoint.op.method != "get":
+            get = document_ops.get((_shape(endpoint.op), "get"))
+            endpoint = endpoints[op_id] = replace(
+                endpoint, document_access=get.access if get else None
+            )
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
             shape = (*_collection_shape(endpoint.op), "{}")  # its document endpoint
             get = document_ops.get((shape, "get"))

@@ -44,7 +44,9 @@ class Endpoint:
     handler: Handler
     access: Access
     document_access: Access | None = None
-    """For collection endpoints: the rule of the paired document GET (filters listings)."""
+    """For collection endpoints: the rule of the paired document GET (filters listings); for
+    document writes: the rule of the same path's GET (a refused write on a document the
+    caller may not read answers 404)."""
     document_info: SchemaInfo | None = None
     """For collection endpoints: the facts of the paired document GET's schema."""
     document_schema: CompiledSchema | None = None

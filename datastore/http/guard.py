@@ -73,14 +73,34 @@ def checker(call: Call, parent: dict[str, Any] | None, info: SchemaInfo | None) 
     """A callback for the service: checks the rule against a stored document in the
     transaction (PATCH, PUT replace, DELETE)."""
     access = call.endpoint.access
+    read_access = call.endpoint.document_access
 
-    def check(doc: StoredDocument) -> None:
+    def check(doc: StoredDocument, *, stored: bool = True) -> None:
+        """``stored``: ``doc`` is the stored document (not the result of a change), so a
+        refusal is a 404 when the caller may not read it either: its existence stays
+        hidden, as on GET."""
         if access.public or access.rule is None:
             return
         view = document_view(doc.body, info, doc)
-        require(call, access, context(call.principal, view, parent))
+        ctx = context(call.principal, view, parent)
+        if allowed(access, ctx):
+            return
+        readable = read_access is not None and (
+            read_access.public or read_access.rule is None or allowed(read_access, ctx)
+        )
+        require(call, access, ctx, hide=stored and not readable)
 
     return check
+
+
+def refuse_when_no_document_could_pass(call: Call, parent: dict[str, Any] | None) -> None:
+    """Before a stored document is looked up: a 403 when the rule fails for this caller
+    whatever the document, so a missing and an existing document answer alike."""
+    access = call.endpoint.access
+    if access.public or access.rule is None:
+        return
+    if denies_everything(access, context(call.principal, None, parent)):
+        raise Forbidden()
 
 
 async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] | None:

@@ -33,6 +33,7 @@ from datastore.http.guard import (
     document_view,
     listing_filter,
     parent_view,
+    refuse_when_no_document_could_pass,
 )
 from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
@@ -103,6 +104,10 @@ async def get_document(call: Call) -> Response:
     """GET a document."""
     collection, doc_id = locate(call)
     assert doc_id is not None
+    access = call.endpoint.access
+    if not access.public and access.rule is not None:
+        parent = await parent_view(call, collection, access)
+        refuse_when_no_document_could_pass(call, parent)
     doc = await call.space.documents.fetch(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
@@ -226,6 +231,7 @@ async def patch_document(call: Call) -> Response:
     schema = call.endpoint.request_schema
     info = call.endpoint.request_info
     parent = await parent_view(call, collection, call.endpoint.access)
+    refuse_when_no_document_could_pass(call, parent)
     check_stored = checker(call, parent, info)
 
     def compute(current: StoredDocument) -> Change:
@@ -234,7 +240,7 @@ async def patch_document(call: Call) -> Response:
         extends = parts.extends if parts.extends_given else current.extends
         if schema is not None:
             schema.validate(body, partial=extends is not None)
-        check_stored(replace(current, body=body))
+        check_stored(replace(current, body=body), stored=False)
         return Change(body, extends, parts.extends_name)
 
     doc = await run_in_threadpool(
@@ -256,6 +262,7 @@ async def delete_document(call: Call) -> Response:
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
     parent = await parent_view(call, collection, call.endpoint.access)
+    refuse_when_no_document_could_pass(call, parent)
     check_stored = checker(call, parent, call.endpoint.response_info)
     doc = await run_in_threadpool(
         lambda: call.space.documents.delete(

@@ -80,6 +80,9 @@ def test_unreadable_document_is_404_not_403(app: CheckedClient) -> None:
 def test_owner_rule_with_status(app: CheckedClient) -> None:
     created = post(app, "u1", "t").json()
     url = f"/posts/{created['id']}"
+    # u2 cannot read u1's draft, so a refused write does not reveal it exists either.
+    assert app.patch(url, json={"title": "new"}, headers=auth("u2")).status_code == 404
+    assert app.patch(url, json={"published": True}, headers=auth("u1")).status_code == 200
     assert app.patch(url, json={"title": "new"}, headers=auth("u2")).status_code == 403
     assert app.patch(url, json={"status": "archived"}, headers=auth("u1")).status_code == 403
     assert app.patch(url, json={"title": "new"}, headers=auth("u1")).status_code == 200
