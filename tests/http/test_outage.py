@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -84,31 +85,42 @@ def proxied(url: str) -> Iterator[tuple[Proxy, str]]:
         proxy.cut()
 
 
-def test_outage_is_503_and_recovers(database: Database, space: str) -> None:
+@contextmanager
+def proxied_app(database: Database, space: str, *, pool_size: int) -> Iterator[tuple[Proxy, Any]]:
+    """events.yaml served on a database reached through a proxy that can be cut (skips unless
+    the database is PostgreSQL on 127.0.0.1:5432)."""
     if not database.is_postgresql or "127.0.0.1:5432" not in database.url:
         pytest.skip("needs PostgreSQL on 127.0.0.1:5432 to put a proxy in front of")
     with proxied(database.url) as (proxy, url):
-        db = Database(url, pool_size=2)
-        app = create_app(
-            Settings(migrate=False),
-            [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
-            database=db,
-        )
-        with TestClient(app) as client:
-            assert client.get("/events").status_code == 200
-            proxy.cut()
-            down = client.get("/events")
-            assert down.status_code == 503
-            assert down.headers["retry-after"]
-            assert down.json()["title"] == "Service Unavailable"
-            assert client.get("/__health").status_code == 503
-            proxy.start()  # the database is back, on the same address
-            deadline = time.monotonic() + 10
-            while client.get("/events").status_code != 200:
-                assert time.monotonic() < deadline, "did not recover"
-                time.sleep(0.2)
-            assert client.get("/__health").status_code == 200
-        db.dispose()
+        db = Database(url, pool_size=pool_size)
+        try:
+            yield (
+                proxy,
+                create_app(
+                    Settings(migrate=False),
+                    [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
+                    database=db,
+                ),
+            )
+        finally:
+            db.dispose()
+
+
+def test_outage_is_503_and_recovers(database: Database, space: str) -> None:
+    with proxied_app(database, space, pool_size=2) as (proxy, app), TestClient(app) as client:
+        assert client.get("/events").status_code == 200
+        proxy.cut()
+        down = client.get("/events")
+        assert down.status_code == 503
+        assert down.headers["retry-after"]
+        assert down.json()["title"] == "Service Unavailable"
+        assert client.get("/__health").status_code == 503
+        proxy.start()  # the database is back, on the same address
+        deadline = time.monotonic() + 10
+        while client.get("/events").status_code != 200:
+            assert time.monotonic() < deadline, "did not recover"
+            time.sleep(0.2)
+        assert client.get("/__health").status_code == 200
 
 
 CLIENTS = 8
@@ -119,8 +131,6 @@ def test_outage_under_concurrent_load(database: Database, space: str) -> None:
     every PostgreSQL connection: during the outage every answer is a success or a 503
     problem with Retry-After (no other 5xx, no reset connection); once the proxy is back,
     answers succeed again within seconds, without restarting the app."""
-    if not database.is_postgresql or "127.0.0.1:5432" not in database.url:
-        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 to put a proxy in front of")
     import httpx
 
     from tests.support.live import live_server
@@ -158,33 +168,25 @@ def test_outage_under_concurrent_load(database: Database, space: str) -> None:
                         )
                     )
 
-    with proxied(database.url) as (proxy, url):
-        db = Database(url, pool_size=4)
-        app = create_app(
-            Settings(migrate=False),
-            [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
-            database=db,
-        )
-        with live_server(app) as base:
-            threads = [
-                threading.Thread(target=client, args=(n, base), daemon=True) for n in range(CLIENTS)
-            ]
-            for thread in threads:
-                thread.start()
-            time.sleep(1.5)
-            phase = "outage"
-            proxy.cut()
-            time.sleep(2.5)
-            phase = "recovering"
-            proxy.start()
-            back = time.monotonic()
-            time.sleep(4.0)
-            phase = "after"
-            time.sleep(1.5)
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=15)
-        db.dispose()
+    with proxied_app(database, space, pool_size=4) as (proxy, app), live_server(app) as base:
+        threads = [
+            threading.Thread(target=client, args=(n, base), daemon=True) for n in range(CLIENTS)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        phase = "outage"
+        proxy.cut()
+        time.sleep(2.5)
+        phase = "recovering"
+        proxy.start()
+        back = time.monotonic()
+        time.sleep(4.0)
+        phase = "after"
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
 
     assert broken == [], broken[:5]
     by_phase: dict[str, list[tuple[str, float, str, int, str, str]]] = {}
