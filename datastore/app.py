@@ -258,14 +258,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         purger = asyncio.create_task(purge_forever(db))
-        if db.async_reader is not None:
-            await db.async_reader.open()
+        if db.async_store is not None:
+            await db.async_store.open()
         try:
             yield
         finally:
             purger.cancel()
-            if db.async_reader is not None:
-                await db.async_reader.close()
+            if db.async_store is not None:
+                await db.async_store.close()
             if database is None:
                 db.dispose()
 

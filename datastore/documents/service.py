@@ -113,7 +113,7 @@ class DocumentService:
     async def fetch(self, collection: str, doc_id: str) -> StoredDocument:
         """``get`` from async code: on the async driver where the loop has a pool, else on a
         worker thread."""
-        reader = self.db.async_reader
+        reader = self.db.async_store
         if reader is None or not reader.ready():
             return await run_in_threadpool(self.get, collection, doc_id)
         doc = await reader.get(self.space, collection, doc_id)
@@ -126,12 +126,33 @@ class DocumentService:
         parent = parent_of(collection)
         if parent is None:
             return None
-        reader = self.db.async_reader
+        reader = self.db.async_store
         if reader is None or not reader.ready():
             return await run_in_threadpool(self.get_parent, collection)
         doc = await reader.get(self.space, *parent)
         if doc is None:
             raise CollectionNotFound()
+        return doc
+
+    async def create_async(
+        self, collection: str, doc_id: str | None, change: Change
+    ) -> StoredDocument:
+        """``create`` from async code: a document of a root collection that extends nothing
+        is one INSERT, run on the async driver where the loop has a pool; anything else (or
+        no pool) is ``create`` on a worker thread."""
+        store = self.db.async_store
+        if (
+            store is None
+            or not store.ready()
+            or change.extends is not None
+            or parent_of(collection) is not None
+        ):
+            return await run_in_threadpool(self.create, collection, doc_id, change)
+        doc = await store.insert(
+            self.space, collection, doc_id or generate_id(), change.body, self.clock()
+        )
+        if doc is None:
+            raise Conflict(f"A document with the id {doc_id!r} already exists.")
         return doc
 
     def get_parent(self, collection: str) -> StoredDocument | None:

@@ -190,11 +190,8 @@ async def create_document(call: Call) -> Response:
     parts = incoming(call, await read_json(call), None, partial=False)
     view = document_view(parts.body, call.endpoint.request_info, doc_id=parts.doc_id)
     await check_document(call, collection, view)
-    doc = await run_in_threadpool(
-        call.space.documents.create,
-        collection,
-        parts.doc_id,
-        Change(parts.body, parts.extends, parts.extends_name),
+    doc = await call.space.documents.create_async(
+        collection, parts.doc_id, Change(parts.body, parts.extends, parts.extends_name)
     )
     status, with_body = pick_status(call.op, [201])
     location = quote(call.request.url.path.rstrip("/"), safe="/") + "/" + quote(doc.doc_id, safe="")

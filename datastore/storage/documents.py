@@ -81,7 +81,7 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
 
 # Writes are built once with bound parameters, as BY_PATH is: building the statement per call
 # (values, comparisons, cache key) was a fifth of a PATCH's CPU.
-_INSERTS = {
+INSERTS = {
     dialect: _insert_ignoring_duplicates(dialect).returning(*_COLUMNS)
     for dialect in ("postgresql", "sqlite")
 }
@@ -142,7 +142,7 @@ class DocumentStore:
     ) -> StoredDocument | None:
         """Insert a new document; None (and nothing written) when the id is already taken."""
         row = conn.execute(
-            _INSERTS[conn.dialect.name],
+            INSERTS[conn.dialect.name],
             {
                 "space": space,
                 "collection": collection,

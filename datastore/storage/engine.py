@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 if TYPE_CHECKING:
-    from datastore.storage.async_reads import AsyncReader
+    from datastore.storage.async_store import AsyncStore
 
 DEFAULT_SQLITE_FILE = "datastore.sqlite3"
 
@@ -111,13 +111,13 @@ class Database:
             else self.engine
         )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
-        self.async_reader: AsyncReader | None = None
-        """Async single-document reads (PostgreSQL); see ``storage/async_reads.py``."""
+        self.async_store: AsyncStore | None = None
+        """Async single-document reads (PostgreSQL); see ``storage/async_store.py``."""
         if self.dialect == "postgresql":
-            from datastore.storage.async_reads import AsyncReader
+            from datastore.storage.async_store import AsyncStore
 
             conninfo = sa.make_url(self.url).set(drivername="postgresql")
-            self.async_reader = AsyncReader(
+            self.async_store = AsyncStore(
                 conninfo.render_as_string(hide_password=False),
                 pool_size=pool_size,
                 statement_timeout_ms=statement_timeout_ms,

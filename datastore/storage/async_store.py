@@ -1,11 +1,15 @@
-"""Reads of one document by its place straight on psycopg's async driver (PostgreSQL).
+"""Single-statement document operations straight on psycopg's async driver (PostgreSQL):
+reading one document by its place, and inserting one into a root collection.
 
-The hottest request there is, ``GET /{collection}/{id}``, is one indexed SELECT. Through the
-synchronous engine it costs a hand-off to a worker thread and back plus SQLAlchemy's execution
-machinery, which together were more CPU than everything else the request does (measured with
-wrk, 64 connections, 2 workers: ~1,700 → ~2,900 requests/s with this path). The SQL is the
-store's own statement (``storage/documents.py``), compiled once; rows become the same
-``StoredDocument``; driver errors become the same problems as on the synchronous path.
+The hottest requests, ``GET /{collection}/{id}`` and ``POST /{collection}``, are one statement
+each. Through the synchronous engine they cost a hand-off to a worker thread and back plus
+SQLAlchemy's execution machinery (and, for the insert, BEGIN and COMMIT round trips), which
+together were more CPU than everything else the request does (measured with wrk, 64
+connections, 2 workers: GET ~1,700 → ~2,900 requests/s with this path). The SQL is the store's
+own statements (``storage/documents.py``), compiled once; rows become the same
+``StoredDocument``; driver errors become the same problems as on the synchronous path. Anything
+with more than one statement (inheritance, nested collections, replacing, patching) stays on the
+synchronous engine, in one transaction.
 
 A pool exists per event loop (each server worker runs one; tests open several), opened by
 the app's lifespan. Where none is open (SQLite, or an app driven without its lifespan),
@@ -23,23 +27,40 @@ from typing import Any
 import orjson
 import psycopg
 import psycopg.errors
-from psycopg.types.json import set_json_loads
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from datastore.errors import BadRequest, ServiceUnavailable
-from datastore.storage.documents import BY_PATH, StoredDocument
+from datastore.storage.documents import BY_PATH, INSERTS, StoredDocument
 
-_SQL = str(BY_PATH.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
+_DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
+_SQL = str(BY_PATH.compile(dialect=_DIALECT))
+_INSERT_KEYS = [
+    "space",
+    "collection",
+    "doc_id",
+    "body",
+    "created_at",
+    "updated_at",
+    "version",
+    "extends",
+]
+_INSERT = str(INSERTS["postgresql"].compile(dialect=_DIALECT, column_keys=_INSERT_KEYS))
 WAIT_SECONDS = 5.0
 """How long a request waits for a free connection before it gets 503."""
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     set_json_loads(orjson.loads, conn)
+    set_json_dumps(_dumps, conn)
 
 
-class AsyncReader:
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class AsyncStore:
     """Pools of autocommit connections, one per running event loop."""
 
     def __init__(self, conninfo: str, *, pool_size: int, statement_timeout_ms: int) -> None:
@@ -110,19 +131,43 @@ class AsyncReader:
                 _SQL, {"space": space, "collection": collection, "doc_id": doc_id}
             )
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        pk, coll, doc, body, created, updated, version, extends = row
-        return StoredDocument(
-            pk=pk,
-            collection=coll,
-            doc_id=doc,
-            body=body,
-            created_at=_utc(created),
-            updated_at=_utc(updated),
-            version=version,
-            extends=extends,
-        )
+        return _document(row) if row is not None else None
+
+    async def insert(
+        self, space: str, collection: str, doc_id: str, body: Any, now: datetime
+    ) -> StoredDocument | None:
+        """Insert a document that extends nothing (one autocommitted statement); None when the
+        id is taken."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                _INSERT,
+                {
+                    "space": space,
+                    "collection": collection,
+                    "doc_id": doc_id,
+                    "body": Jsonb(body),
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                    "extends": None,
+                },
+            )
+            row = await cursor.fetchone()
+        return _document(row) if row is not None else None
+
+
+def _document(row: tuple[Any, ...]) -> StoredDocument:
+    pk, coll, doc, body, created, updated, version, extends = row
+    return StoredDocument(
+        pk=pk,
+        collection=coll,
+        doc_id=doc,
+        body=body,
+        created_at=_utc(created),
+        updated_at=_utc(updated),
+        version=version,
+        extends=extends,
+    )
 
 
 def _utc(moment: datetime) -> datetime:

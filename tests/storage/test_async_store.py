@@ -10,19 +10,19 @@ import pytest
 from starlette.testclient import TestClient
 
 from datastore.documents.service import utc_now
-from datastore.errors import ServiceUnavailable
-from datastore.storage.async_reads import AsyncReader
+from datastore.errors import BadRequest, ServiceUnavailable
+from datastore.storage.async_store import AsyncStore
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from tests.http.test_outage import proxied_app
 
 
-def test_sqlite_has_no_async_reader(database: Database) -> None:
-    assert (database.async_reader is None) == (not database.is_postgresql)
+def test_sqlite_has_no_async_store(database: Database) -> None:
+    assert (database.async_store is None) == (not database.is_postgresql)
 
 
 def test_async_get_equals_the_synchronous_get(database: Database, space: str) -> None:
-    if database.async_reader is None:
+    if database.async_store is None:
         pytest.skip("the async path is PostgreSQL's")
     store = DocumentStore()
     body = {"title": "é", "n": 12345678901234567890, "nested": {"a": [1, None, True]}}
@@ -30,7 +30,7 @@ def test_async_get_equals_the_synchronous_get(database: Database, space: str) ->
         store.insert(conn, space, "things", "t1", body, utc_now(), extends=None)
     with database.read() as conn:
         expected = store.get(conn, space, "things", "t1")
-    reader = database.async_reader
+    reader = database.async_store
 
     async def read() -> tuple[object, object, bool]:
         assert not reader.ready()
@@ -51,7 +51,7 @@ def test_async_get_equals_the_synchronous_get(database: Database, space: str) ->
 
 
 def test_unreachable_database_is_503_within_the_wait() -> None:
-    reader = AsyncReader(
+    reader = AsyncStore(
         "postgresql://postgres@127.0.0.1:1/none", pool_size=2, statement_timeout_ms=0
     )
     reader.wait_seconds = 0.5
@@ -98,3 +98,32 @@ def test_postgresql_reads_are_autocommit(database: Database) -> None:
         conn.exec_driver_sql("SELECT pg_sleep(0.02)")
         same = conn.exec_driver_sql("SELECT now() = statement_timestamp()").scalar_one()
     assert same is False
+
+
+def test_async_insert_is_what_the_synchronous_store_reads(database: Database, space: str) -> None:
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    body = {"title": "é", "n": 12345678901234567890, "tags": ["a", None]}
+    now = utc_now()
+
+    async def insert() -> tuple[object, object, BaseException | None]:
+        await store.open()
+        try:
+            first = await store.insert(space, "things", "i1", body, now)
+            again = await store.insert(space, "things", "i1", {"other": True}, now)
+            try:
+                await store.insert(space, "things", "i2", {"bad": "nul \u0000 here"}, now)
+            except BadRequest as refused:
+                return first, again, refused
+            return first, again, None
+        finally:
+            await store.close()
+
+    first, again, refused = asyncio.run(insert())
+    with database.read() as conn:
+        stored = DocumentStore().get(conn, space, "things", "i1")
+        assert DocumentStore().get(conn, space, "things", "i2") is None
+    assert first == stored and stored is not None and stored.body == body
+    assert again is None  # the id was taken: nothing written
+    assert isinstance(refused, BadRequest)  # PostgreSQL cannot store U+0000: a 400, not a 500
