@@ -70,6 +70,10 @@ class Preconditions:
 NO_PRECONDITIONS = Preconditions()
 
 
+class _MovesExtends(Exception):
+    """A PATCH that changes ``$extends``: it leaves the async path for the synchronous one."""
+
+
 @dataclass(frozen=True)
 class Change:
     """What a write stores: the body (source properties removed) and the ``$extends`` path
@@ -153,6 +157,44 @@ class DocumentService:
         )
         if doc is None:
             raise Conflict(f"A document with the id {doc_id!r} already exists.")
+        return doc
+
+    async def patch_async(
+        self,
+        collection: str,
+        doc_id: str,
+        compute: Callable[[StoredDocument], Change],
+        *,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        relink: bool = False,
+    ) -> StoredDocument:
+        """``patch`` from async code: a change that leaves ``$extends`` alone is a locked
+        read and an update in one transaction on the async driver (where the loop has a
+        pool); one that moves ``$extends`` needs the lineage and runs ``patch`` on a worker
+        thread (the async transaction is rolled back first)."""
+
+        def synchronous() -> StoredDocument:
+            return self.patch(
+                collection, doc_id, compute, preconditions=preconditions, relink=relink
+            )
+
+        store = self.db.async_store
+        if store is None or not store.ready() or relink:
+            return await run_in_threadpool(synchronous)
+
+        def decide(current: StoredDocument) -> Document:
+            preconditions.check(current)
+            change = compute(current)
+            if change.extends != current.extends:
+                raise _MovesExtends()
+            return change.body
+
+        try:
+            doc = await store.update_locked(self.space, collection, doc_id, decide, self.clock())
+        except _MovesExtends:
+            return await run_in_threadpool(synchronous)
+        if doc is None:
+            raise DocumentNotFound()
         return doc
 
     def get_parent(self, collection: str) -> StoredDocument | None:

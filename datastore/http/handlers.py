@@ -240,14 +240,12 @@ async def patch_document(call: Call) -> Response:
         check_stored(replace(current, body=body), stored=False)
         return Change(body, extends, parts.extends_name)
 
-    doc = await run_in_threadpool(
-        lambda: call.space.documents.patch(
-            collection,
-            doc_id,
-            compute,
-            preconditions=conditions,
-            relink=parts.extends_given and parts.extends is not None,
-        )
+    doc = await call.space.documents.patch_async(
+        collection,
+        doc_id,
+        compute,
+        preconditions=conditions,
+        relink=parts.extends_given and parts.extends is not None,
     )
     status, with_body = pick_status(call.op, [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))

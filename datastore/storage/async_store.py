@@ -19,7 +19,7 @@ callers use the synchronous engine instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -31,11 +31,13 @@ from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
-from datastore.errors import BadRequest, ServiceUnavailable
-from datastore.storage.documents import BY_PATH, INSERTS, StoredDocument
+from datastore.errors import BadRequest, Conflict, ServiceUnavailable
+from datastore.storage.documents import BY_PATH, INSERTS, UPDATE, StoredDocument
 
 _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _SQL = str(BY_PATH.compile(dialect=_DIALECT))
+_SQL_LOCKED = str(BY_PATH.with_for_update().compile(dialect=_DIALECT))
+_UPDATE = str(UPDATE.compile(dialect=_DIALECT))
 _INSERT_KEYS = [
     "space",
     "collection",
@@ -154,6 +156,43 @@ class AsyncStore:
             )
             row = await cursor.fetchone()
         return _document(row) if row is not None else None
+
+    async def update_locked(
+        self,
+        space: str,
+        collection: str,
+        doc_id: str,
+        decide: Callable[[StoredDocument], Any],
+        now: datetime,
+    ) -> StoredDocument | None:
+        """In one transaction: lock the document, ``decide(current)`` its new body (raising
+        to refuse, which rolls back), write it; None when there is no such document. The
+        document keeps its ``$extends``."""
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                _SQL_LOCKED, {"space": space, "collection": collection, "doc_id": doc_id}
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            current = _document(row)
+            body = decide(current)
+            cursor = await conn.execute(
+                _UPDATE,
+                {
+                    "match_pk": current.pk,
+                    "match_space": space,
+                    "match_version": current.version,
+                    "new_body": Jsonb(body),
+                    "new_updated_at": now,
+                    "new_version": current.version + 1,
+                    "new_extends": current.extends,
+                },
+            )
+            row = await cursor.fetchone()
+            if row is None:  # cannot happen under the row lock; as the synchronous path says
+                raise Conflict("The document changed while it was being updated; retry.")
+            return _document(row)
 
 
 def _document(row: tuple[Any, ...]) -> StoredDocument:

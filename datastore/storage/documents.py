@@ -85,7 +85,7 @@ INSERTS = {
     dialect: _insert_ignoring_duplicates(dialect).returning(*_COLUMNS)
     for dialect in ("postgresql", "sqlite")
 }
-_UPDATE = (
+UPDATE = (
     sa.update(t)
     .where(
         t.c.pk == sa.bindparam("match_pk"),
@@ -168,7 +168,7 @@ class DocumentStore:
     ) -> StoredDocument | None:
         """Replace the body of ``current``; None when it changed since it was read."""
         row = conn.execute(
-            _UPDATE,
+            UPDATE,
             {
                 "match_pk": current.pk,
                 "match_space": space,
