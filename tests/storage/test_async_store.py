@@ -127,3 +127,40 @@ def test_async_insert_is_what_the_synchronous_store_reads(database: Database, sp
     assert first == stored and stored is not None and stored.body == body
     assert again is None  # the id was taken: nothing written
     assert isinstance(refused, BadRequest)  # PostgreSQL cannot store U+0000: a 400, not a 500
+
+
+def test_locked_update_writes_or_rolls_back(database: Database, space: str) -> None:
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    with database.write() as conn:
+        DocumentStore().insert(conn, space, "things", "u1", {"n": 1}, utc_now())
+
+    class Refused(Exception):
+        pass
+
+    def refuse(current: object) -> object:
+        raise Refused()
+
+    async def run() -> tuple[object, object, bool]:
+        await store.open()
+        try:
+            updated = await store.update_locked(
+                space, "things", "u1", lambda d: {"n": d.body["n"] + 1}, utc_now()
+            )
+            missing = await store.update_locked(
+                space, "things", "nope", lambda d: {"n": 0}, utc_now()
+            )
+            try:
+                await store.update_locked(space, "things", "u1", refuse, utc_now())
+            except Refused:
+                return updated, missing, True
+            return updated, missing, False
+        finally:
+            await store.close()
+
+    updated, missing, refused = asyncio.run(run())
+    with database.read() as conn:
+        stored = DocumentStore().get(conn, space, "things", "u1")
+    assert stored is not None and updated == stored
+    assert (stored.body, stored.version, missing, refused) == ({"n": 2}, 2, None, True)
