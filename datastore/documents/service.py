@@ -27,6 +27,7 @@ from datastore.errors import (
     DocumentNotFound,
     PreconditionFailed,
 )
+from datastore.storage.async_store import AsyncStore
 from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors
@@ -114,13 +115,19 @@ class DocumentService:
             raise DocumentNotFound()
         return doc
 
+    def _async_store(self) -> AsyncStore | None:
+        """The async driver's store where the running loop has a pool open, else None (the
+        caller then runs the synchronous method on a worker thread)."""
+        store = self.db.async_store
+        return store if store is not None and store.ready() else None
+
     async def fetch(self, collection: str, doc_id: str) -> StoredDocument:
         """``get`` from async code: on the async driver where the loop has a pool, else on a
         worker thread."""
-        reader = self.db.async_store
-        if reader is None or not reader.ready():
+        store = self._async_store()
+        if store is None:
             return await run_in_threadpool(self.get, collection, doc_id)
-        doc = await reader.get(self.space, collection, doc_id)
+        doc = await store.get(self.space, collection, doc_id)
         if doc is None:
             raise DocumentNotFound()
         return doc
@@ -130,13 +137,10 @@ class DocumentService:
         parent = parent_of(collection)
         if parent is None:
             return None
-        reader = self.db.async_store
-        if reader is None or not reader.ready():
-            return await run_in_threadpool(self.get_parent, collection)
-        doc = await reader.get(self.space, *parent)
-        if doc is None:
-            raise CollectionNotFound()
-        return doc
+        try:
+            return await self.fetch(*parent)
+        except DocumentNotFound:
+            raise CollectionNotFound() from None
 
     async def create_async(
         self, collection: str, doc_id: str | None, change: Change
@@ -144,13 +148,8 @@ class DocumentService:
         """``create`` from async code: a document of a root collection that extends nothing
         is one INSERT, run on the async driver where the loop has a pool; anything else (or
         no pool) is ``create`` on a worker thread."""
-        store = self.db.async_store
-        if (
-            store is None
-            or not store.ready()
-            or change.extends is not None
-            or parent_of(collection) is not None
-        ):
+        store = self._async_store()
+        if store is None or change.extends is not None or parent_of(collection) is not None:
             return await run_in_threadpool(self.create, collection, doc_id, change)
         doc = await store.insert(
             self.space, collection, doc_id or generate_id(), change.body, self.clock()
@@ -178,8 +177,8 @@ class DocumentService:
                 collection, doc_id, compute, preconditions=preconditions, relink=relink
             )
 
-        store = self.db.async_store
-        if store is None or not store.ready() or relink:
+        store = self._async_store()
+        if store is None or relink:
             return await run_in_threadpool(synchronous)
 
         def decide(current: StoredDocument) -> Document:
