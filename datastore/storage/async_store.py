@@ -32,23 +32,21 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from datastore.errors import BadRequest, Conflict, ServiceUnavailable
-from datastore.storage.documents import BY_PATH, INSERTS, UPDATE, StoredDocument
+from datastore.storage.documents import (
+    BY_PATH,
+    INSERT_KEYS,
+    INSERTS,
+    UPDATE,
+    StoredDocument,
+    insert_params,
+    update_params,
+)
 
 _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _SQL = str(BY_PATH.compile(dialect=_DIALECT))
 _SQL_LOCKED = str(BY_PATH.with_for_update().compile(dialect=_DIALECT))
 _UPDATE = str(UPDATE.compile(dialect=_DIALECT))
-_INSERT_KEYS = [
-    "space",
-    "collection",
-    "doc_id",
-    "body",
-    "created_at",
-    "updated_at",
-    "version",
-    "extends",
-]
-_INSERT = str(INSERTS["postgresql"].compile(dialect=_DIALECT, column_keys=_INSERT_KEYS))
+_INSERT = str(INSERTS["postgresql"].compile(dialect=_DIALECT, column_keys=list(INSERT_KEYS)))
 WAIT_SECONDS = 5.0
 """How long a request waits for a free connection before it gets 503."""
 
@@ -142,17 +140,7 @@ class AsyncStore:
         id is taken."""
         async with self._connection() as conn:
             cursor = await conn.execute(
-                _INSERT,
-                {
-                    "space": space,
-                    "collection": collection,
-                    "doc_id": doc_id,
-                    "body": Jsonb(body),
-                    "created_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                    "extends": None,
-                },
+                _INSERT, insert_params(space, collection, doc_id, Jsonb(body), now, None)
             )
             row = await cursor.fetchone()
         return _document(row) if row is not None else None
@@ -178,16 +166,7 @@ class AsyncStore:
             current = _document(row)
             body = decide(current)
             cursor = await conn.execute(
-                _UPDATE,
-                {
-                    "match_pk": current.pk,
-                    "match_space": space,
-                    "match_version": current.version,
-                    "new_body": Jsonb(body),
-                    "new_updated_at": now,
-                    "new_version": current.version + 1,
-                    "new_extends": current.extends,
-                },
+                _UPDATE, update_params(space, current, Jsonb(body), now, current.extends)
             )
             row = await cursor.fetchone()
             if row is None:  # cannot happen under the row lock; as the synchronous path says

@@ -100,6 +100,41 @@ UPDATE = (
     )
     .returning(*_COLUMNS)
 )
+INSERT_KEYS = (
+    "space",
+    "collection",
+    "doc_id",
+    "body",
+    "created_at",
+    "updated_at",
+    "version",
+    "extends",
+)
+"""The parameters of ``INSERTS`` (what ``insert_params`` fills in)."""
+
+
+def insert_params(
+    space: str, collection: str, doc_id: str, body: Any, now: datetime, extends: str | None
+) -> dict[str, Any]:
+    """The parameters of ``INSERTS`` for a new document (version 1)."""
+    values = (space, collection, doc_id, body, now, now, 1, extends)
+    return dict(zip(INSERT_KEYS, values, strict=True))
+
+
+def update_params(
+    space: str, current: StoredDocument, body: Any, now: datetime, extends: str | None
+) -> dict[str, Any]:
+    """The parameters of ``UPDATE``: ``current``'s row, if still at its version, gets
+    ``body`` and the next version."""
+    return {
+        "match_pk": current.pk,
+        "match_space": space,
+        "match_version": current.version,
+        "new_body": body,
+        "new_updated_at": now,
+        "new_version": current.version + 1,
+        "new_extends": extends,
+    }
 
 
 class DocumentStore:
@@ -143,16 +178,7 @@ class DocumentStore:
         """Insert a new document; None (and nothing written) when the id is already taken."""
         row = conn.execute(
             INSERTS[conn.dialect.name],
-            {
-                "space": space,
-                "collection": collection,
-                "doc_id": doc_id,
-                "body": body,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-                "extends": extends,
-            },
+            insert_params(space, collection, doc_id, body, now, extends),
         ).first()
         return _from_row(row) if row is not None else None
 
@@ -167,18 +193,7 @@ class DocumentStore:
         extends: str | None,
     ) -> StoredDocument | None:
         """Replace the body of ``current``; None when it changed since it was read."""
-        row = conn.execute(
-            UPDATE,
-            {
-                "match_pk": current.pk,
-                "match_space": space,
-                "match_version": current.version,
-                "new_body": body,
-                "new_updated_at": now,
-                "new_version": current.version + 1,
-                "new_extends": extends,
-            },
-        ).first()
+        row = conn.execute(UPDATE, update_params(space, current, body, now, extends)).first()
         return _from_row(row) if row is not None else None
 
     def delete(self, conn: Connection, space: str, doc: StoredDocument) -> int:
