@@ -34,9 +34,11 @@ from datastore.http.guard import (
     listing_filter,
     parent_view,
     refuse_when_no_document_could_pass,
+    require,
 )
 from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
+from datastore.http.security import context
 from datastore.http.shaping import json_response, maybe_body, pick_status
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
@@ -105,13 +107,17 @@ async def get_document(call: Call) -> Response:
     collection, doc_id = locate(call)
     assert doc_id is not None
     access = call.endpoint.access
-    if not access.public and access.rule is not None:
-        parent = await parent_view(call, collection, access)
+    guarded = not access.public and access.rule is not None
+    # The parent is read once, for both checks.
+    parent = await parent_view(call, collection, access) if guarded else None
+    if guarded:
         refuse_when_no_document_could_pass(call, parent)
     doc = await call.space.documents.fetch(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
-    await check_document(call, collection, document_view(body, info, doc), hide=True)
+    if guarded:
+        view = document_view(body, info, doc)
+        require(call, access, context(call.principal, view, parent), hide=True)
     headers = doc_headers(doc)
     if not_modified(call.request.headers, headers["ETag"]):
         return Response(status_code=304, headers=headers)
