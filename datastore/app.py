@@ -116,7 +116,8 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     }
     specs = index_specs(blueprint.document)
     for op_id, endpoint in endpoints.items():
-        if _collection_shape(endpoint.op) in inheriting:
+        collection = _collection_shape(endpoint.op)
+        if collection in inheriting:
             endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
         if endpoint.op.kind is Kind.DOCUMENT and endpoint.op.method != "get":
             get = document_ops.get((_shape(endpoint.op), "get"))
@@ -124,11 +125,9 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
                 endpoint, document_access=get.access if get else None
             )
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
-            shape = (*_collection_shape(endpoint.op), "{}")  # its document endpoint
-            get = document_ops.get((shape, "get"))
-            put = document_ops.get((shape, "put"))
-            shape = _collection_shape(endpoint.op)
-            name = shape[0] if len(shape) == 1 and shape[0] != "{}" else None
+            get = document_ops.get(((*collection, "{}"), "get"))  # its document endpoint
+            put = document_ops.get(((*collection, "{}"), "put"))
+            name = collection[0] if len(collection) == 1 and collection[0] != "{}" else None
             endpoints[op_id] = replace(
                 endpoint,
                 document_access=get.access if get else None,

@@ -10,7 +10,7 @@ suggests.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,9 @@ class Dispatcher:
             base: frozenset(e.op.segments[0].text for e in m.endpoints.values() if not e.op.dynamic)
             for base, m in mounts.items()
         }
+        self.overlapped = frozenset(
+            base + path for base, m in mounts.items() for path in _overlapped(m.endpoints)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +92,9 @@ class Dispatcher:
             if isinstance(observed, dict):
                 observed["operation"] = operation_id
                 observed["space"] = mount.space.name
-            self._refuse_shadowed(scope, base_path + endpoint.op.path)
+            template = base_path + endpoint.op.path
+            if template in self.overlapped:
+                self._refuse_shadowed(scope, template)
             if endpoint.op.dynamic:
                 self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
             request = Request(scope, receive)
@@ -132,6 +137,25 @@ class Dispatcher:
         if len(segments) % 2 == 0 and segments:
             raise DocumentNotFound()
         raise CollectionNotFound()
+
+
+def _overlapped(endpoints: Mapping[str, Endpoint]) -> set[str]:
+    """The path templates another template can also match (as many segments, and at each one
+    the same literal or a parameter on either side). Only a request routed to one of these can
+    have reached a less specific template than it should, so only those pay for the check."""
+    templates = {e.op.path: e.op.segments for e in endpoints.values()}
+
+    def overlap(a: Sequence[Any], b: Sequence[Any]) -> bool:
+        return len(a) == len(b) and all(
+            x.param is not None or y.param is not None or x.text == y.text
+            for x, y in zip(a, b, strict=True)
+        )
+
+    return {
+        path
+        for path, segments in templates.items()
+        if any(other != path and overlap(segments, rest) for other, rest in templates.items())
+    }
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
