@@ -41,16 +41,26 @@ def database(backend: str) -> Iterator[Database]:
             finally:
                 db.dispose()
         return
-    name = f"datastore_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with fresh_database(ADMIN, "datastore_bench") as url:
+        db = Database(url, pool_size=20)
+        try:
+            migrate.upgrade(db)
+            yield db
+        finally:
+            db.dispose()
+
+
+@contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (time zone UTC), dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db = Database(ADMIN.rsplit("/", 1)[0] + "/" + name, pool_size=20)
+        conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET timezone TO 'UTC'")
     try:
-        migrate.upgrade(db)
-        yield db
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
     finally:
-        db.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()

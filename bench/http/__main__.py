@@ -22,10 +22,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.common import ADMIN, fresh_database
 from bench.http import ours, report, startup
 from bench.http.floor_target import Floor
 from bench.http.kinto import Kinto
-from bench.http.pg import ADMIN, fresh_database
 from bench.http.servers import PeakMemory, Server
 from bench.http.wrk import Load, Result, find_or_install, run
 
@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, help="keep logs (and Kinto's venv) here")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
+    if args.documents < 20 * 500 + 20:
+        parser.error("--documents must be at least 10,020: scenario page-500 reads page 500")
     wrk = find_or_install()
     rng = random.Random(7)
     names = args.targets.split(",")

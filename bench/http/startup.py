@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common import fresh_database
 from bench.http import data
 from bench.http.ours import ROOT
-from bench.http.pg import fresh_database
 from bench.http.servers import Server, free_port, rss_mb
 from datastore.storage import migrate
 from datastore.storage.engine import Database
