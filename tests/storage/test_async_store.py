@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,6 +17,8 @@ from datastore.storage.async_store import AsyncStore
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from tests.http.test_outage import proxied_app
+
+T = TypeVar("T")
 
 
 def test_sqlite_has_no_async_store(database: Database) -> None:
@@ -50,22 +54,28 @@ def test_async_get_equals_the_synchronous_get(database: Database, space: str) ->
     assert missing is None and ready
 
 
+def with_pool(store: AsyncStore, work: Callable[[], Awaitable[T]]) -> T:
+    """``work()`` in a fresh event loop, with the store's pool open around it."""
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await work()
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def test_unreachable_database_is_503_within_the_wait() -> None:
     reader = AsyncStore(
         "postgresql://postgres@127.0.0.1:1/none", pool_size=2, statement_timeout_ms=0
     )
     reader.wait_seconds = 0.5
 
-    async def read() -> None:
-        await reader.open()
-        try:
-            await reader.get("s", "c", "d")
-        finally:
-            await reader.close()
-
     began = time.monotonic()
     with pytest.raises(ServiceUnavailable):
-        asyncio.run(read())
+        with_pool(reader, lambda: reader.get("s", "c", "d"))
     assert time.monotonic() - began < 5
 
 
@@ -108,19 +118,15 @@ def test_async_insert_is_what_the_synchronous_store_reads(database: Database, sp
     now = utc_now()
 
     async def insert() -> tuple[object, object, BaseException | None]:
-        await store.open()
+        first = await store.insert(space, "things", "i1", body, now)
+        again = await store.insert(space, "things", "i1", {"other": True}, now)
         try:
-            first = await store.insert(space, "things", "i1", body, now)
-            again = await store.insert(space, "things", "i1", {"other": True}, now)
-            try:
-                await store.insert(space, "things", "i2", {"bad": "nul \u0000 here"}, now)
-            except BadRequest as refused:
-                return first, again, refused
-            return first, again, None
-        finally:
-            await store.close()
+            await store.insert(space, "things", "i2", {"bad": "nul \u0000 here"}, now)
+        except BadRequest as refused:
+            return first, again, refused
+        return first, again, None
 
-    first, again, refused = asyncio.run(insert())
+    first, again, refused = with_pool(store, insert)
     with database.read() as conn:
         stored = DocumentStore().get(conn, space, "things", "i1")
         assert DocumentStore().get(conn, space, "things", "i2") is None
@@ -143,23 +149,17 @@ def test_locked_update_writes_or_rolls_back(database: Database, space: str) -> N
         raise Refused()
 
     async def run() -> tuple[object, object, bool]:
-        await store.open()
+        updated = await store.update_locked(
+            space, "things", "u1", lambda d: {"n": d.body["n"] + 1}, utc_now()
+        )
+        missing = await store.update_locked(space, "things", "nope", lambda d: {"n": 0}, utc_now())
         try:
-            updated = await store.update_locked(
-                space, "things", "u1", lambda d: {"n": d.body["n"] + 1}, utc_now()
-            )
-            missing = await store.update_locked(
-                space, "things", "nope", lambda d: {"n": 0}, utc_now()
-            )
-            try:
-                await store.update_locked(space, "things", "u1", refuse, utc_now())
-            except Refused:
-                return updated, missing, True
-            return updated, missing, False
-        finally:
-            await store.close()
+            await store.update_locked(space, "things", "u1", refuse, utc_now())
+        except Refused:
+            return updated, missing, True
+        return updated, missing, False
 
-    updated, missing, refused = asyncio.run(run())
+    updated, missing, refused = with_pool(store, run)
     with database.read() as conn:
         stored = DocumentStore().get(conn, space, "things", "u1")
     assert stored is not None and updated == stored
