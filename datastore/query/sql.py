@@ -364,16 +364,22 @@ class Compiler:
             # expressions) has statistics, so PostgreSQL estimates the match count well and
             # can walk a listing in creation order; GIN containment is estimated at ~0.02 %
             # whatever the value, which made 1,000,000-document lists fetch every match.
-            raw = self.d.field(body, path)
+            views = self.typed_views(self.d.field(body, path))
             if isinstance(value, str):
-                equal = self.d.collate(self.d.string(raw)) == sa.literal(value, sa.Text)
+                equal = views["string"] == sa.literal(value, sa.Text)
             else:
-                equal = self.d.number(raw) == sa.literal(value, sa.Numeric)
+                equal = views["number"] == sa.literal(value, sa.Numeric)
             return sa.or_(equal, in_array)
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             in_array,
         )
+
+    def typed_views(self, x: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
+        """A JSON value as a number and as a (C-collated) string, NULL when it is not one:
+        the expressions ``x-datastore-indexes`` indexes (``storage/indexes.py``), which
+        equality on an indexed field must repeat exactly for the index to apply."""
+        return {"number": self.d.number(x), "string": self.d.collate(self.d.string(x))}
 
     def _in(self, x: ColumnElement[Any], node: ast.In) -> ColumnElement[bool]:
         """``$in`` with one ``IN (...)`` per JSON type of the values (a large list stays one

@@ -58,10 +58,7 @@ def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
     out = []
     for spec in specs:
         value = compiler.value(ast.Field(spec.path))
-        for kind, expression in (
-            ("number", compiler.d.number(value)),
-            ("string", compiler.d.collate(compiler.d.string(value))),
-        ):
+        for kind, expression in compiler.typed_views(value).items():
             where = documents.c.collection == spec.collection if spec.collection else None
             out.append(
                 sa.Index(
