@@ -12,6 +12,7 @@ so input validation leaves them out (neither checked nor required).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,6 +171,7 @@ class SchemaCompiler:
             BLUEPRINT_URI, resource
         )
         self._cache: dict[int, CompiledSchema] = {}
+        self._checked: set[tuple[type[Validator], str]] = set()
 
     def compile(self, schema: dict[str, Any]) -> CompiledSchema:
         """The compiled form of a schema object of this blueprint (or of a standalone one).
@@ -191,11 +193,24 @@ class SchemaCompiler:
             root = _input_view(copy.deepcopy(schema), False)
             registry = self._registry
         if isinstance(target, dict):
-            cls.check_schema(_input_view(copy.deepcopy(target), False))
+            self._check(cls, _input_view(copy.deepcopy(target), False))
         validator = cls(root, registry=registry, format_checker=cls.FORMAT_CHECKER)
         compiled = CompiledSchema(validator, schema_info(self.document, schema))
         self._cache[id(schema)] = compiled
         return compiled
+
+    def _check(self, cls: type[Validator], schema: dict[str, Any]) -> None:
+        """``cls.check_schema(schema)``, once per distinct schema text: a collection's POST,
+        PUT and PATCH bodies (and copies of one schema across collections) are checked against
+        the metaschema once, which was most of a 50-collection blueprint's start-up."""
+        try:
+            key = (cls, json.dumps(schema, sort_keys=True))
+        except (TypeError, ValueError):  # not JSON text (YAML dates, say): check it every time
+            cls.check_schema(schema)
+            return
+        if key not in self._checked:
+            cls.check_schema(schema)
+            self._checked.add(key)
 
 
 def apply_defaults(body: dict[str, Any], info: SchemaInfo) -> dict[str, Any]:
