@@ -167,10 +167,11 @@ class DocumentService:
         preconditions: Preconditions = NO_PRECONDITIONS,
         relink: bool = False,
     ) -> StoredDocument:
-        """``patch`` from async code: a change that leaves ``$extends`` alone is a locked
-        read and an update in one transaction on the async driver (where the loop has a
-        pool); one that moves ``$extends`` needs the lineage and runs ``patch`` on a worker
-        thread (the async transaction is rolled back first)."""
+        """``patch`` from async code: a change that leaves ``$extends`` alone is a read and a
+        compare-and-swap update on the async driver (where the loop has a pool; see
+        ``AsyncStore.update``: ``compute`` may run again on a newer document after a lost
+        race); one that moves ``$extends`` needs the lineage and runs ``patch`` on a worker
+        thread."""
 
         def synchronous() -> StoredDocument:
             return self.patch(
@@ -189,7 +190,7 @@ class DocumentService:
             return change.body
 
         try:
-            doc = await store.update_locked(self.space, collection, doc_id, decide, self.clock())
+            doc = await store.update(self.space, collection, doc_id, decide, self.clock())
         except _MovesExtends:
             return await run_in_threadpool(synchronous)
         if doc is None:

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from datastore.documents.service import utc_now
 from datastore.errors import BadRequest, ServiceUnavailable
-from datastore.storage.async_store import AsyncStore
-from datastore.storage.documents import DocumentStore
+from datastore.storage.async_store import OPTIMISTIC_ATTEMPTS, AsyncStore
+from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.engine import Database
 from tests.http.test_outage import proxied_app
 
@@ -164,3 +164,74 @@ def test_locked_update_writes_or_rolls_back(database: Database, space: str) -> N
         stored = DocumentStore().get(conn, space, "things", "u1")
     assert stored is not None and updated == stored
     assert (stored.body, stored.version, missing, refused) == ({"n": 2}, 2, None, True)
+
+
+def test_update_decides_again_after_losing_a_race(database: Database, space: str) -> None:
+    """A write between ``update``'s read and its UPDATE makes the UPDATE match nothing; the
+    change is decided again on the newer document, so the other write is kept."""
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    sync = DocumentStore()
+    with database.write() as conn:
+        sync.insert(conn, space, "things", "r1", {"n": 1, "other": 0}, utc_now())
+    seen: list[int] = []
+
+    def decide(current: StoredDocument) -> object:
+        seen.append(current.version)
+        if len(seen) == 1:  # another client writes after our read
+            with database.write() as conn:
+                sync.update(conn, space, current, {"n": 1, "other": 7}, utc_now(), extends=None)
+        return {**current.body, "n": current.body["n"] + 1}
+
+    updated = with_pool(store, lambda: store.update(space, "things", "r1", decide, utc_now()))
+    assert seen == [1, 2]
+    assert updated is not None
+    assert (updated.body, updated.version) == ({"n": 2, "other": 7}, 3)
+
+
+def test_update_takes_the_row_lock_after_repeated_lost_races(
+    database: Database, space: str
+) -> None:
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    sync = DocumentStore()
+    with database.write() as conn:
+        sync.insert(conn, space, "things", "r2", {"n": 0}, utc_now())
+    calls: list[int] = []
+
+    def decide(current: StoredDocument) -> object:
+        calls.append(current.version)
+        if len(calls) <= OPTIMISTIC_ATTEMPTS:  # lose every optimistic attempt
+            with database.write() as conn:
+                sync.update(conn, space, current, {"n": -1}, utc_now(), extends=None)
+        return {"n": 100}
+
+    updated = with_pool(store, lambda: store.update(space, "things", "r2", decide, utc_now()))
+    assert len(calls) == OPTIMISTIC_ATTEMPTS + 1
+    assert updated is not None and updated.body == {"n": 100}
+    assert updated.version == OPTIMISTIC_ATTEMPTS + 2
+
+
+def test_concurrent_updates_of_one_document_lose_nothing(database: Database, space: str) -> None:
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    with database.write() as conn:
+        DocumentStore().insert(conn, space, "things", "hot", {"n": 0}, utc_now())
+
+    def inc(current: StoredDocument) -> object:
+        return {"n": current.body["n"] + 1}
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(store.update(space, "things", "hot", inc, utc_now()) for _ in range(60))
+        )
+
+    with_pool(store, run)
+    with database.read() as conn:
+        stored = DocumentStore().get(conn, space, "things", "hot")
+    assert stored is not None and (stored.body, stored.version) == ({"n": 60}, 61)
+    missing = with_pool(store, lambda: store.update(space, "things", "nope", inc, utc_now()))
+    assert missing is None
