@@ -33,8 +33,8 @@ pool = AsyncConnectionPool(
     open=False,
 )
 SORT: list[str] = orjson.loads(os.environ.get("FLOOR_SORT", '["pk"]'))
-EQUAL: dict[str, str] = orjson.loads(os.environ.get("FLOOR_EQUAL", "{}"))
-"""The datastore's SQL expression of each indexed field, as its equality filter uses it."""
+EQUAL: dict[str, dict[str, str]] = orjson.loads(os.environ.get("FLOOR_EQUAL", "{}"))
+"""The datastore's SQL expressions of equality's two branches on each indexed field."""
 ORDER = ", ".join([*SORT, "pk"])
 
 
@@ -112,13 +112,22 @@ async def listing(request: Request) -> Response:
                 (SPACE, collection, *values, limit),
             )
         elif "q" in request.query_params:
-            # One-field equality as the datastore compiles it: the indexed expression of the
-            # field, or an array holding the value.
+            # One-field equality as the datastore runs it: the indexed string expression of
+            # the field, or an array holding the value, one ordered SELECT each, merged.
             ((field, value),) = orjson.loads(request.query_params["q"]).items()
+            branch = (
+                f"SELECT pk, {COLUMNS} FROM documents WHERE space = %s AND collection = %s"
+                " AND {} ORDER BY pk LIMIT %s"
+            )
+            string, array = EQUAL[field]["string"], EQUAL[field]["array"]
             cursor = await conn.execute(
-                f"SELECT {COLUMNS} FROM documents WHERE space = %s AND collection = %s"
-                f" AND (({EQUAL[field]}) = %s OR body @> %s) ORDER BY pk LIMIT %s",
-                (SPACE, collection, value, Jsonb({field: [value]}), limit),
+                f"SELECT {COLUMNS} FROM (({branch.format(f'({string}) = %s')}) UNION ALL"
+                f" ({branch.format(f'{array} AND body @> %s')})) AS u ORDER BY pk LIMIT %s",
+                (
+                    *(SPACE, collection, value, limit),
+                    *(SPACE, collection, Jsonb({field: [value]}), limit),
+                    limit,
+                ),
             )
         else:
             cursor = await conn.execute(

@@ -34,13 +34,22 @@ def sort_expressions(field: str) -> list[str]:
     ]
 
 
-def string_expression(field: str) -> str:
-    """The datastore's indexed string expression of ``field`` as SQL text (equality on an
-    ``x-datastore-indexes`` field compiles to it), for the floor's list filter."""
+def equality_expressions(field: str) -> dict[str, str]:
+    """The datastore's two branches of equality on an ``x-datastore-indexes`` field as SQL
+    text, for the floor's list filter: ``string`` (the indexed string view, compared with the
+    value) and ``array`` (the field is an array; containment follows)."""
     compiler = Compiler(document_columns(), "postgresql")
-    expression = compiler.d.collate(compiler.d.string(compiler.value(ast.Field((field,)))))
-    text = expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    return str(text).replace("documents.", "")
+    value = compiler.value(ast.Field((field,)))
+    expressions = {
+        "string": compiler.typed_views(value)["string"],
+        "array": compiler.is_array(value),
+    }
+    return {
+        name: str(
+            expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        ).replace("documents.", "")
+        for name, expression in expressions.items()
+    }
 
 
 class Floor:
@@ -57,7 +66,7 @@ class Floor:
             "PYTHONPATH": str(ROOT),
             "FLOOR_DATABASE_URL": database_url.replace("postgresql+psycopg://", "postgresql://"),
             "FLOOR_SORT": json.dumps(self.sort),
-            "FLOOR_EQUAL": json.dumps({"category": string_expression("category")}),
+            "FLOOR_EQUAL": json.dumps({"category": equality_expressions("category")}),
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.server = Server(

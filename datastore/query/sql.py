@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from datastore.errors import BadRequest, InvalidParam
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
+from datastore.storage.union import exclusive_or
 
 JSONB = postgresql.JSONB
 _DATETIME_SOURCES = ("$createdDatetime", "$updatedDatetime")
@@ -111,7 +112,10 @@ class _PostgreSQL(_Dialect):
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         if not path:
             return body
-        parts = [sa.literal(p, sa.Text) for p in path]
+        # Keys are written into the SQL (quoted by SQLAlchemy), not bound: an expression index
+        # applies only where the query repeats its expression, constants included, and a
+        # prepared statement's generic plan sees bound values as unknown.
+        parts = [sa.literal(p, sa.Text, literal_execute=True) for p in path]
         return sa.func.jsonb_extract_path(body, *parts, type_=JSONB)
 
     def literal(self, value: Any) -> ColumnElement[Any]:
@@ -122,7 +126,8 @@ class _PostgreSQL(_Dialect):
 
     def _scalar(self, x: ColumnElement[Any], kind: str, cast: Any) -> ColumnElement[Any]:
         text = x.op("#>>", return_type=sa.Text)(sa.literal_column("'{}'::text[]"))
-        return sa.case((sa.func.jsonb_typeof(x) == kind, sa.cast(text, cast)), else_=None)
+        is_kind = sa.func.jsonb_typeof(x) == sa.literal_column(f"'{kind}'")
+        return sa.case((is_kind, sa.cast(text, cast)), else_=None)
 
     def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         return self._scalar(x, "number", sa.Numeric)
@@ -249,6 +254,7 @@ class Compiler:
         self.cols = cols
         self.d = dialect_for(dialect)
         self._sorts: dict[ast.SortKey, list[tuple[ColumnElement[Any], bool]]] = {}
+        self._indexed: dict[tuple[str, ...], dict[str, ColumnElement[Any]]] = {}
 
     # -- values ---------------------------------------------------------------------------
 
@@ -364,16 +370,30 @@ class Compiler:
             # expressions) has statistics, so PostgreSQL estimates the match count well and
             # can walk a listing in creation order; GIN containment is estimated at ~0.02 %
             # whatever the value, which made 1,000,000-document lists fetch every match.
-            views = self.typed_views(self.d.field(body, path))
+            # The two branches exclude each other and each has an index in creation order
+            # (the typed view's, and the field's "is an array" partial index), so the store
+            # runs a listing as a UNION ALL of both (storage/union.py).
+            views = self._indexed.get(path)
+            if views is None:  # built once per field and compiler: a third of a list's CPU
+                extracted = self.d.field(body, path)
+                views = self._indexed[path] = {
+                    **self.typed_views(extracted),
+                    "array": self.is_array(extracted),
+                }
             if isinstance(value, str):
                 equal = views["string"] == sa.literal(value, sa.Text)
             else:
                 equal = views["number"] == sa.literal(value, sa.Numeric)
-            return sa.or_(equal, in_array)
+            return exclusive_or(equal, sa.and_(views["array"], in_array))
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             in_array,
         )
+
+    def is_array(self, x: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether a JSON value is an array: the predicate of an indexed field's partial index
+        of array-valued documents (``storage/indexes.py``), repeated exactly in its equality."""
+        return self.d.jtype(x) == sa.literal_column("'array'")
 
     def typed_views(self, x: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
         """A JSON value as a number and as a (C-collated) string, NULL when it is not one:

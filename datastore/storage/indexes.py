@@ -1,10 +1,12 @@
 """Expression indexes for ``x-datastore-indexes`` (PostgreSQL).
 
-For each declared field of a collection, three B-tree indexes over exactly the expressions the
-query compiler emits — the field as a number and as a string (typed comparisons), and its sort
-columns followed by creation order (sorted listings and keyset pages) — led by
-``(space, collection)`` and limited to that collection when its name is literal. Equality on any
-field also uses the GIN index on the body (containment). SQLite gets no extra index.
+For each declared field of a collection, four B-tree indexes over exactly the expressions the
+query compiler emits, each ending in creation order (``pk``): the field as a number and as a
+string (equality and typed comparisons), the documents where it is an array (equality's other
+branch, see ``storage/union.py``), and its sort columns (sorted listings and keyset pages).
+They are led by ``space``, and are partial indexes of the collection when its name is literal
+(else ``collection`` follows ``space``). Equality on any other field uses the GIN index on the
+body (containment). SQLite gets no extra index.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,52 +54,74 @@ def _name(spec: IndexSpec, kind: str) -> str:
     return f"ix_documents_x_{digest[:16]}"
 
 
+LEGACY_KINDS = ("number", "string")
+"""Kinds of index earlier versions created, with ``collection`` as a column in partial indexes:
+PostgreSQL drops a qual the index predicate implies, so the column after it could not bound
+the scan (it read the whole space). ``ensure_indexes`` drops them."""
+
+
 def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
     """The Index objects for the specs (PostgreSQL expressions). They are detached from the
-    table's metadata again, so Alembic's view of the schema stays the migrations' own."""
+    table's metadata again, so Alembic's view of the schema stays the migrations' own.
+
+    A spec with a literal collection gets partial indexes (``WHERE collection = '...'``)
+    without a ``collection`` column; one for every collection has the column after
+    ``space``. Either way each index ends with ``pk`` (creation order), so equality with a
+    listing's ``LIMIT`` reads only the rows it returns."""
     compiler = Compiler(document_columns(), "postgresql")
     out = []
     for spec in specs:
         value = compiler.value(ast.Field(spec.path))
         for kind, expression in compiler.typed_views(value).items():
-            where = documents.c.collection == spec.collection if spec.collection else None
-            out.append(
-                sa.Index(
-                    _name(spec, kind),
-                    documents.c.space,
-                    documents.c.collection,
-                    sa.Grouping(expression),
-                    postgresql_where=where,
-                )
-            )
+            out.append(_index(spec, f"{kind}/pk", sa.Grouping(expression)))
+        # Documents where the field is an array, in creation order: the other branch of
+        # equality (an array holding the value), usually few or none.
+        out.append(_index(spec, "array", predicate=compiler.is_array(value)))
         # The order of a sort on the field: its sort columns, then creation order, so keyset
         # pages are an index range scan.
         sort_columns = [
             column for column, _ in compiler.sort_columns(ast.SortKey(ast.Field(spec.path)))
         ]
-        out.append(
-            sa.Index(
-                _name(spec, "sort"),
-                documents.c.space,
-                documents.c.collection,
-                *[sa.Grouping(c) for c in sort_columns],
-                documents.c.pk,
-                postgresql_where=documents.c.collection == spec.collection
-                if spec.collection
-                else None,
-            )
-        )
-    for index in out:
-        documents.indexes.discard(index)
+        out.append(_index(spec, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
+    for made in out:
+        documents.indexes.discard(made)
     return out
+
+
+def _index(spec: IndexSpec, kind: str, *columns: Any, predicate: Any = None) -> sa.Index:
+    """``(space[, collection], *columns, pk)``, partial to the spec's literal collection and
+    to ``predicate``."""
+    scope = [documents.c.space]
+    conditions = [predicate] if predicate is not None else []
+    if spec.collection:
+        conditions.insert(0, documents.c.collection == spec.collection)
+    else:
+        scope.append(documents.c.collection)
+    return sa.Index(
+        _name(spec, kind),
+        *scope,
+        *columns,
+        documents.c.pk,
+        postgresql_where=sa.and_(*conditions) if conditions else None,
+    )
+
+
+def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
+    """Names of the indexes of ``LEGACY_KINDS`` (and the old sort index) for these specs."""
+    return [_name(spec, kind) for spec in specs for kind in (*LEGACY_KINDS, "sort")]
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
     """Create the missing indexes (PostgreSQL only); how many were declared."""
     if not db.is_postgresql:
         return 0
+    specs = list(specs)
     indexes = index_statements(specs)
     with translate_errors(), db.engine.begin() as conn:
+        # Workers starting together would otherwise race on the same DDL.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413002)")
+        for name in legacy_index_names(specs):
+            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
         for index in indexes:
             conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
     return len(indexes)
