@@ -54,7 +54,6 @@ from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
 from datastore.queue import QueueService
-from datastore.storage import migrate
 from datastore.storage.engine import Database, default_sqlite_url
 from datastore.storage.indexes import ensure_indexes, index_specs
 
@@ -195,6 +194,8 @@ def open_database(settings: Settings) -> Database:
         statement_timeout_ms=settings.statement_timeout_ms,
     )
     if settings.migrate:
+        from datastore.storage import migrate  # Alembic: a tenth of start-up, only to migrate
+
         migrate.upgrade(db)
     return db
 

@@ -100,7 +100,8 @@ def schema_info(document: dict[str, Any], schema: Any, depth: int = 0) -> Schema
 
 
 def _input_view(node: Any, openapi_30: bool) -> Any:
-    """The blueprint as input validation sees it: sources removed, ``nullable`` as a type."""
+    """The blueprint as input validation sees it: sources removed, ``nullable`` as a type.
+    Every dict and list is new (the input is never changed, so needs no copy first)."""
     if isinstance(node, list):
         return [_input_view(v, openapi_30) for v in node]
     if not isinstance(node, dict):
@@ -163,7 +164,7 @@ class SchemaCompiler:
     def __init__(self, document: dict[str, Any], *, openapi_version: str) -> None:
         self.document = document
         self._pointers = _pointers(document)
-        self._view = _input_view(copy.deepcopy(document), openapi_version.startswith("3.0"))
+        self._view = _input_view(document, openapi_version.startswith("3.0"))
         resource = referencing.Resource.from_contents(
             self._view, default_specification=referencing.jsonschema.DRAFT202012
         )
@@ -190,10 +191,10 @@ class SchemaCompiler:
             root: dict[str, Any] = {"$ref": f"{BLUEPRINT_URI}#{pointer}"}
             registry = self._registry
         else:
-            root = _input_view(copy.deepcopy(schema), False)
+            root = _input_view(schema, False)
             registry = self._registry
         if isinstance(target, dict):
-            self._check(cls, _input_view(copy.deepcopy(target), False))
+            self._check(cls, _input_view(target, False))
         validator = cls(root, registry=registry, format_checker=cls.FORMAT_CHECKER)
         compiled = CompiledSchema(validator, schema_info(self.document, schema))
         self._cache[id(schema)] = compiled

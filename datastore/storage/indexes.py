@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from datastore.query import ast
 from datastore.query.sql import Compiler, document_columns
@@ -106,22 +107,53 @@ def _index(spec: IndexSpec, kind: str, *columns: Any, predicate: Any = None) -> 
     )
 
 
+KINDS = ("number/pk", "string/pk", "array", "sort/pk")
+"""The indexes of each field, in the order ``index_statements`` makes them."""
+
+
+def index_names(specs: Iterable[IndexSpec]) -> list[str]:
+    """The names of the indexes ``index_statements`` makes for these specs."""
+    return [_name(spec, kind) for spec in specs for kind in KINDS]
+
+
 def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
     """Names of the indexes of ``LEGACY_KINDS`` (and the old sort index) for these specs."""
     return [_name(spec, kind) for spec in specs for kind in (*LEGACY_KINDS, "sort")]
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
-    """Create the missing indexes (PostgreSQL only); how many were declared."""
+    """Create the missing indexes and drop legacy ones (PostgreSQL only); how many are
+    declared. One catalogue query finds what exists, so a restart with every index in place
+    issues no DDL and builds no index definitions (a statement per index, and building
+    them, were a quarter of a second of a 50-collection blueprint's start-up)."""
     if not db.is_postgresql:
         return 0
     specs = list(specs)
-    indexes = index_statements(specs)
+    names = index_names(specs)
+    legacy = legacy_index_names(specs)
     with translate_errors(), db.engine.begin() as conn:
+        existing = _existing(conn, names + legacy)
+        if existing.issuperset(names) and existing.isdisjoint(legacy):
+            return len(names)
         # Workers starting together would otherwise race on the same DDL.
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413002)")
-        for name in legacy_index_names(specs):
-            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
-        for index in indexes:
-            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-    return len(indexes)
+        existing = _existing(conn, names + legacy)
+        for name in legacy:
+            if name in existing:
+                conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
+        for index in index_statements(specs):
+            if index.name not in existing:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+    return len(names)
+
+
+def _existing(conn: Connection, names: list[str]) -> set[str]:
+    """Which of ``names`` are indexes of the current schema."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND indexname = ANY(:names)"
+        ),
+        {"names": names},
+    )
+    return {row[0] for row in rows}

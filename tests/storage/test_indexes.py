@@ -194,3 +194,12 @@ def test_legacy_indexes_are_replaced(database: Database) -> None:
             "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%(n)s)", {"n": names}
         ).fetchall()
     assert left == []
+
+
+def test_index_names_are_the_names_of_the_indexes_made() -> None:
+    """``ensure_indexes`` decides from the names alone whether anything is missing."""
+    from datastore.storage.indexes import index_names, index_statements
+
+    specs = [IndexSpec("ev", ("cost",)), IndexSpec(None, ("venue", "city"))]
+    assert index_names(specs) == [index.name for index in index_statements(specs)]
+    assert len(set(index_names(specs))) == 8
