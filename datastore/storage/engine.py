@@ -174,9 +174,13 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
         )
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    # Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep
+    # one generic plan: planning a listing with its values, against every expression index
+    # of the documents table, took ~4 ms where running the plan took ~0.3 ms.
+    options = ["-c plan_cache_mode=force_generic_plan"]
     if statement_timeout_ms > 0:
-        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+        options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+    connect_args: dict[str, Any] = {"options": " ".join(options)}
     return sa.create_engine(
         url,
         json_serializer=_json_dumps,

@@ -203,3 +203,49 @@ def test_index_names_are_the_names_of_the_indexes_made() -> None:
     specs = [IndexSpec("ev", ("cost",)), IndexSpec(None, ("venue", "city"))]
     assert index_names(specs) == [index.name for index in index_statements(specs)]
     assert len(set(index_names(specs))) == 8
+
+
+def test_listings_use_the_indexes_in_a_generic_plan(database: Database, space: str) -> None:
+    """The synchronous pool's connections keep generic plans for prepared statements (planning
+    a listing against every expression index cost ~10x running it). A generic plan knows no
+    parameter, so the listing writes the collection, the JSON keys and the type names into
+    its SQL; with them it still reads the field's indexes."""
+    if not database.is_postgresql:
+        pytest.skip("plans are PostgreSQL's")
+    spec = IndexSpec("gen", ("cat",))
+    ensure_indexes(database, [spec])
+    with database.write() as conn:
+        store, now = DocumentStore(), utc_now()
+        for n in range(300):
+            store.insert(conn, space, "gen", f"d{n}", {"cat": f"c{n % 3}"}, now)
+        conn.exec_driver_sql("ANALYZE documents")
+    with database.read() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+    from datastore.storage.documents import _ordered
+
+    indexed = Compiler(document_columns(indexed=frozenset({("cat",)})), "postgresql")
+    where = indexed.filter(ast.Compare(ast.Field(("cat",)), "eq", "c1"))
+    query = _ordered(space, "gen", where, [(documents.c.pk, False)], 20, 0)
+    with database.write() as conn:
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        names = list(compiled.params)
+        sql = str(compiled)
+        for n, name in enumerate(names, 1):  # pyformat placeholders as $n
+            sql = sql.replace(f"%({name})s", f"${n}")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql(f"PREPARE listing AS {sql}")
+        try:
+            args = ", ".join(_sql_literal(compiled.params[name]) for name in names)
+            lines = conn.exec_driver_sql(f"EXPLAIN EXECUTE listing({args})").fetchall()
+        finally:
+            conn.exec_driver_sql("DEALLOCATE listing")
+    plan = "\n".join(row[0] for row in lines)
+    assert "$" in plan, plan  # the generic plan: parameters left as they are
+    assert _name_of(spec, "string/pk") in plan, plan
+    assert _name_of(spec, "array") in plan, plan
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
