@@ -1,12 +1,13 @@
 """An OR of mutually exclusive conditions, each with its own index, run as a UNION ALL.
 
 Equality on an ``x-datastore-indexes`` field is "the field is this string (or number)" OR "the
-field is an array holding it"; no document can be both. Each branch has an index that yields
-rows in creation order (``storage/indexes.py``), but PostgreSQL cannot walk two indexes in
-order through an OR: it fetches every match and sorts, or walks the whole collection in
-creation order filtering rows. On 1,000,000 documents with 5,000 matches, a listing's
-``LIMIT 20`` took ~4 ms either way. Run as one ordered, limited SELECT per branch merged by a
-UNION ALL, it reads 20 index entries and 20 rows: ~0.3 ms.
+field is an array holding it"; no document can be both. A range (``$gt`` ...) is likewise "the
+field's typed view is in range" OR "the field is an array with an element in range". Each
+branch has an index that yields rows in creation order (``storage/indexes.py``), but
+PostgreSQL cannot walk two indexes in order through an OR: it fetches every match and sorts,
+or walks the whole collection in creation order filtering rows. On 1,000,000 documents with
+5,000 matches, a listing's ``LIMIT 20`` took ~4 ms either way. Run as one ordered, limited
+SELECT per branch merged by a UNION ALL, it reads 20 index entries and 20 rows: ~0.3 ms.
 
 The query compiler marks such an OR (``exclusive_or``); the document store splits a WHERE whose
 top-level conjuncts hold one (``branches``). Because the branches exclude each other, the
