@@ -163,21 +163,14 @@ class AsyncStore:
         ``OPTIMISTIC_ATTEMPTS`` lost races (a document many clients update at once) it
         queues on the row lock with ``update_locked``. ``decide`` may so run more than once,
         each time on the then-current document. None when there is no such document."""
-        params = {"space": space, "collection": collection, "doc_id": doc_id}
+        place = (space, collection, doc_id)
         for _ in range(OPTIMISTIC_ATTEMPTS):
             async with self._connection() as conn:
-                cursor = await conn.execute(_SQL, params)
-                row = await cursor.fetchone()
-                if row is None:
-                    return None
-                current = _document(row)
-                body = decide(current)
-                cursor = await conn.execute(
-                    _UPDATE, update_params(space, current, Jsonb(body), now, current.extends)
-                )
-                row = await cursor.fetchone()
-            if row is not None:
-                return _document(row)
+                found, written = await _read_decide_write(conn, _SQL, place, decide, now)
+            if not found:
+                return None
+            if written is not None:
+                return written
         return await self.update_locked(space, collection, doc_id, decide, now)
 
     async def update_locked(
@@ -191,22 +184,40 @@ class AsyncStore:
         """In one transaction: lock the document, ``decide(current)`` its new body (raising
         to refuse, which rolls back), write it; None when there is no such document. The
         document keeps its ``$extends``."""
+        place = (space, collection, doc_id)
         async with self._connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                _SQL_LOCKED, {"space": space, "collection": collection, "doc_id": doc_id}
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                return None
-            current = _document(row)
-            body = decide(current)
-            cursor = await conn.execute(
-                _UPDATE, update_params(space, current, Jsonb(body), now, current.extends)
-            )
-            row = await cursor.fetchone()
-            if row is None:  # cannot happen under the row lock; as the synchronous path says
-                raise Conflict("The document changed while it was being updated; retry.")
-            return _document(row)
+            found, written = await _read_decide_write(conn, _SQL_LOCKED, place, decide, now)
+        if not found:
+            return None
+        if written is None:  # cannot happen under the row lock; as the synchronous path says
+            raise Conflict("The document changed while it was being updated; retry.")
+        return written
+
+
+async def _read_decide_write(
+    conn: psycopg.AsyncConnection[Any],
+    select: str,
+    place: tuple[str, str, str],
+    decide: Callable[[StoredDocument], Any],
+    now: datetime,
+) -> tuple[bool, StoredDocument | None]:
+    """Read the document at ``place`` with ``select``, ``decide`` its new body, and write it
+    if the row is still at the version read: (whether the document exists, the written
+    document or None when the write matched no row). The document keeps its ``$extends``."""
+    space, collection, doc_id = place
+    cursor = await conn.execute(
+        select, {"space": space, "collection": collection, "doc_id": doc_id}
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return False, None
+    current = _document(row)
+    body = decide(current)
+    cursor = await conn.execute(
+        _UPDATE, update_params(space, current, Jsonb(body), now, current.extends)
+    )
+    row = await cursor.fetchone()
+    return True, _document(row) if row is not None else None
 
 
 def _document(row: tuple[Any, ...]) -> StoredDocument:

@@ -136,11 +136,7 @@ def test_async_insert_is_what_the_synchronous_store_reads(database: Database, sp
 
 
 def test_locked_update_writes_or_rolls_back(database: Database, space: str) -> None:
-    store = database.async_store
-    if store is None:
-        pytest.skip("the async path is PostgreSQL's")
-    with database.write() as conn:
-        DocumentStore().insert(conn, space, "things", "u1", {"n": 1}, utc_now())
+    store = _async_store_with(database, space, "u1", {"n": 1})
 
     class Refused(Exception):
         pass
@@ -169,12 +165,8 @@ def test_locked_update_writes_or_rolls_back(database: Database, space: str) -> N
 def test_update_decides_again_after_losing_a_race(database: Database, space: str) -> None:
     """A write between ``update``'s read and its UPDATE makes the UPDATE match nothing; the
     change is decided again on the newer document, so the other write is kept."""
-    store = database.async_store
-    if store is None:
-        pytest.skip("the async path is PostgreSQL's")
+    store = _async_store_with(database, space, "r1", {"n": 1, "other": 0})
     sync = DocumentStore()
-    with database.write() as conn:
-        sync.insert(conn, space, "things", "r1", {"n": 1, "other": 0}, utc_now())
     seen: list[int] = []
 
     def decide(current: StoredDocument) -> object:
@@ -193,12 +185,8 @@ def test_update_decides_again_after_losing_a_race(database: Database, space: str
 def test_update_takes_the_row_lock_after_repeated_lost_races(
     database: Database, space: str
 ) -> None:
-    store = database.async_store
-    if store is None:
-        pytest.skip("the async path is PostgreSQL's")
+    store = _async_store_with(database, space, "r2", {"n": 0})
     sync = DocumentStore()
-    with database.write() as conn:
-        sync.insert(conn, space, "things", "r2", {"n": 0}, utc_now())
     calls: list[int] = []
 
     def decide(current: StoredDocument) -> object:
@@ -215,11 +203,7 @@ def test_update_takes_the_row_lock_after_repeated_lost_races(
 
 
 def test_concurrent_updates_of_one_document_lose_nothing(database: Database, space: str) -> None:
-    store = database.async_store
-    if store is None:
-        pytest.skip("the async path is PostgreSQL's")
-    with database.write() as conn:
-        DocumentStore().insert(conn, space, "things", "hot", {"n": 0}, utc_now())
+    store = _async_store_with(database, space, "hot", {"n": 0})
 
     def inc(current: StoredDocument) -> object:
         return {"n": current.body["n"] + 1}
@@ -235,3 +219,14 @@ def test_concurrent_updates_of_one_document_lose_nothing(database: Database, spa
     assert stored is not None and (stored.body, stored.version) == ({"n": 60}, 61)
     missing = with_pool(store, lambda: store.update(space, "things", "nope", inc, utc_now()))
     assert missing is None
+
+
+def _async_store_with(database: Database, space: str, doc_id: str, body: object) -> AsyncStore:
+    """The database's async store, with one document ``things/<doc_id>`` stored; skips the
+    test on SQLite (the async path is PostgreSQL's)."""
+    store = database.async_store
+    if store is None:
+        pytest.skip("the async path is PostgreSQL's")
+    with database.write() as conn:
+        DocumentStore().insert(conn, space, "things", doc_id, body, utc_now())
+    return store
