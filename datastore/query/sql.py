@@ -384,7 +384,7 @@ class Compiler:
                 equal = views["string"] == sa.literal(value, sa.Text)
             else:
                 equal = views["number"] == sa.literal(value, sa.Numeric)
-            return exclusive_or(equal, sa.and_(views["array"], in_array))
+            return exclusive_or(equal, sa.and_(views["array"], in_array), key=path)
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             in_array,
@@ -477,14 +477,37 @@ class Compiler:
             # reads each from its index (storage/union.py); as a plain OR, the EXISTS kept
             # PostgreSQL off the index, so range + sort scanned the collection.
             select, element = self.d.elements(x)
+            assert isinstance(node.field, ast.Field)
+            rank = self.sort_columns(ast.SortKey(node.field))[0][0]
             return exclusive_or(
-                self._scalar_compare(x, op, value),
+                sa.and_(self._scalar_compare(x, op, value), self._in_sort_order(node)),
                 sa.and_(
                     self.is_array(x),
+                    rank == _const(_RANK["array"]),  # implied; bounds a sort-index scan
                     select.where(self._scalar_compare(element, op, value)).exists(),
                 ),
+                key=node.field.path,
             )
         return self._any(x, lambda e: self._scalar_compare(e, op, value))
+
+    def _in_sort_order(self, node: ast.Compare) -> ColumnElement[bool]:
+        """The range of ``node`` (a number or string) restated on the field's sort columns:
+        its type's rank, then its coalesced view. Implied by the typed comparison, it lets the
+        field's sort index bound a scan; without it a listing sorted by the field walked the
+        sort index from one end past every row out of range (134 ms at 100,000 documents)."""
+        assert isinstance(node.field, ast.Field)
+        rank, number, string, _ = (c for c, _ in self.sort_columns(ast.SortKey(node.field)))
+        if isinstance(node.value, str):
+            typed, kind, bound = string, "string", sa.literal(node.value, sa.Text)
+        else:
+            typed, kind, bound = number, "number", sa.literal(node.value, sa.Numeric)
+        compare = {
+            "gt": typed > bound,
+            "gte": typed >= bound,
+            "lt": typed < bound,
+            "lte": typed <= bound,
+        }[node.op]
+        return sa.and_(rank == _const(_RANK[kind]), compare)
 
     def _indexed_range(self, node: ast.Compare) -> bool:
         """A range comparison of a number or string with an ``x-datastore-indexes`` field

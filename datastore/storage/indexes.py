@@ -12,6 +12,7 @@ body (containment). SQLite gets no extra index.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from datastore.query.sql import Compiler, document_columns
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.tables import documents
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,30 @@ def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
         existing = _existing(conn, names + legacy)
         for name in legacy:
             if name in existing:
-                conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
+                _drop_if_free(conn, name)
         for index in index_statements(specs):
             if index.name not in existing:
                 conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
     return len(names)
+
+
+LEGACY_DROP_WAIT = "2s"
+"""How long dropping a legacy index waits for its lock (which any open transaction on the
+documents table holds off) before leaving the index for a later start."""
+
+
+def _drop_if_free(conn: Connection, name: str) -> None:
+    """Drop a legacy index, unless the table stays locked for ``LEGACY_DROP_WAIT``: the
+    drop needs the table to itself, and an unused index does no harm until the next start."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LEGACY_DROP_WAIT}'")
+            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+    except sa.exc.OperationalError as exc:
+        if "lock timeout" not in str(exc):
+            raise
+        log.warning("index %s of an earlier version left in place: the table is busy", name)
 
 
 def _existing(conn: Connection, names: list[str]) -> set[str]:

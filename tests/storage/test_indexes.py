@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,31 @@ from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.indexes import IndexSpec, ensure_indexes, index_specs
 from datastore.storage.tables import documents
+
+
+@pytest.fixture
+def own_database(database: Database) -> Iterator[Database]:
+    """A fresh, migrated PostgreSQL database of the test's own: query plans depend on what
+    else the shared table holds (other tests' documents and open transactions)."""
+    if not database.is_postgresql:
+        pytest.skip("plans and expression indexes are PostgreSQL's")
+    import uuid
+
+    from datastore.storage import migrate
+
+    admin = sa.create_engine(database.url, isolation_level="AUTOCOMMIT")
+    name = f"datastore_plans_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    own = Database(database.url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate.upgrade(own)
+        yield own
+    finally:
+        own.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def plan(database: Database, space: str | None, node: ast.Node) -> str:
@@ -42,7 +68,8 @@ def test_specs_from_a_blueprint() -> None:
     ]
 
 
-def test_indexed_queries_use_the_indexes(database: Database, space: str) -> None:
+def test_indexed_queries_use_the_indexes(own_database: Database, space: str) -> None:
+    database = own_database
     if not database.is_postgresql:
         pytest.skip("expression indexes are a PostgreSQL feature; SQLite needs none here")
     assert ensure_indexes(database, [IndexSpec("ev", ("cost",))]) == 4
@@ -102,11 +129,12 @@ def test_equality_on_indexed_fields_agrees_with_containment(database: Database, 
 
 
 def test_indexed_equality_listings_are_a_union_in_index_order(
-    database: Database, space: str
+    own_database: Database, space: str
 ) -> None:
     """A listing filtered by equality on an indexed field reads each branch's index in creation
     order (Merge Append of two limited index scans) instead of filtering the collection or
     sorting every match; and it returns what the plain (containment) form returns."""
+    database = own_database
     if not database.is_postgresql:
         pytest.skip("the indexed form is PostgreSQL's")
     spec = IndexSpec("un", ("cat",))
@@ -178,22 +206,50 @@ def _name_of(spec: IndexSpec, kind: str) -> str:
 
 def test_legacy_indexes_are_replaced(database: Database) -> None:
     """Indexes of earlier versions (``collection`` as a column of a partial index, which could
-    not bound the scan) are dropped when the new ones are made."""
+    not bound the scan) are dropped when the new ones are made; while another transaction
+    holds the table, the drop gives up after a moment and the index stays for a later start.
+    On a database of its own: the drop needs the table to itself."""
     if not database.is_postgresql:
         pytest.skip("expression indexes are a PostgreSQL feature")
+    import uuid
+
+    from datastore.storage import migrate
     from datastore.storage.indexes import legacy_index_names
 
-    spec = IndexSpec("legacy", ("x",))
-    names = legacy_index_names([spec])
-    with database.write() as conn:
-        for name in names:
-            conn.exec_driver_sql(f'CREATE INDEX "{name}" ON documents (space, collection)')
-    ensure_indexes(database, [spec])
-    with database.read() as conn:
-        left = conn.exec_driver_sql(
-            "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%(n)s)", {"n": names}
-        ).fetchall()
-    assert left == []
+    admin = sa.create_engine(database.url, isolation_level="AUTOCOMMIT")
+    name = f"datastore_legacy_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    own = Database(database.url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate.upgrade(own)
+        spec = IndexSpec("legacy", ("x",))
+        names = legacy_index_names([spec])
+
+        def legacy_left() -> list[Any]:
+            with own.read() as conn:
+                return list(
+                    conn.exec_driver_sql(
+                        "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%(n)s)",
+                        {"n": names},
+                    ).fetchall()
+                )
+
+        with own.write() as conn:
+            for legacy in names:
+                conn.exec_driver_sql(f'CREATE INDEX "{legacy}" ON documents (space, collection)')
+        with own.engine.connect() as busy:  # a transaction that read the table, left open
+            busy.exec_driver_sql("SELECT count(*) FROM documents")
+            ensure_indexes(own, [spec])
+            assert len(legacy_left()) == len(names)
+            busy.rollback()
+        ensure_indexes(own, [spec])
+        assert legacy_left() == []
+    finally:
+        own.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def test_index_names_are_the_names_of_the_indexes_made() -> None:
@@ -205,11 +261,12 @@ def test_index_names_are_the_names_of_the_indexes_made() -> None:
     assert len(set(index_names(specs))) == 8
 
 
-def test_listings_use_the_indexes_in_a_generic_plan(database: Database, space: str) -> None:
+def test_listings_use_the_indexes_in_a_generic_plan(own_database: Database, space: str) -> None:
     """The synchronous pool's connections keep generic plans for prepared statements (planning
     a listing against every expression index cost ~10x running it). A generic plan knows no
     parameter, so the listing writes the collection, the JSON keys and the type names into
     its SQL; with them it still reads the field's indexes."""
+    database = own_database
     if not database.is_postgresql:
         pytest.skip("plans are PostgreSQL's")
     spec = IndexSpec("gen", ("cat",))
