@@ -209,7 +209,12 @@ def test_query_string_of_100_kb_over_a_real_server(database: Database, space: st
     with live_server(app) as url:
         host, port = url.removeprefix("http://").split(":")
         for method in (b"GET", b"DELETE", b"POST"):
-            head = raw_http(host, int(port), method + b"/events?q=" + b"x" * 100_000)
+            try:
+                head = raw_http(host, int(port), method + b"/events?q=" + b"x" * 100_000)
+            except ConnectionResetError:
+                # The server answered and closed while the client was still sending: TCP
+                # then resets the connection, and the client may lose the answer with it.
+                continue
             status = int(head.split(b" ", 2)[1])
             assert 400 <= status < 500, head[:200]
         with httpx.Client(base_url=url) as client:
