@@ -214,11 +214,12 @@ class DocumentService:
         collection: str,
         *,
         where: sa.ColumnElement[bool] | None = None,
-        order_by: Sequence[sa.ColumnElement[Any]] = (),
+        keys: Sequence[tuple[sa.ColumnElement[Any], bool]] = (),
         limit: int | None = None,
         offset: int = 0,
     ) -> list[StoredDocument]:
-        """Documents of a collection; raises CollectionNotFound when its parent is missing."""
+        """Documents of a collection, ordered by ``keys`` ((expression, descending) pairs,
+        then creation order); raises CollectionNotFound when its parent is missing."""
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
             return self.store.find(
@@ -226,7 +227,7 @@ class DocumentService:
                 self.space,
                 collection,
                 where=where,
-                order_by=order_by,
+                keys=keys,
                 limit=limit,
                 offset=offset,
             )

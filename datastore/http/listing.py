@@ -119,12 +119,12 @@ async def read_collection(call: Call, collection: str) -> Any:
         return [{"count": count}]
     if selection.page is not None:
         return await _page(call, collection, selection, compiler, where, info)
-    order = compiler.order_by(selection.sort)
+    keys = compiler.sort_keys(selection.sort)
     docs = await run_in_threadpool(
         lambda: call.space.documents.find(
             collection,
             where=where,
-            order_by=order,
+            keys=keys,
             limit=selection.request.limit,
             offset=selection.request.offset,
         )
@@ -158,10 +158,7 @@ async def _page(
 ) -> dict[str, Any]:
     page = selection.page
     assert page is not None
-    keys: list[tuple[Any, bool]] = []
-    for key in selection.sort:
-        keys.extend(compiler.sort_columns(key))
-    keys.append((documents.c.pk, False))
+    keys = [*compiler.sort_keys(selection.sort), (documents.c.pk, False)]
     order = f"{call.space.db.dialect}|{selection.sort_text}|{selection.sort}"
     backwards = page.before is not None
     boundary = page.before if backwards else page.after

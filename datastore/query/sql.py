@@ -24,6 +24,7 @@ non-NULL column expressions of that order so keyset cursors can compare against 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,18 @@ from datastore.storage.union import exclusive_or
 JSONB = postgresql.JSONB
 _DATETIME_SOURCES = ("$createdDatetime", "$updatedDatetime")
 _TEXT_SOURCES = ("$id", "$extends")
+_RANGE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+"""The range operators of the query tree on SQL expressions."""
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    **_RANGE,
+}
 _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
 
 
@@ -453,12 +466,7 @@ class Compiler:
             typed, bound = self.d.boolean(x), sa.literal(value, sa.Boolean)
         else:
             return sa.false()
-        return {
-            "gt": typed > bound,
-            "gte": typed >= bound,
-            "lt": typed < bound,
-            "lte": typed <= bound,
-        }[op]
+        return _RANGE[op](typed, bound)
 
     def _compare(
         self, x: ColumnElement[Any], node: ast.Compare, *, top_level: bool = False
@@ -478,9 +486,10 @@ class Compiler:
             # PostgreSQL off the index, so range + sort scanned the collection.
             select, element = self.d.elements(x)
             assert isinstance(node.field, ast.Field)
-            rank = self.sort_columns(ast.SortKey(node.field))[0][0]
+            sort = [column for column, _ in self.sort_columns(ast.SortKey(node.field))]
+            rank = sort[0]
             return exclusive_or(
-                sa.and_(self._scalar_compare(x, op, value), self._in_sort_order(node)),
+                sa.and_(self._scalar_compare(x, op, value), self._in_sort_order(node, sort)),
                 sa.and_(
                     self.is_array(x),
                     rank == _const(_RANK["array"]),  # implied; bounds a sort-index scan
@@ -490,24 +499,20 @@ class Compiler:
             )
         return self._any(x, lambda e: self._scalar_compare(e, op, value))
 
-    def _in_sort_order(self, node: ast.Compare) -> ColumnElement[bool]:
-        """The range of ``node`` (a number or string) restated on the field's sort columns:
-        its type's rank, then its coalesced view. Implied by the typed comparison, it lets the
-        field's sort index bound a scan; without it a listing sorted by the field walked the
-        sort index from one end past every row out of range (134 ms at 100,000 documents)."""
-        assert isinstance(node.field, ast.Field)
-        rank, number, string, _ = (c for c, _ in self.sort_columns(ast.SortKey(node.field)))
+    def _in_sort_order(
+        self, node: ast.Compare, sort: list[ColumnElement[Any]]
+    ) -> ColumnElement[bool]:
+        """The range of ``node`` (a number or string) restated on the field's sort columns
+        ``sort``: its type's rank, then its coalesced view. Implied by the typed comparison,
+        it lets the field's sort index bound a scan; without it a listing sorted by the field
+        walked the sort index from one end past every row out of range (134 ms at 100,000
+        documents)."""
+        rank, number, string, _ = sort
         if isinstance(node.value, str):
             typed, kind, bound = string, "string", sa.literal(node.value, sa.Text)
         else:
             typed, kind, bound = number, "number", sa.literal(node.value, sa.Numeric)
-        compare = {
-            "gt": typed > bound,
-            "gte": typed >= bound,
-            "lt": typed < bound,
-            "lte": typed <= bound,
-        }[node.op]
-        return sa.and_(rank == _const(_RANK[kind]), compare)
+        return sa.and_(rank == _const(_RANK[kind]), _RANGE[node.op](typed, bound))
 
     def _indexed_range(self, node: ast.Compare) -> bool:
         """A range comparison of a number or string with an ``x-datastore-indexes`` field
@@ -534,12 +539,7 @@ class Compiler:
             )
         if op == "ne":
             return sa.not_(_safe(self._compare_exprs(left, "eq", right)))
-        compare: Callable[[ColumnElement[Any], ColumnElement[Any]], ColumnElement[bool]] = {
-            "gt": lambda a, b: a > b,
-            "gte": lambda a, b: a >= b,
-            "lt": lambda a, b: a < b,
-            "lte": lambda a, b: a <= b,
-        }[op]
+        compare = _RANGE[op]
         return sa.or_(
             _safe(compare(self.d.number(left), self.d.number(right))),
             _safe(
@@ -584,15 +584,7 @@ class Compiler:
             bound = sa.literal(value, sa.Text)
         else:
             raise BadRequest(f"{name} cannot be filtered on.")
-        comparisons: dict[str, ColumnElement[bool]] = {
-            "eq": column == bound,
-            "ne": column != bound,
-            "gt": column > bound,
-            "gte": column >= bound,
-            "lt": column < bound,
-            "lte": column <= bound,
-        }
-        return comparisons[op]
+        return _COMPARE[op](column, bound)
 
     def _source_text(self, name: str) -> ColumnElement[Any]:
         if name in _TEXT_SOURCES:
@@ -638,13 +630,14 @@ class Compiler:
             ),
         ]
 
+    def sort_keys(self, keys: Sequence[ast.SortKey]) -> list[tuple[ColumnElement[Any], bool]]:
+        """(column expression, descending) pairs of ``keys`` in order (the caller appends
+        creation order)."""
+        return [column for key in keys for column in self.sort_columns(key)]
+
     def order_by(self, keys: Sequence[ast.SortKey]) -> list[ColumnElement[Any]]:
         """The ORDER BY expressions of ``keys`` (the caller appends creation order)."""
-        out: list[ColumnElement[Any]] = []
-        for key in keys:
-            for column, descending in self.sort_columns(key):
-                out.append(column.desc() if descending else column.asc())
-        return out
+        return [c.desc() if desc else c.asc() for c, desc in self.sort_keys(keys)]
 
 
 def _const(value: int | str) -> ColumnElement[Any]:

@@ -14,8 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import UnaryExpression
 
 from datastore.storage.tables import documents as t
 from datastore.storage.union import branches
@@ -109,16 +107,6 @@ def _ordered(
 
 def _directed(keys: Sequence[tuple[sa.ColumnElement[Any], bool]]) -> list[Any]:
     return [expr.desc() if desc else expr.asc() for expr, desc in keys]
-
-
-def _sort_key(order: sa.ColumnElement[Any]) -> tuple[sa.ColumnElement[Any], bool]:
-    """An ORDER BY item as (expression, descending)."""
-    if isinstance(order, UnaryExpression) and order.modifier in (
-        operators.asc_op,
-        operators.desc_op,
-    ):
-        return order.element, order.modifier is operators.desc_op
-    return order, False
 
 
 def _from_row(row: Row[*tuple[Any, ...]]) -> StoredDocument:
@@ -277,21 +265,21 @@ class DocumentStore:
         collection: str,
         *,
         where: sa.ColumnElement[bool] | None = None,
-        order_by: Sequence[sa.ColumnElement[Any]] = (),
+        keys: Sequence[tuple[sa.ColumnElement[Any], bool]] = (),
         limit: int | None = None,
         offset: int = 0,
         lock: bool = False,
     ) -> list[StoredDocument]:
-        """Documents of one collection, filtered and ordered (creation order breaks ties);
-        ``lock`` takes row locks (PostgreSQL) until commit."""
+        """Documents of one collection, filtered and ordered by ``keys`` ((expression,
+        descending) pairs; creation order breaks ties); ``lock`` takes row locks (PostgreSQL)
+        until commit."""
         if not lock and limit is not None:
-            keys = [*map(_sort_key, order_by), (t.c.pk, False)]
-            ordered = _ordered(space, collection, where, keys, limit, offset)
+            ordered = _ordered(space, collection, where, [*keys, (t.c.pk, False)], limit, offset)
             return [_from_row(row) for row in conn.execute(ordered)]
         query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection == collection)
         if where is not None:
             query = query.where(where)
-        query = query.order_by(*order_by, t.c.pk)
+        query = query.order_by(*_directed(keys), t.c.pk)
         if limit is not None:
             query = query.limit(limit)
         if offset:

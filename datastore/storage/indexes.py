@@ -58,7 +58,7 @@ def _name(spec: IndexSpec, kind: str) -> str:
     return f"ix_documents_x_{digest[:16]}"
 
 
-LEGACY_KINDS = ("number", "string")
+LEGACY_KINDS = ("number", "string", "sort")
 """Kinds of index earlier versions created, with ``collection`` as a column in partial indexes:
 PostgreSQL drops a qual the index predicate implies, so the column after it could not bound
 the scan (it read the whole space). ``ensure_indexes`` drops them."""
@@ -120,8 +120,8 @@ def index_names(specs: Iterable[IndexSpec]) -> list[str]:
 
 
 def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
-    """Names of the indexes of ``LEGACY_KINDS`` (and the old sort index) for these specs."""
-    return [_name(spec, kind) for spec in specs for kind in (*LEGACY_KINDS, "sort")]
+    """Names of the indexes of ``LEGACY_KINDS`` for these specs."""
+    return [_name(spec, kind) for spec in specs for kind in LEGACY_KINDS]
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
