@@ -532,11 +532,13 @@ class Compiler:
     ) -> ColumnElement[bool]:
         same = self.d.jtype(left) == self.d.jtype(right)
         if op == "eq":
-            return (
-                sa.and_(same, self.d.json_text(left) == self.d.json_text(right))
-                if self.d.name == "sqlite"
-                else left == right
+            if self.d.name != "sqlite":
+                return left == right
+            # Numbers by value (the JSON texts of 1 and 1.0 differ), as ``equals`` does.
+            numeric = sa.and_(
+                self.d.jtype(left) == "number", self.d.number(left) == self.d.number(right)
             )
+            return sa.or_(numeric, sa.and_(same, self.d.json_text(left) == self.d.json_text(right)))
         if op == "ne":
             return sa.not_(_safe(self._compare_exprs(left, "eq", right)))
         compare = _RANGE[op]
