@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +42,7 @@ from datastore.errors import DatastoreError
 from datastore.http.dispatch import Dispatcher, MountedSpace, Route, SystemRoutes
 from datastore.http.docs_ui import asset as docs_asset
 from datastore.http.docs_ui import page_route
-from datastore.http.endpoint import Endpoint, Space
+from datastore.http.endpoint import Endpoint, Reader, Readers, Space
 from datastore.http.handlers import handler_for
 from datastore.http.health import dev_token_route, health_route
 from datastore.http.observability import Metrics, Observability
@@ -101,7 +101,8 @@ def serve_blueprint_file(path: str | Path, space: str = "default") -> ServedBlue
 
 def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     """Bind every operation to its handler with its schemas compiled and its access rule
-    parsed; collection endpoints get the rule of their document GET to filter listings."""
+    parsed; collection endpoints get the rule of their document GET to filter listings, and
+    ``_byquery`` endpoints the document PATCH or DELETE whose rule selects what they touch."""
     compiler = SchemaCompiler(blueprint.document, openapi_version=blueprint.openapi_version)
     endpoints = {op_id: _endpoint(op, compiler) for op_id, op in blueprint.operations.items()}
     document_ops = {
@@ -116,25 +117,41 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
     specs = index_specs(blueprint.document)
     for op_id, endpoint in endpoints.items():
         collection = _collection_shape(endpoint.op)
-        if collection in inheriting:
-            endpoint = endpoints[op_id] = replace(endpoint, inherits=True)
+        get = document_ops.get(((*collection, "{}"), "get"))
+        endpoint = replace(
+            endpoint,
+            inherits=collection in inheriting,
+            view_info=get.response_info if get else endpoint.request_info or endpoint.response_info,
+        )
         if endpoint.op.kind is Kind.DOCUMENT and endpoint.op.method != "get":
-            get = document_ops.get((_shape(endpoint.op), "get"))
-            endpoint = endpoints[op_id] = replace(
-                endpoint, document_access=get.access if get else None
-            )
+            endpoint = replace(endpoint, document_access=get.access if get else None)
         if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
-            get = document_ops.get(((*collection, "{}"), "get"))  # its document endpoint
             put = document_ops.get(((*collection, "{}"), "put"))
             name = collection[0] if len(collection) == 1 and collection[0] != "{}" else None
-            endpoints[op_id] = replace(
+            endpoint = replace(
                 endpoint,
                 document_access=get.access if get else None,
                 document_info=get.response_info if get else None,
                 document_schema=put.request_schema if put else None,
                 indexed=frozenset(spec.path for spec in specs if spec.collection in (None, name)),
             )
-    return endpoints
+        if endpoint.op.kind is Kind.BYQUERY:
+            write = document_ops.get(((*collection, "{}"), endpoint.op.method))
+            endpoint = replace(endpoint, document_write=write)
+        endpoints[op_id] = endpoint
+    readers = _readers(endpoints.values())
+    return {op_id: replace(e, readers=readers) for op_id, e in endpoints.items()}
+
+
+def _readers(endpoints: Iterable[Endpoint]) -> Readers:
+    """Each document GET's shape with its collection GET (``$extends`` targets and parents
+    are checked against them)."""
+    gets = {(_shape(e.op), e.op.kind): e for e in endpoints if e.op.method == "get"}
+    return Readers(
+        (shape, Reader(endpoint, gets.get((shape[:-1], Kind.COLLECTION))))
+        for (shape, kind), endpoint in gets.items()
+        if kind is Kind.DOCUMENT
+    )
 
 
 def _shape(op: Operation) -> tuple[str, ...]:

@@ -144,6 +144,18 @@ class Links:
             self.store.update(conn, space, child, body, now, extends=None)
             self.lineage.reparent(conn, child_pk, None)
 
+    def effective(self, conn: Connection, doc: StoredDocument) -> Document:
+        """``doc``'s body with the values it inherits (what GET shows and rules see)."""
+        if not doc.extends:
+            return doc.body
+        return inherit(doc.body, self.lineage.ancestor_bodies(conn, [doc.pk]).get(doc.pk, []))
+
+    def through(self, conn: Connection, target: StoredDocument | None) -> list[Document]:
+        """The bodies a document extending ``target`` inherits from, nearest first."""
+        if target is None:
+            return []
+        return [target.body, *self.lineage.ancestor_bodies(conn, [target.pk]).get(target.pk, [])]
+
     def resolve(
         self, conn: Connection, docs: Sequence[StoredDocument], *, family: bool
     ) -> dict[int, tuple[Document, Lineage]]:

@@ -10,7 +10,7 @@ Callers pass small callbacks for what depends on the operation (authorisation, t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datastore.concurrency import run_in_threadpool
-from datastore.documents.extends import Links
+from datastore.documents.extends import Links, inherit
 from datastore.documents.ids import generate_id
 from datastore.documents.sources import Lineage
 from datastore.errors import (
@@ -33,8 +33,23 @@ from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors
 from datastore.types import Document
 
-Check = Callable[[StoredDocument], None]
-"""A callback that raises (e.g. Forbidden) when the stored document may not be touched."""
+Check = Callable[[StoredDocument, Document], None]
+"""A callback that raises (e.g. Forbidden) when a document may not be touched or written:
+it gets the document and its effective body (its own values with the inherited ones)."""
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The access checks of a write, run in its transaction: ``existing`` on the stored
+    document before anything else (before the preconditions, so a refused caller learns
+    nothing from them), ``result`` on what the write would store (with the values it would
+    inherit)."""
+
+    existing: Check | None = None
+    result: Check | None = None
+
+
+NO_GUARDS = Guards()
 
 
 def utc_now() -> datetime:
@@ -71,8 +86,9 @@ class Preconditions:
 NO_PRECONDITIONS = Preconditions()
 
 
-class _MovesExtends(Exception):
-    """A PATCH that changes ``$extends``: it leaves the async path for the synchronous one."""
+class _NeedsLineage(Exception):
+    """A PATCH of a document that extends another, or that changes ``$extends``: it leaves
+    the async path for the synchronous one, which reads the lineage."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +159,26 @@ class DocumentService:
             raise CollectionNotFound() from None
 
     async def create_async(
-        self, collection: str, doc_id: str | None, change: Change
+        self,
+        collection: str,
+        doc_id: str | None,
+        change: Change,
+        *,
+        guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
         """``create`` from async code: a document of a root collection that extends nothing
-        is one INSERT, run on the async driver where the loop has a pool; anything else (or
-        no pool) is ``create`` on a worker thread."""
+        (and has no result guard) is one INSERT, run on the async driver where the loop has a
+        pool; anything else (or no pool) is ``create`` on a worker thread."""
         store = self._async_store()
-        if store is None or change.extends is not None or parent_of(collection) is not None:
-            return await run_in_threadpool(self.create, collection, doc_id, change)
+        if (
+            store is None
+            or change.extends is not None
+            or guards.result is not None
+            or parent_of(collection) is not None
+        ):
+            return await run_in_threadpool(
+                lambda: self.create(collection, doc_id, change, guards=guards)
+            )
         doc = await store.insert(
             self.space, collection, doc_id or generate_id(), change.body, self.clock()
         )
@@ -166,16 +194,22 @@ class DocumentService:
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
         relink: bool = False,
+        guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
-        """``patch`` from async code: a change that leaves ``$extends`` alone is a read and a
-        compare-and-swap update on the async driver (where the loop has a pool; see
-        ``AsyncStore.update``: ``compute`` may run again on a newer document after a lost
-        race); one that moves ``$extends`` needs the lineage and runs ``patch`` on a worker
+        """``patch`` from async code: a change to a document that extends nothing and keeps
+        ``$extends`` alone is a read and a compare-and-swap update on the async driver (where
+        the loop has a pool; see ``AsyncStore.update``: ``compute`` may run again on a newer
+        document after a lost race); one that needs the lineage runs ``patch`` on a worker
         thread."""
 
         def synchronous() -> StoredDocument:
             return self.patch(
-                collection, doc_id, compute, preconditions=preconditions, relink=relink
+                collection,
+                doc_id,
+                compute,
+                preconditions=preconditions,
+                relink=relink,
+                guards=guards,
             )
 
         store = self._async_store()
@@ -183,15 +217,21 @@ class DocumentService:
             return await run_in_threadpool(synchronous)
 
         def decide(current: StoredDocument) -> Document:
+            if current.extends is not None:
+                raise _NeedsLineage()
+            if guards.existing is not None:
+                guards.existing(current, current.body)
             preconditions.check(current)
             change = compute(current)
             if change.extends != current.extends:
-                raise _MovesExtends()
+                raise _NeedsLineage()
+            if guards.result is not None:
+                guards.result(replace(current, body=change.body), change.body)
             return change.body
 
         try:
             doc = await store.update(self.space, collection, doc_id, decide, self.clock())
-        except _MovesExtends:
+        except _NeedsLineage:
             return await run_in_threadpool(synchronous)
         if doc is None:
             raise DocumentNotFound()
@@ -277,7 +317,14 @@ class DocumentService:
     # -- writes --------------------------------------------------------------------------
 
     @retry_conflicts
-    def create(self, collection: str, doc_id: str | None, change: Change) -> StoredDocument:
+    def create(
+        self,
+        collection: str,
+        doc_id: str | None,
+        change: Change,
+        *,
+        guards: Guards = NO_GUARDS,
+    ) -> StoredDocument:
         """Insert a document with a generated (or the given) id; raises Conflict when the id
         is taken and CollectionNotFound when the parent document is missing."""
         with translate_errors(), self.db.write() as conn:
@@ -292,6 +339,7 @@ class DocumentService:
             )
             if doc is None:
                 raise Conflict(f"A document with the id {doc_id!r} already exists.")
+            self._check_result(conn, guards, doc, target)
             self.links.attach(conn, doc.pk, None, target)
             return doc
 
@@ -303,7 +351,7 @@ class DocumentService:
         change: Change,
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
-        check_existing: Check | None = None,
+        guards: Guards = NO_GUARDS,
     ) -> tuple[StoredDocument, bool]:
         """Create the document with this id, or replace it; returns (document, created)."""
         with translate_errors(), self.db.write() as conn:
@@ -317,27 +365,34 @@ class DocumentService:
             current = None
             for _ in range(10):
                 current = self.store.get(conn, self.space, collection, doc_id, lock=True)
-                preconditions.check(current)
                 if current is not None:
                     break
+                preconditions.check(None)
                 created = self.store.insert(
                     conn, self.space, collection, doc_id, change.body, now, extends=change.extends
                 )
                 if created is not None:
+                    self._check_result(conn, guards, created, target)
                     self.links.attach(conn, created.pk, None, target)
                     return created, True
                 # Someone created it between our read and our insert (and may have deleted it
                 # again since): read once more, and replace or create.
             if current is None:
                 raise Conflict("The document is being created and deleted concurrently; retry.")
-            if check_existing is not None:
-                check_existing(current)
+            try:
+                self._check_existing(conn, guards, current)
+            except DocumentNotFound:
+                # A document the caller may not read answers as a missing one would.
+                preconditions.check(None)
+                raise
+            preconditions.check(current)
             self.links.check_cycle(conn, current, target, change)
             replaced = self.store.update(
                 conn, self.space, current, change.body, now, extends=change.extends
             )
             if replaced is None:
                 raise Conflict("The document changed while it was being replaced; retry.")
+            self._check_result(conn, guards, replaced, target)
             self.links.attach(conn, replaced.pk, current.extends, target)
             return replaced, False
 
@@ -350,6 +405,7 @@ class DocumentService:
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
         relink: bool = False,
+        guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
         """Update a document from its stored state: ``compute`` gets the locked current
         document and returns the change (raising to refuse it). ``relink``: the change may
@@ -360,10 +416,12 @@ class DocumentService:
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             if current is None:
                 raise DocumentNotFound()
+            self._check_existing(conn, guards, current)
             preconditions.check(current)
             change = compute(current)
+            moves = change.extends != current.extends
             target = None
-            if change.extends != current.extends:
+            if moves:
                 target = self.links.target(conn, self.space, collection, doc_id, change)
                 self.links.check_cycle(conn, current, target, change)
             updated = self.store.update(
@@ -371,8 +429,11 @@ class DocumentService:
             )
             if updated is None:
                 raise Conflict("The document changed while it was being updated; retry.")
-            if change.extends != current.extends:
+            if moves:
+                self._check_result(conn, guards, updated, target)
                 self.links.attach(conn, updated.pk, current.extends, target)
+            else:
+                self._check_result(conn, guards, updated, None, inherits_from=current)
             return updated
 
     @retry_conflicts
@@ -382,7 +443,7 @@ class DocumentService:
         doc_id: str,
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
-        check_existing: Check | None = None,
+        guards: Guards = NO_GUARDS,
         detach: bool = False,
     ) -> StoredDocument:
         """Delete a document and its sub-collections' documents; raises DocumentNotFound, and
@@ -394,9 +455,8 @@ class DocumentService:
             current = self.store.get(conn, self.space, collection, doc_id, lock=True)
             if current is None:
                 raise DocumentNotFound()
+            self._check_existing(conn, guards, current)
             preconditions.check(current)
-            if check_existing is not None:
-                check_existing(current)
             self.links.release(conn, self.space, current, self.clock(), detach=detach)
             self.store.delete(conn, self.space, current)
             return current
@@ -407,21 +467,27 @@ class DocumentService:
         collection: str,
         where: sa.ColumnElement[bool] | None,
         compute: Callable[[StoredDocument], Change],
+        *,
+        guards: Guards = NO_GUARDS,
     ) -> int:
-        """Update every matching document in one transaction (all or nothing); the count."""
+        """Update every matching document in one transaction (all or nothing: a guard or
+        ``compute`` that raises for one document rolls every change back); the count."""
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
             matched = self.store.find(conn, self.space, collection, where=where, lock=True)
+            inherited = self.links.lineage.ancestor_bodies(
+                conn, [doc.pk for doc in matched if doc.extends]
+            )
             for current in matched:
                 change = compute(current)
-                if (
-                    self.store.update(
-                        conn, self.space, current, change.body, now, extends=change.extends
-                    )
-                    is None
-                ):
+                updated = self.store.update(
+                    conn, self.space, current, change.body, now, extends=change.extends
+                )
+                if updated is None:
                     raise Conflict("A document changed while it was being updated; retry.")
+                if guards.result is not None:
+                    guards.result(updated, inherit(updated.body, inherited.get(current.pk, [])))
             return len(matched)
 
     @retry_conflicts
@@ -435,6 +501,30 @@ class DocumentService:
             return len(matched)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _check_existing(self, conn: Connection, guards: Guards, current: StoredDocument) -> None:
+        if guards.existing is not None:
+            guards.existing(current, self.links.effective(conn, current))
+
+    def _check_result(
+        self,
+        conn: Connection,
+        guards: Guards,
+        written: StoredDocument,
+        target: StoredDocument | None,
+        *,
+        inherits_from: StoredDocument | None = None,
+    ) -> None:
+        """Run the result guard on a document just written in this transaction (raising
+        rolls the write back): it inherits from ``target``'s lineage, or keeps the lineage of
+        ``inherits_from``."""
+        if guards.result is None:
+            return
+        if inherits_from is not None:
+            body = self.links.effective(conn, replace(inherits_from, body=written.body))
+        else:
+            body = inherit(written.body, self.links.through(conn, target))
+        guards.result(written, body)
 
     def _require_parent(self, conn: Connection, collection: str) -> None:
         parent = parent_of(collection)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -56,6 +56,47 @@ class Endpoint:
     so queries must see inherited values."""
     indexed: frozenset[tuple[str, ...]] = frozenset()
     """For collection endpoints: the fields ``x-datastore-indexes`` indexes for them."""
+    view_info: SchemaInfo | None = None
+    """The schema facts rules see a document through: the document GET's, so every
+    operation's rule sees the document as GET shows it (defaults included)."""
+    document_write: Endpoint | None = None
+    """For ``_byquery`` endpoints: the document PATCH or DELETE of the collection, whose rule
+    selects the documents a by-query write may touch (None: none is declared)."""
+    readers: Readers = field(default_factory=lambda: Readers(()))
+    """Who may read which document path: for ``$extends`` targets and parents."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The operations that read one document path: its document GET and its collection GET
+    (None where the blueprint declares none)."""
+
+    document: Endpoint | None
+    collection: Endpoint | None
+
+
+class Readers:
+    """Finds the GET operations of a concrete document path (``users/u1/notes``, ``n1``), the
+    way requests are routed: at the first segment where templates differ, a literal wins."""
+
+    def __init__(self, shapes: Iterable[tuple[tuple[str, ...], Reader]]) -> None:
+        self._shapes = [
+            (tuple(1 if part == "{}" else 0 for part in shape), shape, reader)
+            for shape, reader in shapes
+        ]
+
+    def find(self, collection: str, doc_id: str) -> Reader | None:
+        """The readers of the document ``doc_id`` of ``collection``, or None (no GET route)."""
+        segments = (*collection.split("/"), doc_id)
+        best: tuple[tuple[int, ...], Reader] | None = None
+        for rank, shape, reader in self._shapes:
+            if len(shape) != len(segments):
+                continue
+            if all(part in ("{}", seg) for part, seg in zip(shape, segments, strict=True)) and (
+                best is None or rank < best[0]
+            ):
+                best = (rank, reader)
+        return best[1] if best is not None else None
 
 
 @dataclass

@@ -1,16 +1,37 @@
 """Document-level access checks of the handlers: what a rule sees as ``document`` and
-``parent``, and what failing means (403, or 404 when the caller may not know the document)."""
+``parent``, and what failing means.
+
+One principle decides every answer: a caller who may not read a document gets the same answer
+whether it exists or not. So a refusal that depends on a document the caller may not read is
+answered as that document's absence would be: 404 ``Document not found`` for the document
+itself, 404 ``Collection not found`` for the parent of a nested collection, 400 ``Invalid
+extending document`` for an ``$extends`` target. A rule that fails for the caller whatever the
+document is a 403 before anything is looked up.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from datastore.auth.acl import AclContext
+from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
-from datastore.documents.sources import format_datetime
-from datastore.errors import DocumentNotFound, Forbidden
-from datastore.http.endpoint import Call
+from datastore.concurrency import run_in_threadpool
+from datastore.documents.extends import INVALID_TITLE, split_path
+from datastore.documents.service import Guards
+from datastore.documents.sources import Incoming, format_datetime
+from datastore.errors import (
+    BadRequest,
+    CollectionNotFound,
+    DatastoreError,
+    DocumentNotFound,
+    Forbidden,
+    InvalidParam,
+)
+from datastore.http.endpoint import Call, Endpoint
 from datastore.http.security import Access, allowed, context, denies_everything, list_filter
 from datastore.query import ast
 from datastore.query.sql import compiler_for
@@ -36,95 +57,235 @@ def document_view(
     return view
 
 
-async def parent_view(call: Call, collection: str, access: Access) -> dict[str, Any] | None:
-    """The parent document of a nested collection, when the rule reads ``parent``."""
-    if not access.reads("parent"):
+@dataclass(frozen=True)
+class Parent:
+    """The parent document of a nested collection as rules see it; ``hidden``: the caller may
+    not read it, so a refusal answers as its absence would (``Collection not found``)."""
+
+    view: dict[str, Any]
+    hidden: bool
+
+
+def admits(endpoint: Endpoint, call: Call, ctx: AclContext) -> bool:
+    """Whether the caller passes ``endpoint``'s access (credential and rule) with ``ctx``."""
+    access = endpoint.access
+    if access.public:
+        return True
+    if not call.principal.authenticated:
+        return False
+    if access.rule is None:
+        return endpoint.op.security is not None
+    return allowed(access, ctx)
+
+
+async def effective_body(call: Call, doc: StoredDocument) -> Document:
+    """The body GET shows: own values with the inherited ones."""
+    if not doc.extends:
+        return doc.body
+    resolved = await run_in_threadpool(lambda: call.space.documents.resolve([doc], family=False))
+    return resolved[doc.pk][0]
+
+
+async def may_read(call: Call, doc: StoredDocument, *, listing: bool = False) -> bool:
+    """Whether a GET of ``doc`` by this caller would answer 200 (``listing``: and its
+    collection's GET rule passes too)."""
+    reader = call.endpoint.readers.find(doc.collection, doc.doc_id)
+    if reader is None or reader.document is None:
+        return False
+    gates = [reader.document]
+    if listing and reader.collection is not None:
+        gates.append(reader.collection)
+    parent_view = None
+    if any(gate.access.reads("parent") for gate in gates):
+        grand = await call.space.documents.fetch_parent(doc.collection)
+        parent_view = document_view(grand.body, None, grand) if grand is not None else None
+    view = None
+    if reader.document.access.reads("document"):
+        info = reader.document.response_info
+        view = document_view(await effective_body(call, doc), info, doc)
+    return all(
+        admits(
+            gate,
+            call,
+            context(call.principal, view if gate is reader.document else None, parent_view),
+        )
+        for gate in gates
+    )
+
+
+def _reads_parent(*accesses: Access | None) -> bool:
+    return any(access is not None and access.reads("parent") for access in accesses)
+
+
+async def parent_of(call: Call, collection: str, *accesses: Access | None) -> Parent | None:
+    """The parent of a nested collection, when one of ``accesses`` reads ``parent``; raises
+    CollectionNotFound when it is missing."""
+    if not _reads_parent(*(accesses or (call.endpoint.access,))):
         return None
-    parent = await call.space.documents.fetch_parent(collection)
-    return document_view(parent.body, None, parent) if parent is not None else None
+    doc = await call.space.documents.fetch_parent(collection)
+    if doc is None:
+        return None
+    return Parent(document_view(doc.body, None, doc), hidden=not await may_read(call, doc))
 
 
-def require(call: Call, access: Access, ctx: Any, *, hide: bool = False) -> None:
-    """Raise unless the rule allows ``ctx``: Forbidden, or DocumentNotFound when ``hide`` and
-    the refusal depends on the document (so its existence does not leak)."""
-    if allowed(access, ctx):
-        return
+def rule_context(call: Call, document: dict[str, Any] | None, parent: Parent | None) -> AclContext:
+    """The context a rule of this call is evaluated in."""
+    return context(call.principal, document, parent.view if parent is not None else None)
+
+
+def refusal(
+    call: Call, access: Access, ctx: AclContext, parent: Parent | None, *, hide: bool = False
+) -> DatastoreError:
+    """The answer to a refused caller: as if the parent were missing when the caller may not
+    read it; DocumentNotFound when ``hide`` and the refusal depends on the document; else 403."""
+    if parent is not None and parent.hidden:
+        return CollectionNotFound()
     if hide and not denies_everything(access, ctx):
-        raise DocumentNotFound()
-    raise Forbidden()
+        return DocumentNotFound()
+    return Forbidden()
 
 
-async def check_document(
+def require(
     call: Call,
-    collection: str,
-    document: dict[str, Any] | None,
+    access: Access,
+    ctx: AclContext,
+    parent: Parent | None = None,
     *,
     hide: bool = False,
 ) -> None:
-    """Check the operation's rule against one document (and its parent)."""
+    """Raise ``refusal`` unless the rule allows ``ctx``."""
+    if not allowed(access, ctx):
+        raise refusal(call, access, ctx, parent, hide=hide)
+
+
+def guarded(access: Access) -> bool:
+    """Whether the rule reads anything (not ``public``, not credential-only)."""
+    return not access.public and access.rule is not None
+
+
+async def check_incoming(call: Call, collection: str, view: dict[str, Any]) -> None:
+    """POST, and PUT before the stored state is known: the rule against the incoming
+    document (and its parent)."""
     access = call.endpoint.access
-    if access.public or access.rule is None:
+    if not guarded(access):
         return
-    parent = await parent_view(call, collection, access)
-    require(call, access, context(call.principal, document, parent), hide=hide)
+    parent = await parent_of(call, collection)
+    require(call, access, rule_context(call, view, parent), parent)
 
 
-def checker(call: Call, parent: dict[str, Any] | None, info: SchemaInfo | None) -> Any:
-    """A callback for the service: checks the rule against a stored document in the
-    transaction (PATCH, PUT replace, DELETE)."""
-    access = call.endpoint.access
-    read_access = call.endpoint.document_access
-
-    def check(doc: StoredDocument, *, stored: bool = True) -> None:
-        """``stored``: ``doc`` is the stored document (not the result of a change), so a
-        refusal is a 404 when the caller may not read it either: its existence stays
-        hidden, as on GET."""
-        if access.public or access.rule is None:
-            return
-        view = document_view(doc.body, info, doc)
-        ctx = context(call.principal, view, parent)
-        if allowed(access, ctx):
-            return
-        readable = read_access is not None and (
-            read_access.public or read_access.rule is None or allowed(read_access, ctx)
-        )
-        require(call, access, ctx, hide=stored and not readable)
-
-    return check
-
-
-def refuse_when_no_document_could_pass(call: Call, parent: dict[str, Any] | None) -> None:
-    """Before a stored document is looked up: a 403 when the rule fails for this caller
+def refuse_when_no_document_could_pass(call: Call, parent: Parent | None) -> None:
+    """Before a stored document is looked up: refuse when the rule fails for this caller
     whatever the document, so a missing and an existing document answer alike."""
     access = call.endpoint.access
-    if access.public or access.rule is None:
+    if not guarded(access):
         return
-    if denies_everything(access, context(call.principal, None, parent)):
-        raise Forbidden()
+    ctx = rule_context(call, None, parent)
+    if denies_everything(access, ctx):
+        raise refusal(call, access, ctx, parent)
+
+
+def write_guards(
+    call: Call,
+    parent: Parent | None,
+    *,
+    existing: bool = True,
+    result: bool = True,
+    endpoint: Endpoint | None = None,
+) -> Guards:
+    """The service's in-transaction checks of a document write (of ``endpoint``, by default
+    the call's): the rule on the stored document (a refusal is a 404 when the caller may not
+    read it either, so writes cannot probe for documents) and on the result. Both see
+    inherited values and the defaults of the document's GET schema."""
+    endpoint = endpoint or call.endpoint
+    access = endpoint.access
+    if not guarded(access):
+        return Guards()
+    info = endpoint.view_info
+    read_access = endpoint.document_access
+
+    def readable(ctx: AclContext) -> bool:
+        return read_access is not None and (not guarded(read_access) or allowed(read_access, ctx))
+
+    def check_existing(doc: StoredDocument, body: Document) -> None:
+        ctx = rule_context(call, document_view(body, info, doc), parent)
+        if not allowed(access, ctx):
+            raise refusal(call, access, ctx, parent, hide=not readable(ctx))
+
+    def check_result(doc: StoredDocument, body: Document) -> None:
+        require(call, access, rule_context(call, document_view(body, info, doc), parent), parent)
+
+    return Guards(
+        existing=check_existing if existing else None, result=check_result if result else None
+    )
+
+
+async def check_target(call: Call, parts: Incoming) -> None:
+    """An ``$extends`` target must be a document the caller may read (its document GET and
+    collection GET rules); any other is answered exactly as a missing target is."""
+    if parts.extends is None:
+        return
+    collection, doc_id = split_path(parts.extends, parts.extends_name)
+    try:
+        target = await call.space.documents.fetch(collection, doc_id)
+        readable = await may_read(call, target, listing=True)
+    except (DocumentNotFound, CollectionNotFound):
+        readable = False
+    if not readable:
+        raise BadRequest(
+            title=INVALID_TITLE,
+            invalid_params=[InvalidParam(parts.extends_name, "Document to extend does not exist")],
+        )
 
 
 async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] | None:
     """The collection rule must pass; then the WHERE clause of the documents the caller may
-    read (the paired document GET rule translated to SQL), or None when all may be read."""
-    access = call.endpoint.access
-    document_access = call.endpoint.document_access
-    needs_parent = access.reads("parent") or (
-        document_access is not None and document_access.reads("parent")
+    read (the paired document GET rule translated to SQL), or None when all may be read. A
+    ``_byquery`` write also selects only documents its document PATCH/DELETE rule allows."""
+    endpoint = call.endpoint
+    access = endpoint.access
+    write = endpoint.document_write
+    byquery_write = endpoint.op.kind is Kind.BYQUERY and endpoint.op.method != "get"
+    parent = await parent_of(
+        call,
+        collection,
+        access,
+        endpoint.document_access,
+        write.access if write is not None else None,
     )
-    parent = None
-    if needs_parent:
-        doc = await call.space.documents.fetch_parent(collection)
-        parent = document_view(doc.body, None, doc) if doc is not None else None
-    ctx = context(call.principal, None, parent)
-    if not access.public and access.rule is not None:
-        require(call, access, ctx)
-    node = list_filter(document_access, ctx)
-    if node == ast.TRUE:
+    ctx = rule_context(call, None, parent)
+    if guarded(access):
+        require(call, access, ctx, parent)
+    nodes = [list_filter(endpoint.document_access, ctx)]
+    if byquery_write:
+        nodes.append(_write_filter(call, write, ctx, parent))
+    node = ast.And(tuple(nodes)) if len(nodes) > 1 else nodes[0]
+    if all(n == ast.TRUE for n in nodes):
         return None
-    info = call.endpoint.document_info
+    info = endpoint.document_info
     compiler = compiler_for(
         info.defaults if info is not None else None,
-        inherits=call.endpoint.inherits,
+        inherits=endpoint.inherits,
         dialect=call.space.db.dialect,
     )
     return compiler.filter(node)
+
+
+def _write_filter(
+    call: Call, write: Endpoint | None, ctx: AclContext, parent: Parent | None
+) -> ast.Node:
+    """The documents a by-query write may touch: those its document operation's rule allows."""
+    method = call.op.method.upper()
+    if write is None:
+        raise Forbidden(
+            f"This collection declares no document {method} operation, so no document may be "
+            f"changed by query ({method} /_byquery applies the rule of {method} on a document)."
+        )
+    access = write.access
+    if access.public:
+        return ast.TRUE
+    if not call.principal.authenticated or (access.rule is None and write.op.security is None):
+        raise Forbidden()
+    node = list_filter(access, ctx)
+    if node == ast.FALSE:
+        raise refusal(call, access, ctx, parent)
+    return node

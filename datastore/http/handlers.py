@@ -6,7 +6,8 @@ database driver.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.ids import check_collection_name, check_id
-from datastore.documents.service import Change, etag
+from datastore.documents.service import Change, Guards, etag
 from datastore.documents.sources import (
     FAMILY_SOURCES,
     NO_LINEAGE,
@@ -25,20 +26,30 @@ from datastore.documents.sources import (
     render,
     split_incoming,
 )
-from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed, ValidationFailed
+from datastore.errors import (
+    BadRequest,
+    CollectionNotFound,
+    DocumentNotFound,
+    InvalidParam,
+    MethodNotAllowed,
+    ValidationFailed,
+)
 from datastore.http.endpoint import Call, Handler
 from datastore.http.guard import (
-    check_document,
-    checker,
+    Parent,
+    check_incoming,
+    check_target,
     document_view,
+    guarded,
     listing_filter,
-    parent_view,
+    parent_of,
     refuse_when_no_document_could_pass,
     require,
+    rule_context,
+    write_guards,
 )
 from datastore.http.listing import read_collection, require_selector, select, where_clause
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
-from datastore.http.security import context
 from datastore.http.shaping import json_response, maybe_body, pick_status
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
@@ -102,22 +113,33 @@ def _has_operators(body: dict[str, Any]) -> bool:
     return any(key.startswith("$") for key in body)
 
 
+@contextmanager
+def parent_absent_when_hidden(parent: Parent | None) -> Iterator[None]:
+    """Under a parent the caller may not read, a missing document answers as the missing
+    parent would: its existence does not leak through the difference."""
+    try:
+        yield
+    except DocumentNotFound:
+        if parent is not None and parent.hidden:
+            raise CollectionNotFound() from None
+        raise
+
+
 async def get_document(call: Call) -> Response:
     """GET a document."""
     collection, doc_id = locate(call)
     assert doc_id is not None
     access = call.endpoint.access
-    guarded = not access.public and access.rule is not None
     # The parent is read once, for both checks.
-    parent = await parent_view(call, collection, access) if guarded else None
-    if guarded:
-        refuse_when_no_document_could_pass(call, parent)
-    doc = await call.space.documents.fetch(collection, doc_id)
+    parent = await parent_of(call, collection) if guarded(access) else None
+    refuse_when_no_document_could_pass(call, parent)
+    with parent_absent_when_hidden(parent):
+        doc = await call.space.documents.fetch(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
-    if guarded:
-        view = document_view(body, info, doc)
-        require(call, access, context(call.principal, view, parent), hide=True)
+    if guarded(access):
+        view = document_view(body, call.endpoint.view_info, doc)
+        require(call, access, rule_context(call, view, parent), parent, hide=True)
     headers = doc_headers(doc)
     if not_modified(call.request.headers, headers["ETag"]):
         return Response(status_code=304, headers=headers)
@@ -152,7 +174,8 @@ async def count_documents(call: Call) -> Response:
 
 
 async def delete_by_query(call: Call) -> Response:
-    """DELETE ``/_byquery``: delete every matching document in one transaction."""
+    """DELETE ``/_byquery``: delete every matching document the caller may read and delete
+    (the document DELETE rule, in the WHERE clause), in one transaction."""
     collection, (selection, where), _ = await _selected(call)
     require_selector(selection)
     count = await run_in_threadpool(lambda: call.space.documents.delete_many(collection, where))
@@ -161,8 +184,10 @@ async def delete_by_query(call: Call) -> Response:
 
 
 async def update_by_query(call: Call) -> Response:
-    """PATCH ``/_byquery``: apply the update to every matching document, each re-validated,
-    all in one transaction (a violation rolls the whole batch back)."""
+    """PATCH ``/_byquery``: apply the update to every matching document the caller may read
+    and change (the document PATCH rule, in the WHERE clause), each re-validated and its
+    result checked against the PATCH rule, all in one transaction (one violation rolls the
+    whole batch back)."""
     collection, (selection, where), _ = await _selected(call)
     require_selector(selection)
     update = await read_json(call)
@@ -170,6 +195,10 @@ async def update_by_query(call: Call) -> Response:
         raise ValidationFailed(invalid_params=[InvalidParam("body", "must be a JSON object")])
     apply_update({}, update)  # refuse a malformed update before touching anything
     schema = call.endpoint.document_schema
+    write = call.endpoint.document_write
+    assert write is not None  # listing_filter refused the request otherwise
+    parent = await parent_of(call, collection, write.access)
+    guards = write_guards(call, parent, existing=False, endpoint=write)
 
     def compute(current: StoredDocument) -> Change:
         body = apply_update(current.body, update)
@@ -184,7 +213,7 @@ async def update_by_query(call: Call) -> Response:
         return Change(body, current.extends)
 
     count = await run_in_threadpool(
-        lambda: call.space.documents.update_many(collection, where, compute)
+        lambda: call.space.documents.update_many(collection, where, compute, guards=guards)
     )
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -194,10 +223,13 @@ async def create_document(call: Call) -> Response:
     """POST to a collection: a new document with a generated (or body-given) id."""
     collection, _ = locate(call)
     parts = incoming(call, await read_json(call), None, partial=False)
-    view = document_view(parts.body, call.endpoint.request_info, doc_id=parts.doc_id)
-    await check_document(call, collection, view)
+    await check_target(call, parts)
+    guards = await _incoming_guards(call, collection, parts, parts.doc_id)
     doc = await call.space.documents.create_async(
-        collection, parts.doc_id, Change(parts.body, parts.extends, parts.extends_name)
+        collection,
+        parts.doc_id,
+        Change(parts.body, parts.extends, parts.extends_name),
+        guards=guards,
     )
     status, with_body = pick_status(call.op, [201])
     location = quote(call.request.url.path.rstrip("/"), safe="/") + "/" + quote(doc.doc_id, safe="")
@@ -205,20 +237,41 @@ async def create_document(call: Call) -> Response:
     return maybe_body(await rendered(call, doc), status, with_body, headers)
 
 
+async def _incoming_guards(
+    call: Call, collection: str, parts: Incoming, doc_id: str | None
+) -> Guards:
+    """POST and PUT: the rule must hold for the incoming document. Without ``$extends`` that
+    is checked here, before the stored state is known; a document that extends another is
+    checked in the write's transaction, with the values it inherits. PUT adds the check of
+    the stored document it would replace."""
+    parent = await parent_of(call, collection) if guarded(call.endpoint.access) else None
+    if parts.extends is None:
+        view = document_view(parts.body, call.endpoint.view_info, doc_id=doc_id)
+        await check_incoming(call, collection, view)
+    return write_guards(
+        call,
+        parent,
+        existing=call.op.method == "put",
+        result=parts.extends is not None,
+    )
+
+
 async def put_document(call: Call) -> Response:
-    """PUT a document: create with the URL's id, or replace."""
+    """PUT a document: create with the URL's id, or replace. The rule holds for the incoming
+    document, and for the stored one it replaces."""
     collection, doc_id = locate(call)
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
     parts = incoming(call, await read_json(call), doc_id, partial=False)
-    view = document_view(parts.body, call.endpoint.request_info, doc_id=doc_id)
-    await check_document(call, collection, view)
+    await check_target(call, parts)
+    guards = await _incoming_guards(call, collection, parts, doc_id)
     doc, created = await run_in_threadpool(
         lambda: call.space.documents.put(
             collection,
             doc_id,
             Change(parts.body, parts.extends, parts.extends_name),
             preconditions=conditions,
+            guards=guards,
         )
     )
     status, with_body = pick_status(call.op, [201, 200] if created else [200, 204])
@@ -226,33 +279,34 @@ async def put_document(call: Call) -> Response:
 
 
 async def patch_document(call: Call) -> Response:
-    """PATCH a document: update operators, or the given top-level fields."""
+    """PATCH a document: update operators, or the given top-level fields. The rule holds for
+    the stored document and for the result."""
     collection, doc_id = locate(call)
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
     parts = incoming(call, await read_json(call), doc_id, partial=True)
+    if parts.extends_given:
+        await check_target(call, parts)
     schema = call.endpoint.request_schema
-    info = call.endpoint.request_info
-    parent = await parent_view(call, collection, call.endpoint.access)
+    parent = await parent_of(call, collection)
     refuse_when_no_document_could_pass(call, parent)
-    check_stored = checker(call, parent, info)
 
     def compute(current: StoredDocument) -> Change:
-        check_stored(current)
         body = apply_update(current.body, parts.body)
         extends = parts.extends if parts.extends_given else current.extends
         if schema is not None:
             schema.validate(body, partial=extends is not None)
-        check_stored(replace(current, body=body), stored=False)
         return Change(body, extends, parts.extends_name)
 
-    doc = await call.space.documents.patch_async(
-        collection,
-        doc_id,
-        compute,
-        preconditions=conditions,
-        relink=parts.extends_given and parts.extends is not None,
-    )
+    with parent_absent_when_hidden(parent):
+        doc = await call.space.documents.patch_async(
+            collection,
+            doc_id,
+            compute,
+            preconditions=conditions,
+            relink=parts.extends_given and parts.extends is not None,
+            guards=write_guards(call, parent),
+        )
     status, with_body = pick_status(call.op, [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
 
@@ -262,18 +316,19 @@ async def delete_document(call: Call) -> Response:
     collection, doc_id = locate(call)
     assert doc_id is not None
     conditions = preconditions(call.request.headers)
-    parent = await parent_view(call, collection, call.endpoint.access)
+    parent = await parent_of(call, collection)
     refuse_when_no_document_could_pass(call, parent)
-    check_stored = checker(call, parent, call.endpoint.response_info)
-    doc = await run_in_threadpool(
-        lambda: call.space.documents.delete(
-            collection,
-            doc_id,
-            preconditions=conditions,
-            check_existing=check_stored,
-            detach=detach_requested(call),
+    guards = write_guards(call, parent, result=False)
+    with parent_absent_when_hidden(parent):
+        doc = await run_in_threadpool(
+            lambda: call.space.documents.delete(
+                collection,
+                doc_id,
+                preconditions=conditions,
+                guards=guards,
+                detach=detach_requested(call),
+            )
         )
-    )
     status, _ = pick_status(call.op, [204, 200])
     if status == 204:
         return Response(status_code=204)

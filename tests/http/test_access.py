@@ -112,10 +112,18 @@ def test_nested_parent_rules(app: CheckedClient) -> None:
     note = app.post("/users/u1/notes", json={"text": "secret"}, headers=auth("u1"))
     assert note.status_code == 201
     shared = app.post("/users/u1/notes", json={"text": "open", "shared": True}, headers=auth("u1"))
-    assert app.post("/users/u1/notes", json={"text": "x"}, headers=auth("u2")).status_code == 403
-    assert app.get("/users/u1/notes", headers=auth("u2")).status_code == 403
+    # u2 may not read /users/u1: refused as if it did not exist, like /users/nobody.
+    for path in ("/users/u1/notes", "/users/nobody/notes"):
+        refused = app.post(path, json={"text": "x"}, headers=auth("u2"))
+        assert (refused.status_code, problem(refused)["title"]) == (404, "Collection not found")
+        listed = app.get(path, headers=auth("u2"))
+        assert (listed.status_code, problem(listed)["title"]) == (404, "Collection not found")
+        counted = app.get(path.replace("/notes", "/notes/_count"), headers=auth("u2"))
+        assert counted.status_code in (404, 405)
     assert len(app.get("/users/u1/notes", headers=auth("u1")).json()) == 2
-    assert app.get(note.headers["location"], headers=auth("u2")).status_code == 404
+    for path in (note.headers["location"], "/users/u1/notes/missing", "/users/nobody/notes/x"):
+        hidden = app.get(path, headers=auth("u2"))
+        assert (hidden.status_code, problem(hidden)["title"]) == (404, "Collection not found")
     assert app.get(shared.headers["location"], headers=auth("u2")).status_code == 200
     assert app.post("/users/u9/notes", json={"text": "x"}, headers=auth("u9")).status_code == 404
     assert app.get("/users", headers=auth("u1")).status_code == 403
