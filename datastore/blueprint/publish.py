@@ -102,7 +102,9 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
     if _needs_credential(op) and (op.method in _WRITES or op.acl is not None or not op.security):
         codes.add(403)
     if (
-        (op.kind is Kind.DOCUMENT and (op.method != "put" or _depth(op) > 1))
+        # A PUT whose rule reads the stored document answers a refused caller who may not
+        # read it as if it did not exist (404).
+        (op.kind is Kind.DOCUMENT and (op.method != "put" or _depth(op) > 1 or _guarded(op)))
         or nested
         or key in {(Kind.KEYV, "get"), (Kind.KEYV, "delete"), (Kind.QUEUE_JOB, "get")}
     ):
@@ -125,6 +127,11 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
 
 def _needs_credential(op: Operation) -> bool:
     return (op.acl or "").strip().lower() != "public"
+
+
+def _guarded(op: Operation) -> bool:
+    """Whether the operation's rule reads the document (so a refusal may be a 404)."""
+    return "document." in (op.acl or "")
 
 
 def _depth(op: Operation) -> int:
