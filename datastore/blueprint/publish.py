@@ -101,6 +101,8 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
     codes = {400, 401, 503}
     if _needs_credential(op) and (op.method in _WRITES or op.acl is not None or not op.security):
         codes.add(403)
+    if op.kind is Kind.BYQUERY and op.method in _WRITES:
+        codes.add(403)  # the document PATCH/DELETE rule (or its absence) may refuse
     if (
         # A PUT whose rule reads the stored document answers a refused caller who may not
         # read it as if it did not exist (404).
