@@ -41,13 +41,21 @@ def _schema() -> dict[str, Any]:
     }
 
 
+def _draft_schema() -> dict[str, Any]:
+    schema = _schema()
+    schema["properties"]["public"] = {"type": "boolean", "default": True}
+    return schema
+
+
 def _ok(schema: dict[str, Any] | None = None) -> dict[str, Any]:
     content = {"application/json": {"schema": schema}} if schema is not None else None
     return {"description": "OK", **({"content": content} if content else {})}
 
 
-def _collection(name: str, rules: dict[str, str], *, document_methods: tuple[str, ...]) -> Any:
-    ref = {"$ref": "#/components/schemas/Doc"}
+def _collection(
+    name: str, rules: dict[str, str], *, document_methods: tuple[str, ...], schema: str = "Doc"
+) -> Any:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
     body = {"required": True, "content": {"application/json": {"schema": ref}}}
     doc_ops: dict[str, Any] = {
         "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -98,8 +106,10 @@ def blueprint() -> dict[str, Any]:
             **_collection("secrets", secrets, document_methods=("get", "put")),
             # No document PATCH or DELETE: by-query writes have no rule to select with.
             **_collection("notes", {"post": "public", "get": "public"}, document_methods=("get",)),
+            # The same rules as docs, but a schema whose default makes documents public.
+            **_collection("drafts", docs, document_methods=("get", "put"), schema="Draft"),
         },
-        "components": {"schemas": {"Doc": _schema()}},
+        "components": {"schemas": {"Doc": _schema(), "Draft": _draft_schema()}},
     }
 
 
@@ -257,3 +267,13 @@ def test_by_query_writes_without_a_document_rule_are_refused(app: CheckedClient)
         assert refused.status_code == 403
         assert f"no document {method} operation" in refused.json()["detail"]
     assert app.get("/notes").json()[0]["title"] == "n"
+
+
+def test_reading_several_collections_shows_what_each_get_shows(app: CheckedClient) -> None:
+    put(app, "/docs/d1", BOB, ownerId="bob", title="private")
+    put(app, "/drafts/r1", BOB, ownerId="bob", title="public by default")
+    assert app.get("/docs/d1", headers=ALICE).status_code == 404
+    assert app.get("/drafts/r1", headers=ALICE).status_code == 200
+    for order in (["/docs", "/drafts"], ["/drafts", "/docs"]):
+        read = app.post("/__resources/collections", json={"collections": order}, headers=ALICE)
+        assert [d["title"] for d in read.json()["data"]] == ["public by default"]
