@@ -131,9 +131,10 @@ def put(app: CheckedClient, path: str, who: dict[str, str], **body: Any) -> http
     return app.put(path, json=body, headers=who)
 
 
-def answer(response: httpx.Response) -> tuple[int, Any]:
-    """What a caller learns: the status and the body."""
-    return response.status_code, response.json() if response.content else None
+def answer(response: httpx.Response) -> tuple[int, Any, str | None]:
+    """What a caller learns: the status, the body and the ETag."""
+    body = response.json() if response.content else None
+    return response.status_code, body, response.headers.get("etag")
 
 
 def test_put_cannot_take_over_another_users_document(app: CheckedClient) -> None:
