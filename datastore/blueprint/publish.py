@@ -97,7 +97,8 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
     be named after (404)."""
     key = (op.kind, op.method)
     nested = op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT) and _depth(op) > 1
-    nested = nested or (op.dynamic and literal_roots)
+    # A dynamic collection exists while it holds a document (404 otherwise).
+    nested = nested or (op.dynamic and op.kind is not Kind.DOCUMENT)
     codes = {400, 401, 503}
     if _needs_credential(op) and (op.method in _WRITES or op.acl is not None or not op.security):
         codes.add(403)
@@ -106,7 +107,10 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
     if (
         # A PUT whose rule reads the stored document answers a refused caller who may not
         # read it as if it did not exist (404).
-        (op.kind is Kind.DOCUMENT and (op.method != "put" or _depth(op) > 1 or _guarded(op)))
+        (
+            op.kind is Kind.DOCUMENT
+            and (op.method != "put" or _depth(op) > 1 or _guarded(op) or op.dynamic)
+        )
         or nested
         or key in {(Kind.KEYV, "get"), (Kind.KEYV, "delete"), (Kind.QUEUE_JOB, "get")}
     ):

@@ -109,6 +109,14 @@ def parent_of(collection: str) -> tuple[str, str] | None:
     return "/".join(parts[:-2]), parts[-2]
 
 
+def missing_parent(collection: str) -> CollectionNotFound:
+    """The answer when the parent document of a nested collection does not exist (or the
+    caller may not read it: the same answer)."""
+    parent = parent_of(collection)
+    path = f"/{parent[0]}/{parent[1]}" if parent is not None else f"/{collection}"
+    return CollectionNotFound(f"The parent document {path} does not exist.")
+
+
 class DocumentService:
     """Document operations of one space."""
 
@@ -156,7 +164,7 @@ class DocumentService:
         try:
             return await self.fetch(*parent)
         except DocumentNotFound:
-            raise CollectionNotFound() from None
+            raise missing_parent(collection) from None
 
     async def create_async(
         self,
@@ -246,7 +254,7 @@ class DocumentService:
         with translate_errors(), self.db.read() as conn:
             doc = self.store.get(conn, self.space, *parent)
         if doc is None:
-            raise CollectionNotFound()
+            raise missing_parent(collection)
         return doc
 
     def find(
@@ -314,6 +322,12 @@ class DocumentService:
             self._require_parent(conn, collection)
             return self.store.count(conn, self.space, collection, where=where)
 
+    def holds_any(self, collection: str) -> bool:
+        """Whether the collection holds a document (a dynamic collection exists while it
+        does)."""
+        with translate_errors(), self.db.read() as conn:
+            return self.store.holds_any(conn, self.space, collection)
+
     # -- writes --------------------------------------------------------------------------
 
     @retry_conflicts
@@ -352,8 +366,10 @@ class DocumentService:
         *,
         preconditions: Preconditions = NO_PRECONDITIONS,
         guards: Guards = NO_GUARDS,
+        create: bool = True,
     ) -> tuple[StoredDocument, bool]:
-        """Create the document with this id, or replace it; returns (document, created)."""
+        """Create the document with this id (unless not ``create``: DocumentNotFound), or
+        replace it; returns (document, created)."""
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
@@ -367,6 +383,8 @@ class DocumentService:
                 current = self.store.get(conn, self.space, collection, doc_id, lock=True)
                 if current is not None:
                     break
+                if not create:
+                    raise DocumentNotFound()
                 preconditions.check(None)
                 created = self.store.insert(
                     conn, self.space, collection, doc_id, change.body, now, extends=change.extends
@@ -529,4 +547,4 @@ class DocumentService:
     def _require_parent(self, conn: Connection, collection: str) -> None:
         parent = parent_of(collection)
         if parent is not None and not self.store.exists(conn, self.space, *parent):
-            raise CollectionNotFound()
+            raise missing_parent(collection)

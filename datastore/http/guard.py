@@ -21,7 +21,7 @@ from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.extends import INVALID_TITLE, split_path
-from datastore.documents.service import Guards
+from datastore.documents.service import Guards, missing_parent
 from datastore.documents.sources import Incoming, format_datetime
 from datastore.errors import (
     BadRequest,
@@ -64,6 +64,12 @@ class Parent:
 
     view: dict[str, Any]
     hidden: bool
+    collection: str
+    """The nested collection it is the parent of."""
+
+    def absent(self) -> CollectionNotFound:
+        """The answer its absence gets."""
+        return missing_parent(self.collection)
 
 
 def admits(endpoint: Endpoint, call: Call, ctx: AclContext) -> bool:
@@ -125,7 +131,8 @@ async def parent_of(call: Call, collection: str, *accesses: Access | None) -> Pa
     doc = await call.space.documents.fetch_parent(collection)
     if doc is None:
         return None
-    return Parent(document_view(doc.body, None, doc), hidden=not await may_read(call, doc))
+    hidden = not await may_read(call, doc)
+    return Parent(document_view(doc.body, None, doc), hidden, collection)
 
 
 def rule_context(call: Call, document: dict[str, Any] | None, parent: Parent | None) -> AclContext:
@@ -139,7 +146,7 @@ def refusal(
     """The answer to a refused caller: as if the parent were missing when the caller may not
     read it; DocumentNotFound when ``hide`` and the refusal depends on the document; else 403."""
     if parent is not None and parent.hidden:
-        return CollectionNotFound()
+        return parent.absent()
     if hide and not denies_everything(access, ctx):
         return DocumentNotFound()
     return Forbidden()

@@ -6,8 +6,8 @@ database driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +28,6 @@ from datastore.documents.sources import (
 )
 from datastore.errors import (
     BadRequest,
-    CollectionNotFound,
     DocumentNotFound,
     InvalidParam,
     MethodNotAllowed,
@@ -48,7 +47,14 @@ from datastore.http.guard import (
     rule_context,
     write_guards,
 )
-from datastore.http.listing import read_collection, require_selector, select, where_clause
+from datastore.http.listing import (
+    absent_collection_hint,
+    read_collection,
+    require_collection,
+    require_selector,
+    select,
+    where_clause,
+)
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
 from datastore.query.updates import apply_update
@@ -113,6 +119,20 @@ def _has_operators(body: dict[str, Any]) -> bool:
     return any(key.startswith("$") for key in body)
 
 
+@asynccontextmanager
+async def explained_absence(call: Call, collection: str, doc_id: str) -> AsyncIterator[None]:
+    """A document missing from a dynamic collection that holds nothing: say that the
+    collection does not exist, and where a Codehooks URL habit may have led."""
+    try:
+        yield
+    except DocumentNotFound as missing:
+        if missing.detail is None and call.op.dynamic:
+            empty = not await run_in_threadpool(call.space.documents.holds_any, collection)
+            if empty:
+                raise DocumentNotFound(absent_collection_hint(collection, doc_id)) from None
+        raise
+
+
 @contextmanager
 def parent_absent_when_hidden(parent: Parent | None) -> Iterator[None]:
     """Under a parent the caller may not read, a missing document answers as the missing
@@ -121,7 +141,7 @@ def parent_absent_when_hidden(parent: Parent | None) -> Iterator[None]:
         yield
     except DocumentNotFound:
         if parent is not None and parent.hidden:
-            raise CollectionNotFound() from None
+            raise parent.absent() from None
         raise
 
 
@@ -133,8 +153,9 @@ async def get_document(call: Call) -> Response:
     # The parent is read once, for both checks.
     parent = await parent_of(call, collection) if guarded(access) else None
     refuse_when_no_document_could_pass(call, parent)
-    with parent_absent_when_hidden(parent):
-        doc = await call.space.documents.fetch(collection, doc_id)
+    async with explained_absence(call, collection, doc_id):
+        with parent_absent_when_hidden(parent):
+            doc = await call.space.documents.fetch(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
     if guarded(access):
@@ -169,6 +190,7 @@ async def count_documents(call: Call) -> Response:
     """GET ``/_count``: ``{"count": n}`` of the matching documents the caller may read."""
     collection, (_, where), _ = await _selected(call)
     count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+    await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
 
@@ -179,6 +201,7 @@ async def delete_by_query(call: Call) -> Response:
     collection, (selection, where), _ = await _selected(call)
     require_selector(selection)
     count = await run_in_threadpool(lambda: call.space.documents.delete_many(collection, where))
+    await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
 
@@ -215,6 +238,7 @@ async def update_by_query(call: Call) -> Response:
     count = await run_in_threadpool(
         lambda: call.space.documents.update_many(collection, where, compute, guards=guards)
     )
+    await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
 
@@ -265,15 +289,18 @@ async def put_document(call: Call) -> Response:
     parts = incoming(call, await read_json(call), doc_id, partial=False)
     await check_target(call, parts)
     guards = await _incoming_guards(call, collection, parts, doc_id)
-    doc, created = await run_in_threadpool(
-        lambda: call.space.documents.put(
-            collection,
-            doc_id,
-            Change(parts.body, parts.extends, parts.extends_name),
-            preconditions=conditions,
-            guards=guards,
+    async with explained_absence(call, collection, doc_id):
+        doc, created = await run_in_threadpool(
+            lambda: call.space.documents.put(
+                collection,
+                doc_id,
+                Change(parts.body, parts.extends, parts.extends_name),
+                preconditions=conditions,
+                guards=guards,
+                # Codehooks routes replace (404 for a missing document); POST creates.
+                create=not call.op.dynamic,
+            )
         )
-    )
     status, with_body = pick_status(call.op, [201, 200] if created else [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
 
@@ -298,15 +325,16 @@ async def patch_document(call: Call) -> Response:
             schema.validate(body, partial=extends is not None)
         return Change(body, extends, parts.extends_name)
 
-    with parent_absent_when_hidden(parent):
-        doc = await call.space.documents.patch_async(
-            collection,
-            doc_id,
-            compute,
-            preconditions=conditions,
-            relink=parts.extends_given and parts.extends is not None,
-            guards=write_guards(call, parent),
-        )
+    async with explained_absence(call, collection, doc_id):
+        with parent_absent_when_hidden(parent):
+            doc = await call.space.documents.patch_async(
+                collection,
+                doc_id,
+                compute,
+                preconditions=conditions,
+                relink=parts.extends_given and parts.extends is not None,
+                guards=write_guards(call, parent),
+            )
     status, with_body = pick_status(call.op, [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
 
@@ -319,16 +347,17 @@ async def delete_document(call: Call) -> Response:
     parent = await parent_of(call, collection)
     refuse_when_no_document_could_pass(call, parent)
     guards = write_guards(call, parent, result=False)
-    with parent_absent_when_hidden(parent):
-        doc = await run_in_threadpool(
-            lambda: call.space.documents.delete(
-                collection,
-                doc_id,
-                preconditions=conditions,
-                guards=guards,
-                detach=detach_requested(call),
+    async with explained_absence(call, collection, doc_id):
+        with parent_absent_when_hidden(parent):
+            doc = await run_in_threadpool(
+                lambda: call.space.documents.delete(
+                    collection,
+                    doc_id,
+                    preconditions=conditions,
+                    guards=guards,
+                    detach=detach_requested(call),
+                )
             )
-        )
     status, _ = pick_status(call.op, [204, 200])
     if status == 204:
         return Response(status_code=204)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from datastore.blueprint.schemas import SchemaInfo
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import id_property, render
-from datastore.errors import BadRequest, InvalidParam
+from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
 from datastore.query import ast, cursor
@@ -116,9 +116,12 @@ async def read_collection(call: Call, collection: str) -> Any:
     compiler, where = where_clause(call, selection, access_where, info)
     if selection.request.count_only:
         count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+        await require_collection(call, collection, found=count > 0)
         return [{"count": count}]
     if selection.page is not None:
-        return await _page(call, collection, selection, compiler, where, info)
+        page = await _page(call, collection, selection, compiler, where, info)
+        await require_collection(call, collection, found=bool(page["data"]))
+        return page
     keys = compiler.sort_keys(selection.sort)
     docs = await run_in_threadpool(
         lambda: call.space.documents.find(
@@ -129,7 +132,28 @@ async def read_collection(call: Call, collection: str) -> Any:
             offset=selection.request.offset,
         )
     )
+    await require_collection(call, collection, found=bool(docs))
     return await _shape(call, docs, selection, info)
+
+
+async def require_collection(call: Call, collection: str, *, found: bool) -> None:
+    """A dynamic (Codehooks) collection exists while it holds a document: an answer that
+    found nothing in one that holds nothing is 404 ``Collection not found``."""
+    if found or not call.op.dynamic:
+        return
+    if not await run_in_threadpool(call.space.documents.holds_any, collection):
+        raise CollectionNotFound(absent_collection_hint(collection))
+
+
+def absent_collection_hint(collection: str, doc_id: str | None = None) -> str:
+    """Why a dynamic collection is not there, and the Codehooks habit that may lead here."""
+    hint = f"No collection {collection!r} exists: a collection exists while it holds a document."
+    if doc_id is not None and "/" not in collection:
+        hint += (
+            f" Codehooks URLs begin with a space name; if {collection!r} is one, this server "
+            f"is not addressed by space: request /{doc_id}."
+        )
+    return hint
 
 
 async def _shape(

@@ -215,6 +215,11 @@ class DocumentStore:
         )
         return conn.execute(query).first() is not None
 
+    def holds_any(self, conn: Connection, space: str, collection: str) -> bool:
+        """Whether the collection holds at least one document."""
+        query = sa.select(t.c.pk).where(t.c.space == space, t.c.collection == collection)
+        return conn.execute(query.limit(1)).first() is not None
+
     def insert(
         self,
         conn: Connection,

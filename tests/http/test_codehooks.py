@@ -39,17 +39,55 @@ def test_document_lifecycle(api: Keyed) -> None:
     assert api.patch("/customers/c1", json={"a": 1}).status_code == 404
 
 
-def test_put_creates_with_the_declared_code(api: Keyed) -> None:
-    # The operation declares one 2xx (200): that code answers a create too.
-    response = api.put("/things/t1", json={"a": 1})
-    assert (response.status_code, response.json()) == (200, {"_id": "t1", "a": 1})
+def test_put_replaces_and_never_creates(api: Keyed) -> None:
+    # The seed: PUT replaces (404 Document not found for a missing id), POST creates.
+    missing = api.put("/things/t1", json={"a": 1})
+    assert (missing.status_code, problem(missing)["title"]) == (404, "Document not found")
+    assert api.get("/things").status_code == 404  # nothing was written
+    api.post("/things", json={"_id": "t0"})
+    missing = api.put("/things/t1", json={"a": 1}, headers={"If-None-Match": "*"})
+    assert (missing.status_code, problem(missing)) == (404, problem(api.get("/things/t1")))
+    assert [d["_id"] for d in api.get("/things").json()] == ["t0"]
+    replaced = api.put("/things/t0", json={"a": 2})
+    assert (replaced.status_code, replaced.json()) == (200, {"_id": "t0", "a": 2})
 
 
 def test_collections_are_separate_and_listed(api: Keyed) -> None:
     api.post("/a", json={"n": 1})
     api.post("/b", json={"n": 2})
     assert [d["n"] for d in api.get("/a").json()] == [1]
-    assert api.get("/empty").json() == []
+    assert api.get("/a", params={"q": '{"n": 5}'}).json() == []  # exists, nothing matches
+
+
+def test_a_collection_exists_while_it_holds_a_document(api: Keyed) -> None:
+    # The seed: listing a collection that does not exist is 404 Collection not found.
+    for read in ("/empty", "/empty/_count", "/empty?count=true"):
+        absent = api.get(read)
+        assert (absent.status_code, problem(absent)["title"]) == (404, "Collection not found")
+        assert "No collection 'empty' exists" in problem(absent)["detail"]
+    for method in ("PATCH", "DELETE"):
+        body = {"json": {"$set": {"a": 1}}} if method == "PATCH" else {}
+        by_query = getattr(api, method.lower())("/empty/_byquery?q={}", **body)
+        assert (by_query.status_code, problem(by_query)["title"]) == (404, "Collection not found")
+    api.post("/empty", json={"_id": "e1"})
+    assert api.get("/empty/_count").json() == {"count": 1}
+    matched_none = api.patch("/empty/_byquery", params={"q": '{"x": 1}'}, json={"$set": {"y": 1}})
+    assert matched_none.json() == {"count": 0}
+    # Deleting its last document deletes the collection (on every server: it is the data).
+    api.delete("/empty/e1")
+    assert api.get("/empty").status_code == 404
+
+
+def test_a_codehooks_space_in_the_path_gets_a_hint(api: Keyed) -> None:
+    api.post("/customers", json={"_id": "c1"})
+    wrong = api.get("/dev/customers")  # Codehooks: /{space}/{collection}
+    assert (wrong.status_code, problem(wrong)["title"]) == (404, "Document not found")
+    assert (
+        "if 'dev' is one, this server is not addressed by space: request /customers"
+        in (problem(wrong)["detail"])
+    )
+    # A missing document of a collection that exists says nothing more.
+    assert "detail" not in problem(api.get("/customers/nope"))
 
 
 @pytest.mark.parametrize("name", ["_private", ".hidden", "a b", "x" * 200])
@@ -87,14 +125,14 @@ def test_methods_a_literal_path_lacks_are_405_not_a_dynamic_collection(api: Keye
     counted = api.put("/things/_count", json={"a": 1})
     assert (counted.status_code, counted.headers["allow"]) == (405, "GET")
     assert api.get("/things/_byquery").headers["allow"] == "DELETE, PATCH"
-    assert api.get("/things/_count").json() == {"count": 0}
+    assert api.get("/things/_count").status_code == 404  # nothing was written: no collection
     assert api.get("/keyv").json() == []
     options = api.client.request("OPTIONS", "/things/_count", headers=api.headers)
     assert (options.status_code, options.headers["allow"]) == (405, "GET")
 
 
 def test_patch_fields_and_operators_do_not_mix(api: Keyed) -> None:
-    api.put("/things/t1", json={"a": 1})
+    api.post("/things", json={"_id": "t1", "a": 1})
     assert api.patch("/things/t1", json={"": 1, "+0.0": {"n": 1}}).status_code == 200
     mixed = api.patch("/things/t1", json={"b": 2, "$set": {"c": 3}})
     assert mixed.status_code == 400

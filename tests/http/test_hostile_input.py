@@ -268,7 +268,7 @@ def test_ids_of_10_kb(events: CheckedClient, seed: Keyed, where: str) -> None:
         assert "id" in reasons(response)
         assert seed.post("/things", json={"_id": long_id}).status_code == 400
     assert count(events) == 0
-    assert seed.get("/things").json() == []
+    assert seed.get("/things").status_code == 404  # nothing written: no such collection
 
 
 # -- numbers ----------------------------------------------------------------------------------
@@ -326,6 +326,7 @@ def test_negative_zero(events: CheckedClient) -> None:
 
 def test_offsets_past_64_bits(seed: Keyed) -> None:
     # Found by schemathesis: offset=9223372036854775808 answered 500 on SQLite.
+    seed.post("/things", json={"a": 1})
     for params in ({"offset": str(2**63)}, {"h": json.dumps({"offset": 2**63})}):
         response = seed.get("/things", params=params)
         assert response.status_code == 400

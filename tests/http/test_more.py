@@ -77,7 +77,7 @@ def test_spaces_are_isolated(database: Database, space: str) -> None:
         assert client.get(f"/{prod}/pets", headers=key).status_code == 401
         _, prod_key = ApiKeyStore(database).add(prod, readonly=False)
         other = {"x-apikey": prod_key}
-        assert client.get(f"/{prod}/pets", headers=other).json() == []
+        assert client.get(f"/{prod}/pets", headers=other).status_code == 404  # none in prod
         assert client.get(f"/{prod}/keyv/k", headers=other).status_code == 404
         assert client.get("/pets", headers=key).status_code == 404
         assert client.get("/__health").status_code == 200
