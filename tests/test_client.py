@@ -125,3 +125,29 @@ def test_auth_errors(database: Database, space: str) -> None:
         with pytest.raises(dsclient.Forbidden):
             u1.collection("posts").add({"ownerId": "u2", "title": "t"})
         assert u1.collection("posts").add({"ownerId": "u1", "title": "t"})["ownerId"] == "u1"
+
+
+def test_a_document_read_can_be_written_back(events: dsclient.Client) -> None:
+    """Get, change one field, set: the source properties GET shows are accepted back when
+    they are the document's own (issue 23)."""
+    coll = events.collection("events")
+    base = coll.add({**EVENT, "cost": 1})
+    child = coll.doc("child")
+    child.set({"extends": f"/events/{base['id']}"})
+    for doc in (coll.doc(base["id"]), child):
+        shown = doc.get()
+        assert {"id", "created", "updated", "extendsAll", "extendedBy"} <= set(shown)
+        replaced = doc.set({**shown, "name": "Renamed"}, if_match=doc.etag)
+        assert replaced["name"] == "Renamed" and replaced["created"] == shown["created"]
+        assert doc.update({**doc.get(), "cost": 7})["cost"] == 7
+    with pytest.raises(dsclient.BadRequest) as refused:
+        child.set({**child.get(), "created": "2000-01-01T00:00:00.000000Z"})
+    assert refused.value.body["invalid-params"] == [
+        {"name": "created", "reason": "is read-only: the datastore sets it"}
+    ]
+    with pytest.raises(dsclient.BadRequest):
+        child.update({"extendsAll": ["/events/elsewhere"]})
+    with pytest.raises(dsclient.BadRequest):  # a new document has no creation time yet
+        coll.add({**EVENT, "created": child.get()["created"]})
+    with pytest.raises(dsclient.BadRequest):
+        coll.doc("new").set({**EVENT, "created": child.get()["created"]})

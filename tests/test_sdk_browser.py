@@ -57,6 +57,7 @@ def test_every_sdk_method_in_a_browser(database: Database, space: str, tmp_path:
     assert out["back"] == ["p3", "p4"]
     assert out["filtered"] == ["p3"] and out["queried"] == ["p2"]
     assert (out["updated"], out["read"], out["afterDelete"]) == ("changed", "changed", 404)
+    assert out["roundTrip"] == "round trip" and out["readOnly"] == [400, ["created"]]
     assert out["invalid"] == [True, 400, ["title"]]
     assert out["forbidden"] == [403, "Forbidden"]
     assert out["notes"] == ["hello"]

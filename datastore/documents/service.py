@@ -20,12 +20,14 @@ from sqlalchemy.engine import Connection
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.extends import Links, inherit
 from datastore.documents.ids import generate_id
-from datastore.documents.sources import Lineage
+from datastore.documents.sources import FAMILY_SOURCES, Claim, Lineage, claim_problems
 from datastore.errors import (
     CollectionNotFound,
     Conflict,
     DocumentNotFound,
+    InvalidParam,
     PreconditionFailed,
+    ValidationFailed,
 )
 from datastore.storage.async_store import AsyncStore
 from datastore.storage.documents import DocumentStore, StoredDocument
@@ -99,6 +101,9 @@ class Change:
     body: Document
     extends: str | None = None
     extends_name: str = "extends"
+    claimed: tuple[Claim, ...] = ()
+    """Read-only source properties the request carried: they must equal the stored
+    document's (and so cannot be given on create)."""
 
 
 def parent_of(collection: str) -> tuple[str, str] | None:
@@ -107,6 +112,20 @@ def parent_of(collection: str) -> tuple[str, str] | None:
     if len(parts) < 3:
         return None
     return "/".join(parts[:-2]), parts[-2]
+
+
+def _family(change: Change) -> bool:
+    return any(claim.source in FAMILY_SOURCES for claim in change.claimed)
+
+
+def _raise_problems(problems: list[InvalidParam]) -> None:
+    if problems:
+        raise ValidationFailed(invalid_params=problems)
+
+
+def _refuse_claims(change: Change) -> None:
+    """A document being created has no source values yet: every claim is refused."""
+    _raise_problems(claim_problems(change.claimed, None))
 
 
 def missing_parent(collection: str) -> CollectionNotFound:
@@ -231,8 +250,9 @@ class DocumentService:
                 guards.existing(current, current.body)
             preconditions.check(current)
             change = compute(current)
-            if change.extends != current.extends:
+            if change.extends != current.extends or _family(change):
                 raise _NeedsLineage()
+            _raise_problems(claim_problems(change.claimed, current))
             if guards.result is not None:
                 guards.result(replace(current, body=change.body), change.body)
             return change.body
@@ -341,6 +361,7 @@ class DocumentService:
     ) -> StoredDocument:
         """Insert a document with a generated (or the given) id; raises Conflict when the id
         is taken and CollectionNotFound when the parent document is missing."""
+        _refuse_claims(change)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
@@ -386,6 +407,7 @@ class DocumentService:
                 if not create:
                     raise DocumentNotFound()
                 preconditions.check(None)
+                _refuse_claims(change)
                 created = self.store.insert(
                     conn, self.space, collection, doc_id, change.body, now, extends=change.extends
                 )
@@ -404,6 +426,7 @@ class DocumentService:
                 preconditions.check(None)
                 raise
             preconditions.check(current)
+            self._check_claims(conn, change, current)
             self.links.check_cycle(conn, current, target, change)
             replaced = self.store.update(
                 conn, self.space, current, change.body, now, extends=change.extends
@@ -437,6 +460,7 @@ class DocumentService:
             self._check_existing(conn, guards, current)
             preconditions.check(current)
             change = compute(current)
+            self._check_claims(conn, change, current)
             moves = change.extends != current.extends
             target = None
             if moves:
@@ -519,6 +543,15 @@ class DocumentService:
             return len(matched)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _check_claims(self, conn: Connection, change: Change, current: StoredDocument) -> None:
+        """The read-only source properties given must equal ``current``'s."""
+        if not change.claimed:
+            return
+        lineage = Lineage()
+        if _family(change):
+            lineage = self.links.resolve(conn, [current], family=True)[current.pk][1]
+        _raise_problems(claim_problems(change.claimed, current, lineage))
 
     def _check_existing(self, conn: Connection, guards: Guards, current: StoredDocument) -> None:
         if guards.existing is not None:

@@ -104,6 +104,36 @@ class Incoming:
     extends_given: bool
     problems: tuple[InvalidParam, ...] = ()
     extends_name: str = "extends"
+    claimed: tuple[Claim, ...] = ()
+    """Read-only source properties the body carries: accepted when they equal the stored
+    document's values (a document read with GET can be written back)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A read-only source property given in a write body: ``prop`` maps ``source``."""
+
+    prop: str
+    source: str
+    value: Any
+
+    def problem(self) -> InvalidParam:
+        """The complaint when the value is not the document's."""
+        return InvalidParam(self.prop, READ_ONLY_REASON)
+
+
+READ_ONLY_REASON = "is read-only: the datastore sets it"
+
+
+def claim_problems(
+    claimed: tuple[Claim, ...], doc: StoredDocument | None, lineage: Lineage = NO_LINEAGE
+) -> list[InvalidParam]:
+    """The claims that do not hold for ``doc`` (every claim, for a document being created)."""
+    return [
+        claim.problem()
+        for claim in claimed
+        if doc is None or claim.value != source_value(doc, claim.source, lineage)
+    ]
 
 
 def split_incoming(
@@ -117,6 +147,7 @@ def split_incoming(
     if not isinstance(body, dict):
         raise ValidationFailed(invalid_params=[InvalidParam("body", "must be a JSON object")])
     problems: list[InvalidParam] = []
+    claimed: list[Claim] = []
     stored = dict(body)
     doc_id: str | None = None
     extends: str | None = None
@@ -138,13 +169,15 @@ def split_incoming(
         elif source == "$id":
             doc_id = _check_body_id(prop, value, url_id, problems, strict=True)
         elif source in READ_ONLY_SOURCES:
-            problems.append(InvalidParam(prop, "is read-only: the datastore sets it"))
+            claimed.append(Claim(prop, source, value))
     id_prop = id_property(info, dynamic)
     if id_prop == CODEHOOKS_ID and CODEHOOKS_ID in stored:
         value = stored.pop(CODEHOOKS_ID)
         # Codehooks keeps the URL's id on replace and drops a different _id silently.
         doc_id = _check_body_id(CODEHOOKS_ID, value, url_id, problems, strict=False)
-    return Incoming(stored, doc_id, extends, extends_given, tuple(problems), extends_name)
+    return Incoming(
+        stored, doc_id, extends, extends_given, tuple(problems), extends_name, tuple(claimed)
+    )
 
 
 def _check_body_id(

@@ -104,6 +104,8 @@ def incoming(call: Call, body: Any, url_id: str | None, *, partial: bool) -> Inc
     """Split a write body and validate it against the operation's schema."""
     parts = split_incoming(body, call.endpoint.request_info, dynamic=call.op.dynamic, url_id=url_id)
     problems = list(parts.problems)
+    if call.op.method == "post":  # a new document: no read-only value can be its own yet
+        problems.extend(claim.problem() for claim in parts.claimed)
     schema = call.endpoint.request_schema
     # A document that extends another gets the properties it does not set from there, so
     # its own body is checked without top-level ``required``.
@@ -294,7 +296,7 @@ async def put_document(call: Call) -> Response:
             lambda: call.space.documents.put(
                 collection,
                 doc_id,
-                Change(parts.body, parts.extends, parts.extends_name),
+                Change(parts.body, parts.extends, parts.extends_name, parts.claimed),
                 preconditions=conditions,
                 guards=guards,
                 # Codehooks routes replace (404 for a missing document); POST creates.
@@ -323,7 +325,7 @@ async def patch_document(call: Call) -> Response:
         extends = parts.extends if parts.extends_given else current.extends
         if schema is not None:
             schema.validate(body, partial=extends is not None)
-        return Change(body, extends, parts.extends_name)
+        return Change(body, extends, parts.extends_name, parts.claimed)
 
     async with explained_absence(call, collection, doc_id):
         with parent_absent_when_hidden(parent):
