@@ -140,3 +140,16 @@ def test_405_lists_the_declared_methods(events: CheckedClient) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
     assert events.request("TRACE", "/events").headers["allow"] == "GET, POST"
+
+
+def test_a_missing_parent_is_named(events: CheckedClient) -> None:
+    for response in (
+        events.post("/events/nope/comments", json={"author": "a", "text": "t"}),
+        events.get("/events/nope/comments"),
+    ):
+        assert response.status_code == 404
+        assert problem(response) == {
+            "title": "Collection not found",
+            "status": "404",
+            "detail": "The parent document /events/nope does not exist.",
+        }
