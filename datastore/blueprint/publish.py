@@ -35,6 +35,7 @@ import copy
 from typing import Any
 
 from datastore.blueprint.model import Blueprint, Kind, Operation, follow_refs
+from datastore.blueprint.oas30 import document_30
 from datastore.documents.ids import MAX_ID_LENGTH
 from datastore.keyvalue import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
 
@@ -61,7 +62,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 ID_PATTERN = r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,LENGTH}$".replace("LENGTH", str(MAX_ID_LENGTH))
 NAME_BODY = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-SPACE_ROUTES = ("openapi.json", "ui")
+SPACE_ROUTES = ("openapi.json", "openapi.yaml", "ui")
 """Per-space paths answered before the blueprint's routes (``http/dispatch.py``)."""
 
 _DESCRIPTIONS = {
@@ -180,6 +181,8 @@ def published_document(
             for part in ("parameters", "requestBody")
         ]
     )
+    if str(out.get("openapi", "")).startswith("3.0"):
+        document_30(out)
     return out
 
 
