@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import CredentialConfigError, JwtSettings, JwtVerifier
-from datastore.blueprint.loader import connexion_view, load_blueprint
+from datastore.blueprint.loader import connexion_view, dump_yaml, load_blueprint
 from datastore.blueprint.model import Blueprint, Kind, Operation, build_blueprint
 from datastore.blueprint.publish import published_document
 from datastore.blueprint.schemas import SchemaCompiler
@@ -236,6 +236,10 @@ def create_app(
         the datastore's error responses and parameter rules (``blueprint/publish.py``)."""
         return json_response(published[mount.base_path])
 
+    async def openapi_yaml_route(request: Request, mount: MountedSpace) -> Response:
+        """``GET /openapi.yaml``: the same document as YAML."""
+        return Response(dump_yaml(published[mount.base_path]), media_type="application/yaml")
+
     mounts: dict[str, MountedSpace] = {}
     documents = [effective_document(served.document) for served in blueprints]
     for served, document in zip(blueprints, documents, strict=True):
@@ -323,6 +327,7 @@ def create_app(
         {
             "/__resources/collections": read_collections,
             "/openapi.json": openapi_route,
+            "/openapi.yaml": openapi_yaml_route,
             "/ui": page_route(titles),
         },
     )

@@ -32,7 +32,7 @@ def parse_ttl(raw: str | None) -> int | None:
     if raw is None:
         return None
     text = raw.strip()
-    if not text.isdigit() or int(text) < 1 or int(text) > MAX_TTL_MS:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1 or int(text) > MAX_TTL_MS:
         raise BadRequest(
             "The time-to-live is not valid.",
             invalid_params=[

@@ -3,8 +3,9 @@
 ``datastore serve`` refuses a blueprint with errors and ``datastore lint`` prints the same
 diagnostics. Rules (ids in brackets): [yaml] [duplicate-key] [ref] [openapi] [schema]
 [path-shape] [method] [path-parameter] [acl-missing] [acl-syntax] [acl-parent] [source]
-[unknown-extension] [indexes] [parent-missing] [operation-id]; warnings
-[no-document-endpoint] [public-write] [source-type] [unused-schema].
+[unknown-extension] [indexes] [parent-missing] [operation-id] [published]; warnings
+[no-document-endpoint] [public-write] [source-type] [unused-schema] [acl-property]
+(the last and [published] in ``lint_contract.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import jsonschema
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from datastore.blueprint.diagnostics import Diagnostic, Severity
+from datastore.blueprint.lint_contract import check_published, check_rule_properties
 from datastore.blueprint.loader import (
     LoadedBlueprint,
     Pointer,
@@ -389,6 +391,9 @@ def lint_blueprint(
     _check_paths(report, document, check_acl)
     _check_source_types(report, document)
     _check_unused_schemas(report, document)
+    check_rule_properties(document, report.add)
+    if not any(d.severity == "error" for d in report.found):
+        check_published(document, report.add)
     return sorted(set(report.found))
 
 

@@ -35,8 +35,11 @@ import copy
 from typing import Any
 
 from datastore.blueprint.model import Blueprint, Kind, Operation, follow_refs
+from datastore.blueprint.oas30 import document_30
+from datastore.blueprint.publish_listing import add_query_parameters, widen_listing_answer
 from datastore.documents.ids import MAX_ID_LENGTH
 from datastore.keyvalue import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
+from datastore.types import INT64_MAX, INT64_MIN
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -55,13 +58,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
             },
         },
+        "extendedBy": {
+            "type": "array",
+            "description": "On a 409 for deleting an extended document: the documents extending it",
+            "items": {"type": "string"},
+        },
     },
 }
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 ID_PATTERN = r"^(?!\.\.?$)[^/\x00-\x1f\x7f]{1,LENGTH}$".replace("LENGTH", str(MAX_ID_LENGTH))
 NAME_BODY = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-SPACE_ROUTES = ("openapi.json", "ui")
+SPACE_ROUTES = ("openapi.json", "openapi.yaml", "ui")
 """Per-space paths answered before the blueprint's routes (``http/dispatch.py``)."""
 
 _DESCRIPTIONS = {
@@ -70,6 +78,7 @@ _DESCRIPTIONS = {
     401: "Unauthorized: a credential is needed, or the one presented is not valid",
     403: "Forbidden: the access rule refuses, or a read-only API key tried to write",
     404: "Not found",
+    405: "Method Not Allowed: the path belongs to a more specific template without this method",
     409: "Conflict with the stored state",
     412: "Precondition Failed: If-Match or If-None-Match does not hold",
     413: "Payload Too Large: the body is over the configured limit",
@@ -91,10 +100,14 @@ _BODY_READERS = frozenset(
 )
 
 
-def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
+def error_statuses(
+    op: Operation, *, literal_roots: bool = False, shadowing: bool = False
+) -> list[int]:
     """The error statuses (and 304) the datastore can answer ``op`` with; ``literal_roots``:
     the blueprint has paths with a literal first segment, which a dynamic collection may not
-    be named after (404)."""
+    be named after (404); ``shadowing``: a more specific template matches some of the
+    operation's paths (``/{collection}/_count`` for ``/{collection}/{id}``), and a method it
+    lacks is a 405 there (``http/dispatch.py``)."""
     key = (op.kind, op.method)
     nested = op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT) and _depth(op) > 1
     # A dynamic collection exists while it holds a document (404 otherwise).
@@ -128,7 +141,30 @@ def error_statuses(op: Operation, *, literal_roots: bool = False) -> list[int]:
         codes.add(412)
     if key in _BODY_READERS:
         codes |= {413, 415}
+    if shadowing:
+        codes.add(405)
     return sorted(codes)
+
+
+def _shadowing(op: Operation, blueprint: Blueprint) -> bool:
+    """Whether another template of the blueprint matches some paths of ``op``'s template and
+    is more specific at the first segment where they differ (a literal against a parameter),
+    without declaring ``op``'s method (then the dispatcher answers 405 for such a path)."""
+    methods: dict[str, set[str]] = {}
+    segments = {}
+    for other in blueprint.operations.values():
+        methods.setdefault(other.path, set()).add(other.method)
+        segments[other.path] = other.segments
+    for path, theirs in segments.items():
+        if path == op.path or len(theirs) != len(op.segments) or op.method in methods[path]:
+            continue
+        pairs = list(zip(op.segments, theirs, strict=True))
+        if not all(a.param or b.param or a.text == b.text for a, b in pairs):
+            continue  # no path matches both
+        differing = [(a, b) for a, b in pairs if (a.param is None) != (b.param is None)]
+        if differing and differing[0][0].param is not None:
+            return True  # the other template is a literal where this one has a parameter
+    return False
 
 
 def _needs_credential(op: Operation) -> bool:
@@ -171,8 +207,19 @@ def published_document(
         spec = item.get(op.method) if isinstance(item, dict) else None
         if not isinstance(item, dict) or not isinstance(spec, dict):
             continue
-        _add_errors(spec, op, problem_ref, literal_roots=len(reserved) > len(SPACE_ROUTES))
+        _add_errors(
+            out,
+            spec,
+            op,
+            problem_ref,
+            literal_roots=len(reserved) > len(SPACE_ROUTES),
+            shadowing=_shadowing(op, blueprint),
+        )
+        add_query_parameters(out, item, spec, op, max_limit=max_limit)
+        _keyv_parameters(spec, op)
         _constrain_parameters(out, item, spec, _parameter_rules(op, reserved, max_limit))
+        widen_listing_answer(out, spec, op)
+        _counter_values(out, spec, op)
         if op.kind in (Kind.DOCUMENT, Kind.BYQUERY) and op.method == "patch":
             _patch_body(out, spec)
         if _needs_credential(op):
@@ -193,6 +240,8 @@ def published_document(
             for part in ("parameters", "requestBody")
         ]
     )
+    if str(out.get("openapi", "")).startswith("3.0"):
+        document_30(out)
     return out
 
 
@@ -240,13 +289,28 @@ def _free_name(taken: dict[str, Any], name: str) -> str:
 
 
 def _add_errors(
-    spec: dict[str, Any], op: Operation, problem_ref: dict[str, Any], *, literal_roots: bool
+    document: dict[str, Any],
+    spec: dict[str, Any],
+    op: Operation,
+    problem_ref: dict[str, Any],
+    *,
+    literal_roots: bool,
+    shadowing: bool,
 ) -> None:
     responses = spec.setdefault("responses", {})
+    for code, raw in list(responses.items()):
+        declared_answer = follow_refs(document, raw)
+        error = str(code)[:1] in ("4", "5") or str(code).upper() == "DEFAULT"
+        if error and isinstance(declared_answer, dict) and not declared_answer.get("content"):
+            # The author's bare error answer: what the datastore sends is a problem.
+            responses[code] = {
+                **copy.deepcopy(declared_answer),
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": dict(problem_ref)}},
+            }
     declared = {str(code).upper() for code in responses}
     if "DEFAULT" in declared:
         return  # the author's default covers every other status
-    for status in error_statuses(op, literal_roots=literal_roots):
+    for status in error_statuses(op, literal_roots=literal_roots, shadowing=shadowing):
         if str(status) in declared or f"{str(status)[0]}XX" in declared:
             continue
         response: dict[str, Any] = {"description": _DESCRIPTIONS[status]}
@@ -363,6 +427,38 @@ def _constrain_parameters(
         own[index] = param
 
 
+def _keyv_parameters(spec: dict[str, Any], op: Operation) -> None:
+    """Every key-value operation takes ``keyspace`` (``http/kv_handlers.py``)."""
+    if op.kind not in (Kind.KEYV, Kind.KEYV_INCR, Kind.KEYV_DECR, Kind.KEYV_LIST):
+        return
+    own = spec.setdefault("parameters", [])
+    if not any(isinstance(p, dict) and p.get("name") == "keyspace" for p in own):
+        own.append(
+            {
+                "name": "keyspace",
+                "in": "query",
+                "description": "A separate set of keys (default: the space's own)",
+                "schema": {"type": "string", "pattern": KEYSPACE_PATTERN},
+            }
+        )
+
+
+def _counter_values(document: dict[str, Any], spec: dict[str, Any], op: Operation) -> None:
+    """``GET /keyv/{key}`` answers what was stored: a PUT's value, or the number ``_incr`` /
+    ``_decr`` keep (SPEC §7). A declared answer that allows no number is widened."""
+    if (op.kind, op.method) != (Kind.KEYV, "get"):
+        return
+    response = follow_refs(document, (spec.get("responses") or {}).get("200"))
+    media = (response or {}).get("content", {}).get("application/json") if response else None
+    if not isinstance(media, dict) or not isinstance(media.get("schema"), dict):
+        return
+    response = copy.deepcopy(response)
+    response["content"]["application/json"]["schema"] = {
+        "anyOf": [media["schema"], {"type": "number", "description": "A counter (_incr/_decr)"}]
+    }
+    spec["responses"]["200"] = response
+
+
 FIELD_NAME = {"pattern": "^(?:[^$]|$)"}
 """A plain PATCH field may not start with ``$``: such keys are update operators, and a body
 mixing the two is refused (SPEC §5)."""
@@ -395,17 +491,33 @@ def _patch_body(document: dict[str, Any], spec: dict[str, Any]) -> None:
         spec["requestBody"] = body
 
 
+NO_NUL = "^[^\\x00]*$"
+"""Text may not hold U+0000 (PostgreSQL cannot store it; refused on both backends)."""
+
+
 def _mark_int64(node: Any) -> None:
-    """``format: int64`` on every integer schema without a format under ``node`` (in place):
-    what requests carry (the author's inline response schemas are left as written)."""
+    """The limits every request is held to, on the schemas under ``node`` (in place): integers
+    ``format: int64`` within the signed 64-bit range (wider ones cannot be stored exactly),
+    strings without U+0000 (a ``pattern`` where the author set none, no ``format``, no
+    ``enum``). The author's inline response schemas are left as written."""
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, dict):
             kind = current.get("type")
-            is_integer = kind == "integer" or (isinstance(kind, list) and "integer" in kind)
-            if is_integer and "format" not in current:
+            kinds = kind if isinstance(kind, list) else [kind]
+            if "integer" in kinds and "format" not in current:
                 current["format"] = "int64"
-            stack.extend(current.values())
+            if "integer" in kinds and current.get("format") == "int64":
+                current.setdefault("minimum", INT64_MIN)
+                current.setdefault("maximum", INT64_MAX)
+            fixed = any(k in current for k in ("enum", "const", "format", "pattern"))
+            if "string" in kinds and not fixed:
+                current["pattern"] = NO_NUL
+            stack.extend(
+                v
+                for k, v in current.items()
+                if k not in ("example", "examples", "default", "enum", "const")
+            )
         elif isinstance(current, list):
             stack.extend(current)

@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 KEYV_LIST: dict[str, Any] = {
+    "operationId": "datastoreListKeys",
     "summary": "List keys by prefix",
     "description": "Live keys whose name starts with `prefix`, with their values, in key order.",
     "parameters": [
@@ -39,6 +40,7 @@ KEYV_LIST: dict[str, Any] = {
 }
 
 JOB_STATUS: dict[str, Any] = {
+    "operationId": "datastoreJobStatus",
     "summary": "Read a job's status",
     "description": "Status (queued, running, done, dead), attempts and the last error.",
     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],

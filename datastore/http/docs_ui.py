@@ -1,7 +1,9 @@
-"""Interactive API docs: ``GET /ui`` (Swagger UI) over the effective ``/openapi.json``.
+"""Interactive API docs: ``GET /ui`` (Swagger UI 5) over each space's ``/openapi.json``.
 
-The Swagger UI assets come from the ``swagger-ui-bundle`` package and are served at
-``/__ui/<file>``; each space's page (``/ui`` or ``/<space>/ui``) points at its own document.
+Swagger UI 5 renders OpenAPI 3.0 and 3.1. Its files are vendored from the npm package
+``swagger-ui-dist`` under ``datastore/http/swagger_ui/`` (see the README there: the PyPI
+``swagger-ui-bundle`` stops at Swagger UI 4, which cannot render 3.1) and served at
+``/__ui/<file>``; nothing is loaded from a CDN, and the online validator badge is off.
 """
 
 from __future__ import annotations
@@ -15,14 +17,8 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from datastore.errors import NotFound
 from datastore.http.dispatch import MountedSpace, SpaceRoute
 
-ASSETS = frozenset(
-    {
-        "swagger-ui.css",
-        "swagger-ui-bundle.js",
-        "swagger-ui-standalone-preset.js",
-        "favicon-32x32.png",
-    }
-)
+ASSET_DIR = Path(__file__).resolve().parent / "swagger_ui"
+ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -35,17 +31,13 @@ PAGE = """<!doctype html>
   <div id="ui"></div>
   <script src="/__ui/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({{url: "{spec}", dom_id: "#ui", deepLinking: true}});
+    window.ui = SwaggerUIBundle({{
+      url: "{spec}", dom_id: "#ui", deepLinking: true, validatorUrl: null
+    }});
   </script>
 </body>
 </html>
 """
-
-
-def _bundle_dir() -> Path:
-    import swagger_ui_bundle  # type: ignore[import-untyped]
-
-    return Path(swagger_ui_bundle.swagger_ui_path)
 
 
 async def asset(request: Request) -> Response:
@@ -54,7 +46,7 @@ async def asset(request: Request) -> Response:
     if name not in ASSETS:
         raise NotFound()
     return FileResponse(
-        _bundle_dir() / name, headers={"Cache-Control": "public, max-age=86400, immutable"}
+        ASSET_DIR / name, headers={"Cache-Control": "public, max-age=86400, immutable"}
     )
 
 

@@ -91,7 +91,10 @@ async def kv_list(call: Call) -> Response:
     raw_limit = params.get("limit")
     limit = call.settings.default_limit
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 0 < int(raw_limit) <= call.settings.max_limit:
+        if (
+            not (raw_limit.isascii() and raw_limit.isdigit())
+            or not 0 < int(raw_limit) <= call.settings.max_limit
+        ):
             raise BadRequest(
                 invalid_params=[
                     InvalidParam(

@@ -240,7 +240,7 @@ def _json_param(raw: str, name: str) -> Any:
 
 
 def _int(value: Any, name: str, *, maximum: int | None = None) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _bad(name, "must be a whole number, 0 or more")

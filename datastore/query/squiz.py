@@ -256,7 +256,7 @@ def parse_page(
     size = default_size
     if "page[size]" in params:
         raw = params["page[size]"]
-        if not raw.isdigit() or not 1 <= int(raw) <= max_size:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= max_size:
             raise _bad("page[size]", f"must be a whole number from 1 to {max_size}")
         size = int(raw)
     after, before = params.get("page[after]"), params.get("page[before]")
