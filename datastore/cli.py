@@ -72,6 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("blueprint")
     bundle.add_argument("-o", "--output", help="output file (default: standard output)")
 
+    diff = commands.add_parser(
+        "diff", help="classify every change between two blueprints (breaking, data, access...)"
+    )
+    diff.add_argument("old", help="the blueprint before: a file or git:REF:path")
+    diff.add_argument("new", help="the blueprint after: a file or git:REF:path")
+    diff.add_argument("--format", choices=("text", "json", "github"), default="text")
+    diff.add_argument(
+        "--fail-on",
+        choices=("breaking", "any", "none"),
+        default="breaking",
+        help="exit 1 when a change at or above this level is found (default: breaking)",
+    )
+
     worker = commands.add_parser("worker", help="process queued jobs")
     worker.add_argument("blueprint", help="the blueprint whose queues to work on")
     worker.add_argument(
@@ -174,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lint(args)
         if args.command == "bundle":
             return _bundle(args)
+        if args.command == "diff":
+            return _diff(args)
         if args.command == "migrate":
             return _migrate(args)
         if args.command == "worker":
@@ -306,6 +321,25 @@ def _bundle(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import BlueprintError, format_diagnostics
+    from datastore.blueprint.diff import compare, fails, format_changes
+    from datastore.evolve.sources import SourceError, load_source
+
+    try:
+        old, new = load_source(args.old), load_source(args.new)
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from exc
+    except BlueprintError as exc:
+        print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
+        return 2
+    changes = compare(old, new)
+    output = format_changes(changes, args.format)
+    if output:
+        print(output)
+    return 1 if fails(changes, args.fail_on) else 0
 
 
 def _worker(args: argparse.Namespace) -> int:
