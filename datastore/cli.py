@@ -85,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 when a change at or above this level is found (default: breaking)",
     )
 
+    check = commands.add_parser(
+        "check-data",
+        help="check every stored document against a blueprint; exit 1 when any is invalid",
+    )
+    check.add_argument("blueprint")
+    check.add_argument("--collection", help="only this collection path (users/u1/notes)")
+    check.add_argument("--space", default="default", help="the space to check (default: default)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--examples", type=int, default=10, help="invalid documents listed per collection (10)"
+    )
+    add_arguments(check, ("database_url",))
+
     worker = commands.add_parser("worker", help="process queued jobs")
     worker.add_argument("blueprint", help="the blueprint whose queues to work on")
     worker.add_argument(
@@ -189,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bundle(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "check-data":
+            return _check_data(args)
         if args.command == "migrate":
             return _migrate(args)
         if args.command == "worker":
@@ -340,6 +355,52 @@ def _diff(args: argparse.Namespace) -> int:
     if output:
         print(output)
     return 1 if fails(changes, args.fail_on) else 0
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import BlueprintError, format_diagnostics
+    from datastore.blueprint.loader import load_blueprint
+    from datastore.evolve.check import check_data, format_report
+    from datastore.storage.engine import Database, default_sqlite_url
+
+    if not Path(args.blueprint).is_file():
+        raise ConfigError(f"no blueprint at {args.blueprint}")
+    try:
+        document = load_blueprint(args.blueprint).document
+    except BlueprintError as exc:
+        print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
+        return 2
+    settings = load_settings(args)
+    db = Database(settings.database_url or default_sqlite_url())
+    collection = args.collection.strip("/") if args.collection else None
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("checking", total=None)
+
+                def advance(done: int, total: int | None) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = check_data(
+                    db,
+                    document,
+                    space=args.space,
+                    collection=collection,
+                    examples=args.examples,
+                    progress=advance,
+                )
+        else:
+            report = check_data(
+                db, document, space=args.space, collection=collection, examples=args.examples
+            )
+    except Exception as exc:
+        raise ConfigError(f"cannot read the documents: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    print(format_report(report, args.format))
+    return 0 if report.ok else 1
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -30,3 +30,27 @@ def test_diff_exit_codes_and_formats(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1
     assert run("diff", str(events), "git:NO-SUCH-REF:x.yaml").returncode == 2
+
+
+def test_check_data_exit_codes_and_formats(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data.sqlite3'}"
+    blueprint = str(ROOT / "blueprints" / "events.yaml")
+    assert run("migrate", "--database", url).returncode == 0
+    empty = run("check-data", blueprint, "--database", url)
+    assert (empty.returncode, empty.stderr) == (0, "")
+    assert empty.stdout == "0 documents checked: 0 invalid, 0 orphaned\n"
+    records = tmp_path / "events.jsonl"
+    records.write_text('{"_id": "e1", "name": "One", "eventDate": "2030-01-01T00:00:00Z"}\n')
+    assert run("import", "events", str(records), "--database", url).returncode == 0
+    records.write_text('{"_id": "e2", "name": ""}\n')
+    assert run("import", "events", str(records), "--database", url).returncode == 0
+    bad = run("check-data", blueprint, "--database", url)
+    assert bad.returncode == 1
+    assert "/events (space default): 2 checked, 1 invalid" in bad.stdout
+    assert "    eventDate: is required" in bad.stdout
+    as_json = json.loads(run("check-data", blueprint, "--database", url, "--format", "json").stdout)
+    assert as_json["invalid"] == 1
+    wrong = run("check-data", blueprint, "--database", "postgresql://nobody@127.0.0.1:1/x")
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("datastore: cannot read the documents")
+    assert wrong.stderr.count("\n") == 1
