@@ -75,8 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser(
         "diff", help="classify every change between two blueprints (breaking, data, access...)"
     )
-    diff.add_argument("old", help="the blueprint before: a file or git:REF:path")
-    diff.add_argument("new", help="the blueprint after: a file or git:REF:path")
+    diff.add_argument(
+        "blueprints",
+        nargs="+",
+        metavar="OLD NEW",
+        help="the blueprint before and after: files or git:REF:path (only NEW with "
+        "--against-database)",
+    )
+    diff.add_argument(
+        "--against-database",
+        metavar="URL",
+        help="compare NEW with the blueprint last served on this database",
+    )
+    diff.add_argument("--space", default="default", help="with --against-database (default)")
     diff.add_argument("--format", choices=("text", "json", "github"), default="text")
     diff.add_argument(
         "--fail-on",
@@ -343,8 +354,20 @@ def _diff(args: argparse.Namespace) -> int:
     from datastore.blueprint.diff import compare, fails, format_changes
     from datastore.evolve.sources import SourceError, load_source
 
+    expected = 1 if args.against_database else 2
+    if len(args.blueprints) != expected:
+        raise ConfigError(
+            "give OLD and NEW, or NEW with --against-database URL"
+            if expected == 2
+            else "with --against-database give only NEW"
+        )
     try:
-        old, new = load_source(args.old), load_source(args.new)
+        new = load_source(args.blueprints[-1])
+        old = (
+            _served_blueprint(args.against_database, args.space)
+            if args.against_database
+            else load_source(args.blueprints[0])
+        )
     except SourceError as exc:
         raise ConfigError(str(exc)) from exc
     except BlueprintError as exc:
@@ -401,6 +424,24 @@ def _check_data(args: argparse.Namespace) -> int:
         db.dispose()
     print(format_report(report, args.format))
     return 0 if report.ok else 1
+
+
+def _served_blueprint(url: str, space: str) -> Any:
+    """The blueprint last served in ``space`` on the database at ``url``."""
+    from datastore.evolve.sources import load_from_text
+    from datastore.storage.engine import Database
+    from datastore.storage.served import ServedBlueprints
+
+    db = Database(url)
+    try:
+        record = ServedBlueprints(db).last(space)
+    except Exception as exc:
+        raise ConfigError(f"cannot read the served blueprint: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    if record is None:
+        raise ConfigError(f"no blueprint was served in space {space} on that database")
+    return load_from_text(record.text, f"database:{space}@{record.hash[:12]}")
 
 
 def _worker(args: argparse.Namespace) -> int:
