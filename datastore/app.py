@@ -227,6 +227,10 @@ def create_app(
     """The ASGI app serving ``blueprints``: one space each, mounted at ``/<space>`` (or at
     ``/`` when there is a single blueprint and ``mount_at_root`` is not False)."""
     db = database or open_database(settings)
+    if database is None:  # a server starting (not a test's app): remember what it serves
+        from datastore.evolve.served import remember
+
+        remember(db, [(served.space, served.document) for served in blueprints], logger)
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
     authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
     published: dict[str, dict[str, Any]] = {}

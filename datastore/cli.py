@@ -72,6 +72,43 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("blueprint")
     bundle.add_argument("-o", "--output", help="output file (default: standard output)")
 
+    diff = commands.add_parser(
+        "diff", help="classify every change between two blueprints (breaking, data, access...)"
+    )
+    diff.add_argument(
+        "blueprints",
+        nargs="+",
+        metavar="OLD NEW",
+        help="the blueprint before and after: files or git:REF:path (only NEW with "
+        "--against-database)",
+    )
+    diff.add_argument(
+        "--against-database",
+        metavar="URL",
+        help="compare NEW with the blueprint last served on this database",
+    )
+    diff.add_argument("--space", default="default", help="with --against-database (default)")
+    diff.add_argument("--format", choices=("text", "json", "github"), default="text")
+    diff.add_argument(
+        "--fail-on",
+        choices=("breaking", "any", "none"),
+        default="breaking",
+        help="exit 1 when a change at or above this level is found (default: breaking)",
+    )
+
+    check = commands.add_parser(
+        "check-data",
+        help="check every stored document against a blueprint; exit 1 when any is invalid",
+    )
+    check.add_argument("blueprint")
+    check.add_argument("--collection", help="only this collection path (users/u1/notes)")
+    check.add_argument("--space", default="default", help="the space to check (default: default)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--examples", type=int, default=10, help="invalid documents listed per collection (10)"
+    )
+    add_arguments(check, ("database_url",))
+
     worker = commands.add_parser("worker", help="process queued jobs")
     worker.add_argument("blueprint", help="the blueprint whose queues to work on")
     worker.add_argument(
@@ -174,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _lint(args)
         if args.command == "bundle":
             return _bundle(args)
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "check-data":
+            return _check_data(args)
         if args.command == "migrate":
             return _migrate(args)
         if args.command == "worker":
@@ -306,6 +347,101 @@ def _bundle(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import BlueprintError, format_diagnostics
+    from datastore.blueprint.diff import compare, fails, format_changes
+    from datastore.evolve.sources import SourceError, load_source
+
+    expected = 1 if args.against_database else 2
+    if len(args.blueprints) != expected:
+        raise ConfigError(
+            "give OLD and NEW, or NEW with --against-database URL"
+            if expected == 2
+            else "with --against-database give only NEW"
+        )
+    try:
+        new = load_source(args.blueprints[-1])
+        old = (
+            _served_blueprint(args.against_database, args.space)
+            if args.against_database
+            else load_source(args.blueprints[0])
+        )
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from exc
+    except BlueprintError as exc:
+        print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
+        return 2
+    changes = compare(old, new)
+    output = format_changes(changes, args.format)
+    if output:
+        print(output)
+    return 1 if fails(changes, args.fail_on) else 0
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from datastore.blueprint.diagnostics import BlueprintError, format_diagnostics
+    from datastore.blueprint.loader import load_blueprint
+    from datastore.evolve.check import check_data, format_report
+    from datastore.storage.engine import Database, default_sqlite_url
+
+    if not Path(args.blueprint).is_file():
+        raise ConfigError(f"no blueprint at {args.blueprint}")
+    try:
+        document = load_blueprint(args.blueprint).document
+    except BlueprintError as exc:
+        print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
+        return 2
+    settings = load_settings(args)
+    db = Database(settings.database_url or default_sqlite_url())
+    collection = args.collection.strip("/") if args.collection else None
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("checking", total=None)
+
+                def advance(done: int, total: int | None) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = check_data(
+                    db,
+                    document,
+                    space=args.space,
+                    collection=collection,
+                    examples=args.examples,
+                    progress=advance,
+                )
+        else:
+            report = check_data(
+                db, document, space=args.space, collection=collection, examples=args.examples
+            )
+    except Exception as exc:
+        raise ConfigError(f"cannot read the documents: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    print(format_report(report, args.format))
+    return 0 if report.ok else 1
+
+
+def _served_blueprint(url: str, space: str) -> Any:
+    """The blueprint last served in ``space`` on the database at ``url``."""
+    from datastore.evolve.sources import load_from_text
+    from datastore.storage.engine import Database
+    from datastore.storage.served import ServedBlueprints
+
+    db = Database(url)
+    try:
+        record = ServedBlueprints(db).last(space)
+    except Exception as exc:
+        raise ConfigError(f"cannot read the served blueprint: {str(exc).splitlines()[0]}") from exc
+    finally:
+        db.dispose()
+    if record is None:
+        raise ConfigError(f"no blueprint was served in space {space} on that database")
+    return load_from_text(record.text, f"database:{space}@{record.hash[:12]}")
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -169,3 +169,16 @@ api_keys = sa.Table(
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
 """API keys: only a SHA-256 of the secret part is stored."""
+
+served_blueprints = sa.Table(
+    "served_blueprints",
+    metadata,
+    sa.Column("space", sa.String(200), primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("first_served_at", UTCDateTime(), nullable=False),
+    sa.Column("last_served_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_served_blueprints_last", "space", "last_served_at"),
+)
+"""Each distinct blueprint a space was served with (bundled YAML text, by SHA-256), so
+``datastore diff --against-database`` compares with what a database last ran."""

@@ -1,0 +1,1049 @@
+"""Comparing two blueprints: every change, classified, with where it is (``datastore diff``).
+
+Four kinds of change (docs/evolving.md):
+
+- ``breaking``: breaks clients — a collection, path, operation, property, parameter or response
+  removed; a property or parameter becomes required; a type, ``enum``, ``pattern``, ``format``,
+  bound or length narrowed; ``additionalProperties`` closed; a source mapping changed; a path
+  renamed.
+- ``data``: the same narrowings seen from the stored documents' side, for schemas the
+  documents of a collection are validated against or shown through (documents written before
+  may not satisfy them: ``datastore check-data`` tells), a removed or renamed collection (its
+  documents become orphans), and a changed ``default`` (documents relying on it show another
+  value).
+- ``access``: an ``x-datastore-acl`` rule (or ``security``) changed, old → new, ``tightened``,
+  ``loosened`` or ``changed`` when that cannot be decided (decided: ``public`` to anything and
+  back, a rule added to or removed from an operation protected by ``security``, an added or
+  removed ``&&`` term, an added or removed ``||`` term).
+- ``compatible``: additions and widenings.
+
+Schemas are compared where they are written: ``components/schemas`` by name (each once), and
+each operation's inline schemas; a slot whose ``$ref`` is the same on both sides is left to the
+component comparison, a changed ``$ref`` is followed on both sides. Annotations (``title``,
+``description``, ``example``...) are not changes. Locations are in NEW, or in OLD for removals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from datastore.auth.acl import AclSyntaxError, AllOf, AnyOf, Expr, parse_rule
+from datastore.blueprint.loader import LoadedBlueprint, Pointer
+from datastore.blueprint.model import HTTP_METHODS, Kind, classify, split_path
+
+ChangeKind = Literal["breaking", "data", "access", "compatible"]
+Direction = Literal["tightened", "loosened", "changed", ""]
+FAIL_LEVELS = ("breaking", "any", "none")
+SOURCE_KEY = "x-datastore-source"
+_LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
+_UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
+_CONSTRAINTS = ("pattern", "format", "multipleOf")
+_DOCUMENT_KINDS = (Kind.COLLECTION, Kind.DOCUMENT)
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One change: where (in NEW, or OLD for removals), its kind, rule id and message."""
+
+    file: str
+    line: int
+    column: int
+    kind: ChangeKind
+    rule: str
+    message: str
+    direction: Direction = ""
+    old: str | None = None
+    new: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``breaking``, ``data``, ``access tightened``... as printed."""
+        return f"access {self.direction}" if self.kind == "access" else self.kind
+
+    @property
+    def breaking(self) -> bool:
+        """Whether ``--fail-on breaking`` fails on it (a loosened rule and additions do not)."""
+        return self.kind in ("breaking", "data") or (
+            self.kind == "access" and self.direction != "loosened"
+        )
+
+
+def fails(changes: Sequence[Change], fail_on: str) -> bool:
+    """Whether ``changes`` reach ``fail_on`` (``breaking``, ``any`` or ``none``)."""
+    if fail_on == "none":
+        return False
+    if fail_on == "any":
+        return bool(changes)
+    return any(c.breaking for c in changes)
+
+
+def summary(changes: Sequence[Change]) -> str:
+    """``2 breaking, 1 data, 1 access (1 tightened), 3 compatible``."""
+    counts = {k: sum(1 for c in changes if c.kind == k) for k in ("breaking", "data", "access")}
+    access = [c.direction for c in changes if c.kind == "access"]
+    parts = [f"{counts['breaking']} breaking", f"{counts['data']} data"]
+    detail = ", ".join(
+        f"{access.count(d)} {d}" for d in ("tightened", "loosened", "changed") if d in access
+    )
+    parts.append(f"{counts['access']} access" + (f" ({detail})" if detail else ""))
+    parts.append(f"{sum(1 for c in changes if c.kind == 'compatible')} compatible")
+    return ", ".join(parts)
+
+
+def format_changes(changes: Sequence[Change], fmt: str) -> str:
+    """Every change as ``text`` (one per line and a summary), ``json`` or ``github``."""
+    ordered = sorted(changes)
+    if fmt == "json":
+        return json.dumps([asdict(c) for c in ordered], indent=2, ensure_ascii=False)
+    if fmt == "github":
+        return "\n".join(_github(c) for c in ordered)
+    lines = [f"{c.file}:{c.line}:{c.column}: {c.label}: {c.message} [{c.rule}]" for c in ordered]
+    lines.append(summary(ordered) if ordered else "no changes")
+    return "\n".join(lines)
+
+
+def _github(change: Change) -> str:
+    level = "error" if change.breaking else "notice" if change.kind == "compatible" else "warning"
+    message = f"{change.label}: {change.message}"
+    message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    file = change.file.split(":", 2)[-1] if change.file.startswith("git:") else change.file
+    return (
+        f"::{level} file={file},line={change.line},col={change.column},"
+        f"title=datastore diff [{change.rule}]::{message}"
+    )
+
+
+# -- access rules ---------------------------------------------------------------------------
+
+
+def acl_direction(old: str | None, new: str | None) -> Direction:
+    """How an operation's access changed; ``None`` is "no rule" (any valid credential, when the
+    operation has ``security``). ``""`` when the two rules mean the same (same parse tree)."""
+    try:
+        old_rule = parse_rule(old) if old is not None else None
+        new_rule = parse_rule(new) if new is not None else None
+    except AclSyntaxError:
+        return "changed"
+    if old_rule is None or new_rule is None:
+        if old_rule is None and new_rule is None:
+            return ""
+        if old_rule is None:
+            assert new_rule is not None
+            return "loosened" if new_rule.public else "tightened"
+        return "tightened" if old_rule.public else "loosened"
+    if old_rule.public or new_rule.public:
+        if old_rule.public == new_rule.public:
+            return ""
+        return "tightened" if old_rule.public else "loosened"
+    assert old_rule.expr is not None and new_rule.expr is not None
+    if old_rule.expr == new_rule.expr:
+        return ""
+    old_and, new_and = _terms(old_rule.expr, AllOf), _terms(new_rule.expr, AllOf)
+    if old_and < new_and:
+        return "tightened"
+    if new_and < old_and:
+        return "loosened"
+    old_or, new_or = _terms(old_rule.expr, AnyOf), _terms(new_rule.expr, AnyOf)
+    if new_or < old_or:
+        return "tightened"
+    if old_or < new_or:
+        return "loosened"
+    return "changed"
+
+
+def _terms(expr: Expr, kind: type[AllOf] | type[AnyOf]) -> frozenset[Expr]:
+    return frozenset(expr.items) if isinstance(expr, kind) else frozenset({expr})
+
+
+# -- the comparison -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Op:
+    path: str
+    method: str
+    kind: Kind | None
+    pointer: Pointer
+    spec: dict[str, Any]
+    path_params: tuple[Any, ...]
+
+
+def _shape_key(path: str) -> str:
+    return "/" + "/".join("{}" if s.param else s.text for s in split_path(path))
+
+
+def _collection_of(path: str, kind: Kind | None) -> str | None:
+    """The collection path template a collection or document endpoint works on."""
+    if kind not in _DOCUMENT_KINDS:
+        return None
+    segments = [s.text for s in split_path(path)]
+    return "/" + "/".join(segments if kind is Kind.COLLECTION else segments[:-1])
+
+
+def _operations(document: dict[str, Any]) -> dict[str, dict[str, _Op]]:
+    """shape key → method → operation."""
+    out: dict[str, dict[str, _Op]] = {}
+    paths = document.get("paths")
+    for path, item in (paths if isinstance(paths, dict) else {}).items():
+        if not isinstance(item, dict):
+            continue
+        kind = classify(split_path(path))
+        params = tuple(item.get("parameters") or ())
+        methods = {
+            method: _Op(path, method, kind, ("paths", path, method), spec, params)
+            for method in HTTP_METHODS
+            if isinstance(spec := item.get(method), dict)
+        }
+        out[_shape_key(path)] = methods
+    return out
+
+
+def _pointer(ref: str) -> Pointer | None:
+    if not ref.startswith("#/"):
+        return None
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/"))
+
+
+def _get(document: Any, pointer: Pointer) -> Any:
+    node = document
+    for part in pointer:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _resolve(document: dict[str, Any], pointer: Pointer) -> tuple[Pointer, Any]:
+    """Follow a ``$ref`` chain from ``pointer``: the final pointer and node."""
+    node = _get(document, pointer)
+    for _ in range(32):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        target = _pointer(ref) if isinstance(ref, str) else None
+        if target is None:
+            break
+        found = _get(document, target)
+        if found is None:
+            break
+        pointer, node = target, found
+    return pointer, node
+
+
+def _components(document: dict[str, Any], schema: Any, found: set[str]) -> None:
+    """Names of ``components/schemas`` entries ``schema`` reaches, transitively."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            target = _pointer(ref) if isinstance(ref, str) else None
+            if target and len(target) >= 3 and target[:2] == ("components", "schemas"):
+                name = str(target[2])
+                if name not in found:
+                    found.add(name)
+                    stack.append(_get(document, target[:3]))
+            stack.extend(v for k, v in node.items() if k != "$ref")
+
+
+def _json_schema(media: Any) -> Any:
+    if not isinstance(media, dict):
+        return None
+    for media_type, entry in (media.get("content") or {}).items():
+        if "json" in media_type and isinstance(entry, dict) and "schema" in entry:
+            return media_type
+    return None
+
+
+def document_schema_slots(document: dict[str, Any]) -> Iterable[tuple[str, Pointer]]:
+    """(collection path template, pointer) of every schema a collection's documents are
+    validated against or shown through: request bodies and 2xx responses of collection and
+    document endpoints."""
+    for methods in _operations(document).values():
+        for op in methods.values():
+            collection = _collection_of(op.path, op.kind)
+            if collection is None:
+                continue
+            body = _resolve(document, (*op.pointer, "requestBody"))
+            media = _json_schema(body[1])
+            if media is not None:
+                yield collection, (*body[0], "content", media, "schema")
+            for code in op.spec.get("responses") or {}:
+                if str(code).startswith("2"):
+                    response = _resolve(document, (*op.pointer, "responses", code))
+                    media = _json_schema(response[1])
+                    if media is not None:
+                        yield collection, (*response[0], "content", media, "schema")
+
+
+def _users(document: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Component name → the collections whose documents it describes."""
+    users: dict[str, set[str]] = {}
+    for collection, pointer in document_schema_slots(document):
+        found: set[str] = set()
+        _components(document, _get(document, pointer), found)
+        for name in found:
+            users.setdefault(name, set()).add(collection)
+    return {name: frozenset(paths) for name, paths in users.items()}
+
+
+def _same_component(old: Any, new: Any) -> bool:
+    ref = old.get("$ref") if isinstance(old, dict) else None
+    return (
+        isinstance(ref, str)
+        and ref.startswith("#/components/schemas/")
+        and isinstance(new, dict)
+        and new.get("$ref") == ref
+    )
+
+
+def _types(node: dict[str, Any]) -> frozenset[str] | None:
+    kind = node.get("type")
+    if kind is None:
+        return None
+    names = (
+        {kind}
+        if isinstance(kind, str)
+        else {str(k) for k in kind}
+        if isinstance(kind, list)
+        else set()
+    )
+    if node.get("nullable") is True:
+        names.add("null")
+    return frozenset(names)
+
+
+def _covers(types: frozenset[str], name: str) -> bool:
+    return name in types or (name == "integer" and "number" in types)
+
+
+def _enum(node: dict[str, Any]) -> list[Any] | None:
+    if "const" in node:
+        return [node["const"]]
+    values = node.get("enum")
+    return list(values) if isinstance(values, list) else None
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _bound(value: Any) -> str:
+    return "none" if value is None else _text(value)
+
+
+def _mapping(node: dict[str, Any], key: str) -> dict[str, Any]:
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(node: dict[str, Any], key: str) -> list[str]:
+    value = node.get(key)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _names(types: frozenset[str] | None) -> str:
+    return "any" if types is None else "|".join(sorted(types)) or "none"
+
+
+class _Differ:
+    def __init__(self, old: LoadedBlueprint, new: LoadedBlueprint) -> None:
+        self.old = old
+        self.new = new
+        self.changes: list[Change] = []
+        self.seen: set[tuple[Pointer, Pointer]] = set()
+        self.users = _users(new.document)
+
+    # -- recording
+
+    def add(
+        self,
+        side: LoadedBlueprint,
+        pointer: Sequence[str | int],
+        kind: ChangeKind,
+        rule: str,
+        message: str,
+        **extra: Any,
+    ) -> None:
+        file, line, column = side.locate(pointer)
+        self.changes.append(Change(file, line, column, kind, rule, message, **extra))
+
+    def narrowed(
+        self, pointer: Pointer, rule: str, message: str, users: frozenset[str], side: str = "new"
+    ) -> None:
+        loaded = self.new if side == "new" else self.old
+        self.add(loaded, pointer, "breaking", rule, message)
+        if users:
+            self.add(
+                loaded,
+                pointer,
+                "data",
+                rule,
+                f"{message}: stored documents of {', '.join(sorted(users))} may not satisfy it "
+                "(datastore check-data lists them)",
+            )
+
+    # -- paths and operations
+
+    def run(self) -> list[Change]:
+        old_ops, new_ops = _operations(self.old.document), _operations(self.new.document)
+        removed = [k for k in old_ops if k not in new_ops]
+        added = [k for k in new_ops if k not in old_ops]
+        renames = self._renames(old_ops, new_ops, removed, added)
+        self._collections(old_ops, new_ops, renames)
+        for key in removed:
+            if key in renames:
+                continue
+            methods = old_ops[key]
+            op = next(iter(methods.values()), None)
+            if op is None:
+                continue
+            listed = ", ".join(m.upper() for m in methods)
+            self.add(
+                self.old,
+                ("paths", op.path, "<key>"),
+                "breaking",
+                "path-removed",
+                f"path {op.path} removed ({listed})",
+            )
+        renamed_to = set(renames.values())
+        for key in added:
+            if key in renamed_to:
+                continue
+            methods = new_ops[key]
+            op = next(iter(methods.values()), None)
+            if op is None:
+                continue
+            listed = ", ".join(m.upper() for m in methods)
+            self.add(
+                self.new,
+                ("paths", op.path, "<key>"),
+                "compatible",
+                "path-added",
+                f"path {op.path} added ({listed})",
+            )
+        for old_key, new_key in [*((k, k) for k in old_ops if k in new_ops), *renames.items()]:
+            self._path(old_ops[old_key], new_ops[new_key])
+        components = ("components", "schemas")
+        old_schemas = _get(self.old.document, components) or {}
+        new_schemas = _get(self.new.document, components) or {}
+        if isinstance(old_schemas, dict) and isinstance(new_schemas, dict):
+            for name in new_schemas:
+                if name in old_schemas:
+                    self.schema(
+                        (*components, name),
+                        (*components, name),
+                        f"schema {name}",
+                        self.users.get(name, frozenset()),
+                    )
+        return sorted(self.changes)
+
+    def _renames(
+        self,
+        old_ops: dict[str, dict[str, _Op]],
+        new_ops: dict[str, dict[str, _Op]],
+        removed: list[str],
+        added: list[str],
+    ) -> dict[str, str]:
+        """Removed shape → added shape, when the added path is the removed one with other
+        literal segments and the same operations."""
+        renames: dict[str, str] = {}
+        for old_key in removed:
+            for new_key in added:
+                if new_key in renames.values():
+                    continue
+                a, b = old_ops[old_key], new_ops[new_key]
+                if (
+                    len(split_path(old_key)) == len(split_path(new_key))
+                    and set(a) == set(b)
+                    and a
+                    and all(_text(a[m].spec) == _text(b[m].spec) for m in a)
+                    and classify(split_path(old_key)) == classify(split_path(new_key))
+                ):
+                    renames[old_key] = new_key
+                    break
+        return renames
+
+    def _collections(
+        self,
+        old_ops: dict[str, dict[str, _Op]],
+        new_ops: dict[str, dict[str, _Op]],
+        renames: dict[str, str],
+    ) -> None:
+        def collections(ops: dict[str, dict[str, _Op]]) -> dict[str, _Op]:
+            out: dict[str, _Op] = {}
+            for key, methods in ops.items():
+                for op in methods.values():
+                    name = _collection_of(key, op.kind)
+                    if name is not None:
+                        out.setdefault(name, op)
+            return out
+
+        old_c, new_c = collections(old_ops), collections(new_ops)
+        renamed = {
+            _collection_of(o, k): _collection_of(n, k)
+            for o, n in renames.items()
+            if (k := classify(split_path(o))) in _DOCUMENT_KINDS
+        }
+        for name, op in old_c.items():
+            if name in new_c:
+                continue
+            target = renamed.get(name)
+            if target is not None and target in new_c:
+                where = new_c[target]
+                self.add(
+                    self.new,
+                    ("paths", where.path, "<key>"),
+                    "breaking",
+                    "path-renamed",
+                    f"collection {name} renamed to {target}",
+                )
+                self.add(
+                    self.new,
+                    ("paths", where.path, "<key>"),
+                    "data",
+                    "path-renamed",
+                    f"documents stored in {name} are not served at "
+                    f"{target}: they become orphans "
+                    "(datastore check-data lists them)",
+                )
+                continue
+            self.add(
+                self.old,
+                ("paths", op.path, "<key>"),
+                "breaking",
+                "collection-removed",
+                f"collection {name} removed",
+            )
+            self.add(
+                self.old,
+                ("paths", op.path, "<key>"),
+                "data",
+                "collection-removed",
+                f"documents stored in {name} become orphans (datastore check-data lists them)",
+            )
+        for name, op in new_c.items():
+            if name not in old_c and name not in renamed.values():
+                self.add(
+                    self.new,
+                    ("paths", op.path, "<key>"),
+                    "compatible",
+                    "collection-added",
+                    f"collection {name} added",
+                )
+
+    def _path(self, old: dict[str, _Op], new: dict[str, _Op]) -> None:
+        some_old, some_new = next(iter(old.values()), None), next(iter(new.values()), None)
+        if some_old and some_new and some_old.path != some_new.path:
+            if _shape_key(some_old.path) == _shape_key(some_new.path):
+                self.add(
+                    self.new,
+                    ("paths", some_new.path, "<key>"),
+                    "compatible",
+                    "path-parameter-renamed",
+                    f"path {some_old.path} is now written {some_new.path} (same URLs)",
+                )
+            elif some_new.kind not in _DOCUMENT_KINDS:  # collections: reported once, renamed
+                self.add(
+                    self.new,
+                    ("paths", some_new.path, "<key>"),
+                    "breaking",
+                    "path-renamed",
+                    f"path {some_old.path} renamed to {some_new.path}",
+                )
+        if some_old and some_new:
+            old_idx = _get(self.old.document, ("paths", some_old.path, "x-datastore-indexes"))
+            new_idx = _get(self.new.document, ("paths", some_new.path, "x-datastore-indexes"))
+            if _text(old_idx) != _text(new_idx):
+                self.add(
+                    self.new,
+                    ("paths", some_new.path),
+                    "compatible",
+                    "indexes-changed",
+                    f"{some_new.path}: x-datastore-indexes changed (performance only)",
+                )
+        for method, op in old.items():
+            if method not in new:
+                self.add(
+                    self.old,
+                    (*op.pointer, "<key>"),
+                    "breaking",
+                    "operation-removed",
+                    f"operation {method.upper()} {op.path} removed",
+                )
+        for method, op in new.items():
+            if method not in old:
+                self.add(
+                    self.new,
+                    (*op.pointer, "<key>"),
+                    "compatible",
+                    "operation-added",
+                    f"operation {method.upper()} {op.path} added",
+                )
+            else:
+                self._operation(old[method], op)
+
+    def _operation(self, old: _Op, new: _Op) -> None:
+        name = f"{new.method.upper()} {new.path}"
+        self._access(old, new, name)
+        self._parameters(old, new, name)
+        self._request(old, new, name)
+        self._responses(old, new, name)
+
+    def _access(self, old: _Op, new: _Op, name: str) -> None:
+        old_acl, new_acl = old.spec.get("x-datastore-acl"), new.spec.get("x-datastore-acl")
+        old_text = None if old_acl is None else str(old_acl)
+        new_text = None if new_acl is None else str(new_acl)
+        direction = acl_direction(old_text, new_text)
+        if direction:
+            pointer = (*new.pointer, "x-datastore-acl") if new_text is not None else new.pointer
+            shown = f"{_rule(old_text)} → {_rule(new_text)}"
+            self.add(
+                self.new,
+                pointer,
+                "access",
+                "acl-changed",
+                f"{name}: rule {shown}",
+                direction=direction,
+                old=old_text,
+                new=new_text,
+            )
+        old_sec = old.spec.get("security", self.old.document.get("security"))
+        new_sec = new.spec.get("security", self.new.document.get("security"))
+        if _text(old_sec) != _text(new_sec):
+            pointer = (*new.pointer, "security") if "security" in new.spec else new.pointer
+            self.add(
+                self.new,
+                pointer,
+                "access",
+                "security-changed",
+                f"{name}: security {_text(old_sec)} → {_text(new_sec)}",
+                direction="changed",
+                old=_text(old_sec),
+                new=_text(new_sec),
+            )
+
+    def _params(
+        self, side: LoadedBlueprint, op: _Op
+    ) -> dict[tuple[str, str], tuple[Pointer, dict[str, Any]]]:
+        """(in, name) → (pointer, parameter); path parameters keyed by their position."""
+        positions = {s.param: str(i) for i, s in enumerate(split_path(op.path)) if s.param}
+        out: dict[tuple[str, str], tuple[Pointer, dict[str, Any]]] = {}
+        lists = [
+            ((*op.pointer[:-1], "parameters"), op.path_params),
+            ((*op.pointer, "parameters"), tuple(op.spec.get("parameters") or ())),
+        ]
+        for base, params in lists:
+            for index in range(len(params)):
+                pointer, param = _resolve(side.document, (*base, index))
+                if not isinstance(param, dict) or "name" not in param:
+                    continue
+                where = str(param.get("in", ""))
+                key = str(param["name"])
+                if where == "path":
+                    key = positions.get(key, key)
+                out[(where, key)] = (pointer, param)
+        return out
+
+    def _parameters(self, old: _Op, new: _Op, name: str) -> None:
+        old_p, new_p = self._params(self.old, old), self._params(self.new, new)
+        for key, (pointer, param) in old_p.items():
+            if key not in new_p:
+                self.add(
+                    self.old,
+                    pointer,
+                    "breaking",
+                    "parameter-removed",
+                    f"{name}: {key[0]} parameter {param['name']} removed",
+                )
+        for key, (pointer, param) in new_p.items():
+            label = f"{name}: {key[0]} parameter {param['name']}"
+            if key not in old_p:
+                if param.get("required") is True:
+                    self.add(
+                        self.new,
+                        pointer,
+                        "breaking",
+                        "parameter-required",
+                        f"{label} added, required",
+                    )
+                else:
+                    self.add(self.new, pointer, "compatible", "parameter-added", f"{label} added")
+                continue
+            old_pointer, old_param = old_p[key]
+            if param.get("required") is True and old_param.get("required") is not True:
+                self.add(
+                    self.new,
+                    (*pointer, "required"),
+                    "breaking",
+                    "parameter-required",
+                    f"{label} becomes required",
+                )
+            if "schema" in param and "schema" in old_param:
+                self.schema((*old_pointer, "schema"), (*pointer, "schema"), label, frozenset())
+
+    def _request(self, old: _Op, new: _Op, name: str) -> None:
+        old_ptr, old_body = _resolve(self.old.document, (*old.pointer, "requestBody"))
+        new_ptr, new_body = _resolve(self.new.document, (*new.pointer, "requestBody"))
+        if not isinstance(old_body, dict) and not isinstance(new_body, dict):
+            return
+        if not isinstance(new_body, dict):
+            self.add(
+                self.old,
+                old_ptr,
+                "breaking",
+                "request-body-removed",
+                f"{name}: request body removed",
+            )
+            return
+        if not isinstance(old_body, dict):
+            required = new_body.get("required") is True
+            self.add(
+                self.new,
+                new_ptr,
+                "breaking" if required else "compatible",
+                "request-body-added",
+                f"{name}: request body added" + (", required" if required else ""),
+            )
+            return
+        if new_body.get("required") is True and old_body.get("required") is not True:
+            self.add(
+                self.new,
+                (*new_ptr, "required"),
+                "breaking",
+                "request-body-required",
+                f"{name}: request body becomes required",
+            )
+        old_media, new_media = _json_schema(old_body), _json_schema(new_body)
+        if old_media and new_media:
+            collection = _collection_of(new.path, new.kind)
+            self.schema(
+                (*old_ptr, "content", old_media, "schema"),
+                (*new_ptr, "content", new_media, "schema"),
+                f"{name} request body",
+                frozenset({collection}) if collection else frozenset(),
+            )
+
+    def _responses(self, old: _Op, new: _Op, name: str) -> None:
+        old_r = old.spec.get("responses") or {}
+        new_r = new.spec.get("responses") or {}
+        for code in old_r:
+            if code not in new_r:
+                self.add(
+                    self.old,
+                    (*old.pointer, "responses", code, "<key>"),
+                    "breaking",
+                    "response-removed",
+                    f"{name}: response {code} removed",
+                )
+        for code in new_r:
+            if code not in old_r:
+                self.add(
+                    self.new,
+                    (*new.pointer, "responses", code, "<key>"),
+                    "compatible",
+                    "response-added",
+                    f"{name}: response {code} added",
+                )
+                continue
+            old_ptr, old_resp = _resolve(self.old.document, (*old.pointer, "responses", code))
+            new_ptr, new_resp = _resolve(self.new.document, (*new.pointer, "responses", code))
+            old_media, new_media = _json_schema(old_resp), _json_schema(new_resp)
+            if old_media and not new_media:
+                self.add(
+                    self.old,
+                    old_ptr,
+                    "breaking",
+                    "response-removed",
+                    f"{name}: response {code} no longer has a JSON body",
+                )
+            elif old_media and new_media:
+                collection = _collection_of(new.path, new.kind)
+                documents = str(code).startswith("2") and collection is not None
+                self.schema(
+                    (*old_ptr, "content", old_media, "schema"),
+                    (*new_ptr, "content", new_media, "schema"),
+                    f"{name} response {code}",
+                    frozenset({collection}) if documents and collection else frozenset(),
+                )
+
+    # -- schemas
+
+    def schema(self, old: Pointer, new: Pointer, where: str, users: frozenset[str]) -> None:
+        """Compare two schemas (references followed), recursing into properties and items.
+        Two references to the same component are left to the comparison of the components."""
+        if _same_component(_get(self.old.document, old), _get(self.new.document, new)):
+            return
+        old, o = _resolve(self.old.document, old)
+        new, n = _resolve(self.new.document, new)
+        if (old, new) in self.seen or not isinstance(o, dict) or not isinstance(n, dict):
+            return
+        self.seen.add((old, new))
+        self._source(old, new, o, n, where)
+        self._type(new, o, n, where, users)
+        self._enum(new, o, n, where, users)
+        self._constraints(new, o, n, where, users)
+        self._bounds(new, o, n, where, users)
+        self._required(new, o, n, where, users)
+        self._properties(old, new, o, n, where, users)
+        self._additional(old, new, o, n, where, users)
+        if "default" in o and "default" in n and _text(o["default"]) != _text(n["default"]):
+            self.add(
+                self.new,
+                (*new, "default"),
+                "data",
+                "default-changed",
+                f"{where}: default {_text(o['default'])} → {_text(n['default'])} (documents "
+                "without a value show the new one)",
+            )
+        elif ("default" in o) != ("default" in n) and users:
+            self.add(
+                self.new if "default" in n else self.old,
+                (*(new if "default" in n else old), "default"),
+                "data",
+                "default-changed",
+                f"{where}: default {_text(o.get('default'))} → {_text(n.get('default'))}",
+            )
+        if isinstance(o.get("items"), dict) and isinstance(n.get("items"), dict):
+            self.schema((*old, "items"), (*new, "items"), f"{where}[]", users)
+        for key in ("allOf", "anyOf", "oneOf"):
+            a, b = o.get(key), n.get(key)
+            if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+                for i in range(len(a)):
+                    self.schema((*old, key, i), (*new, key, i), f"{where} {key}[{i}]", users)
+            elif _text(a) != _text(b):
+                self.narrowed(
+                    (*new, key) if b is not None else new,
+                    "composition-changed",
+                    f"{where}: {key} changed",
+                    users,
+                )
+        if _text(o.get("not")) != _text(n.get("not")) and n.get("not") is not None:
+            self.narrowed((*new, "not"), "composition-changed", f"{where}: not changed", users)
+
+    def _source(
+        self, old: Pointer, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str
+    ) -> None:
+        a, b = o.get(SOURCE_KEY), n.get(SOURCE_KEY)
+        if a != b:
+            side, pointer = (
+                (self.new, (*new, SOURCE_KEY)) if b is not None else (self.old, (*old, SOURCE_KEY))
+            )
+            self.add(
+                side,
+                pointer,
+                "breaking",
+                "source-changed",
+                f"{where}: source mapping {a or 'none'} → {b or 'none'}",
+            )
+
+    def _type(
+        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
+    ) -> None:
+        a, b = _types(o), _types(n)
+        if a == b:
+            return
+        shown = f"{where}: type {_names(a)} → {_names(b)}"
+        if b is None:
+            self.add(self.new, new, "compatible", "type-widened", shown)
+            return
+        pointer = (*new, "type") if "type" in n else (*new, "nullable")
+        if a is None or any(not _covers(b, t) for t in a):
+            self.narrowed(pointer, "type-narrowed", shown, users)
+        else:
+            self.add(self.new, pointer, "compatible", "type-widened", shown)
+
+    def _enum(
+        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
+    ) -> None:
+        a, b = _enum(o), _enum(n)
+        pointer = (*new, "enum" if "enum" in n else "const")
+        if b is None:
+            if a is not None:
+                self.add(self.new, new, "compatible", "enum-widened", f"{where}: enum removed")
+            return
+        if a is None:
+            self.narrowed(pointer, "enum-narrowed", f"{where}: values limited to {_text(b)}", users)
+            return
+        kept = {_text(v) for v in b}
+        lost = [v for v in a if _text(v) not in kept]
+        gained = [v for v in b if _text(v) not in {_text(x) for x in a}]
+        if lost:
+            self.narrowed(
+                pointer, "enum-narrowed", f"{where}: values {_text(lost)} no longer allowed", users
+            )
+        if gained:
+            self.add(
+                self.new,
+                pointer,
+                "compatible",
+                "enum-widened",
+                f"{where}: values {_text(gained)} allowed",
+            )
+
+    def _constraints(
+        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
+    ) -> None:
+        for key in _CONSTRAINTS:
+            a, b = o.get(key), n.get(key)
+            if a == b:
+                continue
+            if b is None:
+                self.add(
+                    self.new,
+                    new,
+                    "compatible",
+                    f"{key}-removed",
+                    f"{where}: {key} {_text(a)} removed",
+                )
+            else:
+                self.narrowed(
+                    (*new, key),
+                    f"{key}-narrowed",
+                    f"{where}: {key} {_text(a) if a is not None else 'none'} → {_text(b)}",
+                    users,
+                )
+
+    def _bounds(
+        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
+    ) -> None:
+        for key in (*_LOWER_BOUNDS, *_UPPER_BOUNDS):
+            a, b = o.get(key), n.get(key)
+            if a == b:
+                continue
+            lower = key in _LOWER_BOUNDS
+            if isinstance(a, bool) or isinstance(b, bool):  # OpenAPI 3.0 exclusiveMinimum: true
+                tighter = b is True
+            elif b is None:
+                tighter = False
+            elif a is None:
+                tighter = True
+            else:
+                tighter = b > a if lower else b < a
+            shown = f"{where}: {key} {_bound(a)} → {_bound(b)}"
+            if tighter:
+                self.narrowed((*new, key), "bound-narrowed", shown, users)
+            else:
+                self.add(
+                    self.new,
+                    (*new, key) if b is not None else new,
+                    "compatible",
+                    "bound-widened",
+                    shown,
+                )
+
+    def _required(
+        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
+    ) -> None:
+        a, b = _strings(o, "required"), n.get("required")
+        old_props = _mapping(o, "properties")
+        for index, name in enumerate(b if isinstance(b, list) else []):
+            if not isinstance(name, str) or name in a:
+                continue
+            what = "new property" if name not in old_props else "property"
+            self.narrowed(
+                (*new, "required", index),
+                "property-required",
+                f"{where}: {what} {name} becomes required",
+                users,
+            )
+        for name in a:
+            if name not in _strings(n, "required"):
+                self.add(
+                    self.new,
+                    new,
+                    "compatible",
+                    "property-optional",
+                    f"{where}: property {name} no longer required",
+                )
+
+    def _properties(
+        self,
+        old: Pointer,
+        new: Pointer,
+        o: dict[str, Any],
+        n: dict[str, Any],
+        where: str,
+        users: frozenset[str],
+    ) -> None:
+        a, b = _mapping(o, "properties"), _mapping(n, "properties")
+        closed = n.get("additionalProperties") is False
+        required = _strings(n, "required")
+        for name in a:
+            pointer = (*old, "properties", name, "<key>")
+            if name not in b:
+                self.add(
+                    self.old,
+                    pointer,
+                    "breaking",
+                    "property-removed",
+                    f"{where}: property {name} removed",
+                )
+                if closed and users:
+                    self.add(
+                        self.old,
+                        pointer,
+                        "data",
+                        "property-removed",
+                        f"{where}: property {name} removed and additionalProperties is "
+                        f"false: stored documents of {', '.join(sorted(users))} that have it "
+                        "no longer validate (datastore check-data lists them)",
+                    )
+            else:
+                self.schema(
+                    (*old, "properties", name), (*new, "properties", name), f"{where}.{name}", users
+                )
+        for name in b:
+            if name not in a and name not in required:
+                self.add(
+                    self.new,
+                    (*new, "properties", name, "<key>"),
+                    "compatible",
+                    "property-added",
+                    f"{where}: optional property {name} added",
+                )
+
+    def _additional(
+        self,
+        old: Pointer,
+        new: Pointer,
+        o: dict[str, Any],
+        n: dict[str, Any],
+        where: str,
+        users: frozenset[str],
+    ) -> None:
+        a, b = o.get("additionalProperties"), n.get("additionalProperties")
+        if b is False and a is not False:
+            self.narrowed(
+                (*new, "additionalProperties"),
+                "additional-properties-closed",
+                f"{where}: additionalProperties closed (false)",
+                users,
+            )
+        elif a is False and b is not False:
+            self.add(
+                self.new,
+                new,
+                "compatible",
+                "additional-properties-opened",
+                f"{where}: additionalProperties opened",
+            )
+        elif isinstance(a, dict) and isinstance(b, dict):
+            self.schema(
+                (*old, "additionalProperties"), (*new, "additionalProperties"), f"{where}.*", users
+            )
+
+
+def _rule(text: str | None) -> str:
+    return "(none: any valid credential)" if text is None else json.dumps(text, ensure_ascii=False)
+
+
+def compare(old: LoadedBlueprint, new: LoadedBlueprint) -> list[Change]:
+    """Every change from ``old`` to ``new``, sorted by location."""
+    return _Differ(old, new).run()

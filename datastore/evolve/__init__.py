@@ -1,0 +1,1 @@
+"""Blueprint evolution: where compared blueprints come from, and checking stored documents."""
