@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.storage import migrate
 from datastore.storage.engine import Database
 from datastore.storage.tables import documents

@@ -404,8 +404,3 @@ def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> A
         expose_headers=["ETag", "Location", "X-Request-Id"],
         max_age=600,
     )
-
-
-def spaces_from_mapping(paths: Mapping[str, str | Path]) -> list[ServedBlueprint]:
-    """``{"dev": "a.yaml", ...}`` → blueprints to serve."""
-    return [serve_blueprint_file(path, space) for space, path in paths.items()]

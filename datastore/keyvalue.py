@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.errors import BadRequest, InvalidParam, NotFound
 from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from datastore.clock import utc_now
 from datastore.documents.ids import check_collection_name, generate_id
-from datastore.documents.service import utc_now
 from datastore.documents.sources import format_datetime
 from datastore.errors import NotFound
 from datastore.storage.engine import Database

@@ -20,8 +20,8 @@ import orjson
 import sqlalchemy as sa
 
 from datastore.blueprint.schemas import CompiledSchema
+from datastore.clock import utc_now
 from datastore.documents.ids import generate_id, id_problem
-from datastore.documents.service import utc_now
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.tables import documents

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.jobs import Job, JobStore

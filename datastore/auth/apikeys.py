@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.tables import api_keys as t

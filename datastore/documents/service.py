@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.clock import utc_now
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.extends import Links, inherit
 from datastore.documents.ids import generate_id
@@ -52,11 +53,6 @@ class Guards:
 
 
 NO_GUARDS = Guards()
-
-
-def utc_now() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(UTC)
 
 
 def etag(doc: StoredDocument) -> str:

@@ -229,7 +229,7 @@ def test_cursor_paging_carries_filters_and_sort(events: CheckedClient) -> None:
 def test_paging_through_1000_documents(database: Database, space: str) -> None:
     with serve(database, space, "events.yaml") as client:
         with database.write() as conn:
-            from datastore.documents.service import utc_now
+            from datastore.clock import utc_now
             from datastore.storage.documents import DocumentStore
 
             store, now = DocumentStore(), utc_now()

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 from starlette.testclient import TestClient
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.errors import BadRequest, ServiceUnavailable
 from datastore.storage.async_store import OPTIMISTIC_ATTEMPTS, AsyncStore
 from datastore.storage.documents import DocumentStore, StoredDocument

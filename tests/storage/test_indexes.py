@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from datastore.documents.service import utc_now
+from datastore.clock import utc_now
 from datastore.query import ast
 from datastore.query.sql import Compiler, document_columns
 from datastore.storage.documents import DocumentStore
