@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from datastore.auth.acl import AclSyntaxError, AllOf, AnyOf, Expr, parse_rule
+from datastore.blueprint.diff.access import acl_direction
 from datastore.blueprint.diff.changes import (
     FAIL_LEVELS,
     Change,
@@ -48,48 +48,6 @@ _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minPro
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
 _CONSTRAINTS = ("pattern", "format", "multipleOf")
 _DOCUMENT_KINDS = (Kind.COLLECTION, Kind.DOCUMENT)
-
-
-# -- access rules ---------------------------------------------------------------------------
-
-
-def acl_direction(old: str | None, new: str | None) -> Direction:
-    """How an operation's access changed; ``None`` is "no rule" (any valid credential, when the
-    operation has ``security``). ``""`` when the two rules mean the same (same parse tree)."""
-    try:
-        old_rule = parse_rule(old) if old is not None else None
-        new_rule = parse_rule(new) if new is not None else None
-    except AclSyntaxError:
-        return "changed"
-    if old_rule is None or new_rule is None:
-        if old_rule is None and new_rule is None:
-            return ""
-        if old_rule is None:
-            assert new_rule is not None
-            return "loosened" if new_rule.public else "tightened"
-        return "tightened" if old_rule.public else "loosened"
-    if old_rule.public or new_rule.public:
-        if old_rule.public == new_rule.public:
-            return ""
-        return "tightened" if old_rule.public else "loosened"
-    assert old_rule.expr is not None and new_rule.expr is not None
-    if old_rule.expr == new_rule.expr:
-        return ""
-    old_and, new_and = _terms(old_rule.expr, AllOf), _terms(new_rule.expr, AllOf)
-    if old_and < new_and:
-        return "tightened"
-    if new_and < old_and:
-        return "loosened"
-    old_or, new_or = _terms(old_rule.expr, AnyOf), _terms(new_rule.expr, AnyOf)
-    if new_or < old_or:
-        return "tightened"
-    if old_or < new_or:
-        return "loosened"
-    return "changed"
-
-
-def _terms(expr: Expr, kind: type[AllOf] | type[AnyOf]) -> frozenset[Expr]:
-    return frozenset(expr.items) if isinstance(expr, kind) else frozenset({expr})
 
 
 # -- the comparison -------------------------------------------------------------------------
