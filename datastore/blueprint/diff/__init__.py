@@ -26,8 +26,7 @@ component comparison, a changed ``$ref`` is followed on both sides. Annotations 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from datastore.blueprint.diff.access import acl_direction
@@ -40,149 +39,26 @@ from datastore.blueprint.diff.changes import (
     format_changes,
     summary,
 )
+from datastore.blueprint.diff.endpoints import (
+    DOCUMENT_KINDS,
+    Op,
+    collection_of,
+    component_users,
+    document_schema_slots,
+    operations,
+    shape_key,
+)
+from datastore.blueprint.diff.nodes import json_media, node_at, resolve, text
 from datastore.blueprint.loader import LoadedBlueprint, Pointer
-from datastore.blueprint.model import HTTP_METHODS, Kind, classify, split_path
+from datastore.blueprint.model import classify, split_path
 
 SOURCE_KEY = "x-datastore-source"
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
 _CONSTRAINTS = ("pattern", "format", "multipleOf")
-_DOCUMENT_KINDS = (Kind.COLLECTION, Kind.DOCUMENT)
 
 
 # -- the comparison -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Op:
-    path: str
-    method: str
-    kind: Kind | None
-    pointer: Pointer
-    spec: dict[str, Any]
-    path_params: tuple[Any, ...]
-
-
-def _shape_key(path: str) -> str:
-    return "/" + "/".join("{}" if s.param else s.text for s in split_path(path))
-
-
-def _collection_of(path: str, kind: Kind | None) -> str | None:
-    """The collection path template a collection or document endpoint works on."""
-    if kind not in _DOCUMENT_KINDS:
-        return None
-    segments = [s.text for s in split_path(path)]
-    return "/" + "/".join(segments if kind is Kind.COLLECTION else segments[:-1])
-
-
-def _operations(document: dict[str, Any]) -> dict[str, dict[str, _Op]]:
-    """shape key → method → operation."""
-    out: dict[str, dict[str, _Op]] = {}
-    paths = document.get("paths")
-    for path, item in (paths if isinstance(paths, dict) else {}).items():
-        if not isinstance(item, dict):
-            continue
-        kind = classify(split_path(path))
-        params = tuple(item.get("parameters") or ())
-        methods = {
-            method: _Op(path, method, kind, ("paths", path, method), spec, params)
-            for method in HTTP_METHODS
-            if isinstance(spec := item.get(method), dict)
-        }
-        out[_shape_key(path)] = methods
-    return out
-
-
-def _pointer(ref: str) -> Pointer | None:
-    if not ref.startswith("#/"):
-        return None
-    return tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/"))
-
-
-def _get(document: Any, pointer: Pointer) -> Any:
-    node = document
-    for part in pointer:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
-
-
-def _resolve(document: dict[str, Any], pointer: Pointer) -> tuple[Pointer, Any]:
-    """Follow a ``$ref`` chain from ``pointer``: the final pointer and node."""
-    node = _get(document, pointer)
-    for _ in range(32):
-        ref = node.get("$ref") if isinstance(node, dict) else None
-        target = _pointer(ref) if isinstance(ref, str) else None
-        if target is None:
-            break
-        found = _get(document, target)
-        if found is None:
-            break
-        pointer, node = target, found
-    return pointer, node
-
-
-def _components(document: dict[str, Any], schema: Any, found: set[str]) -> None:
-    """Names of ``components/schemas`` entries ``schema`` reaches, transitively."""
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            ref = node.get("$ref")
-            target = _pointer(ref) if isinstance(ref, str) else None
-            if target and len(target) >= 3 and target[:2] == ("components", "schemas"):
-                name = str(target[2])
-                if name not in found:
-                    found.add(name)
-                    stack.append(_get(document, target[:3]))
-            stack.extend(v for k, v in node.items() if k != "$ref")
-
-
-def _json_schema(media: Any) -> Any:
-    if not isinstance(media, dict):
-        return None
-    for media_type, entry in (media.get("content") or {}).items():
-        if "json" in media_type and isinstance(entry, dict) and "schema" in entry:
-            return media_type
-    return None
-
-
-def document_schema_slots(document: dict[str, Any]) -> Iterable[tuple[str, Pointer]]:
-    """(collection path template, pointer) of every schema a collection's documents are
-    validated against or shown through: request bodies and 2xx responses of collection and
-    document endpoints."""
-    for methods in _operations(document).values():
-        for op in methods.values():
-            collection = _collection_of(op.path, op.kind)
-            if collection is None:
-                continue
-            body = _resolve(document, (*op.pointer, "requestBody"))
-            media = _json_schema(body[1])
-            if media is not None:
-                yield collection, (*body[0], "content", media, "schema")
-            for code in op.spec.get("responses") or {}:
-                if str(code).startswith("2"):
-                    response = _resolve(document, (*op.pointer, "responses", code))
-                    media = _json_schema(response[1])
-                    if media is not None:
-                        yield collection, (*response[0], "content", media, "schema")
-
-
-def _users(document: dict[str, Any]) -> dict[str, frozenset[str]]:
-    """Component name → the collections whose documents it describes."""
-    users: dict[str, set[str]] = {}
-    for collection, pointer in document_schema_slots(document):
-        found: set[str] = set()
-        _components(document, _get(document, pointer), found)
-        for name in found:
-            users.setdefault(name, set()).add(collection)
-    return {name: frozenset(paths) for name, paths in users.items()}
 
 
 def _same_component(old: Any, new: Any) -> bool:
@@ -222,12 +98,8 @@ def _enum(node: dict[str, Any]) -> list[Any] | None:
     return list(values) if isinstance(values, list) else None
 
 
-def _text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
 def _bound(value: Any) -> str:
-    return "none" if value is None else _text(value)
+    return "none" if value is None else text(value)
 
 
 def _mapping(node: dict[str, Any], key: str) -> dict[str, Any]:
@@ -250,7 +122,7 @@ class _Differ:
         self.new = new
         self.changes: list[Change] = []
         self.seen: set[tuple[Pointer, Pointer]] = set()
-        self.users = _users(new.document)
+        self.users = component_users(new.document)
 
     # -- recording
 
@@ -284,7 +156,7 @@ class _Differ:
     # -- paths and operations
 
     def run(self) -> list[Change]:
-        old_ops, new_ops = _operations(self.old.document), _operations(self.new.document)
+        old_ops, new_ops = operations(self.old.document), operations(self.new.document)
         removed = [k for k in old_ops if k not in new_ops]
         added = [k for k in new_ops if k not in old_ops]
         renames = self._renames(old_ops, new_ops, removed, added)
@@ -323,8 +195,8 @@ class _Differ:
         for old_key, new_key in [*((k, k) for k in old_ops if k in new_ops), *renames.items()]:
             self._path(old_ops[old_key], new_ops[new_key])
         components = ("components", "schemas")
-        old_schemas = _get(self.old.document, components) or {}
-        new_schemas = _get(self.new.document, components) or {}
+        old_schemas = node_at(self.old.document, components) or {}
+        new_schemas = node_at(self.new.document, components) or {}
         if isinstance(old_schemas, dict) and isinstance(new_schemas, dict):
             for name in new_schemas:
                 if name in old_schemas:
@@ -338,8 +210,8 @@ class _Differ:
 
     def _renames(
         self,
-        old_ops: dict[str, dict[str, _Op]],
-        new_ops: dict[str, dict[str, _Op]],
+        old_ops: dict[str, dict[str, Op]],
+        new_ops: dict[str, dict[str, Op]],
         removed: list[str],
         added: list[str],
     ) -> dict[str, str]:
@@ -355,7 +227,7 @@ class _Differ:
                     len(split_path(old_key)) == len(split_path(new_key))
                     and set(a) == set(b)
                     and a
-                    and all(_text(a[m].spec) == _text(b[m].spec) for m in a)
+                    and all(text(a[m].spec) == text(b[m].spec) for m in a)
                     and classify(split_path(old_key)) == classify(split_path(new_key))
                 ):
                     renames[old_key] = new_key
@@ -364,24 +236,24 @@ class _Differ:
 
     def _collections(
         self,
-        old_ops: dict[str, dict[str, _Op]],
-        new_ops: dict[str, dict[str, _Op]],
+        old_ops: dict[str, dict[str, Op]],
+        new_ops: dict[str, dict[str, Op]],
         renames: dict[str, str],
     ) -> None:
-        def collections(ops: dict[str, dict[str, _Op]]) -> dict[str, _Op]:
-            out: dict[str, _Op] = {}
+        def collections(ops: dict[str, dict[str, Op]]) -> dict[str, Op]:
+            out: dict[str, Op] = {}
             for key, methods in ops.items():
                 for op in methods.values():
-                    name = _collection_of(key, op.kind)
+                    name = collection_of(key, op.kind)
                     if name is not None:
                         out.setdefault(name, op)
             return out
 
         old_c, new_c = collections(old_ops), collections(new_ops)
         renamed = {
-            _collection_of(o, k): _collection_of(n, k)
+            collection_of(o, k): collection_of(n, k)
             for o, n in renames.items()
-            if (k := classify(split_path(o))) in _DOCUMENT_KINDS
+            if (k := classify(split_path(o))) in DOCUMENT_KINDS
         }
         for name, op in old_c.items():
             if name in new_c:
@@ -430,10 +302,10 @@ class _Differ:
                     f"collection {name} added",
                 )
 
-    def _path(self, old: dict[str, _Op], new: dict[str, _Op]) -> None:
+    def _path(self, old: dict[str, Op], new: dict[str, Op]) -> None:
         some_old, some_new = next(iter(old.values()), None), next(iter(new.values()), None)
         if some_old and some_new and some_old.path != some_new.path:
-            if _shape_key(some_old.path) == _shape_key(some_new.path):
+            if shape_key(some_old.path) == shape_key(some_new.path):
                 self.add(
                     self.new,
                     ("paths", some_new.path, "<key>"),
@@ -441,7 +313,7 @@ class _Differ:
                     "path-parameter-renamed",
                     f"path {some_old.path} is now written {some_new.path} (same URLs)",
                 )
-            elif some_new.kind not in _DOCUMENT_KINDS:  # collections: reported once, renamed
+            elif some_new.kind not in DOCUMENT_KINDS:  # collections: reported once, renamed
                 self.add(
                     self.new,
                     ("paths", some_new.path, "<key>"),
@@ -450,9 +322,9 @@ class _Differ:
                     f"path {some_old.path} renamed to {some_new.path}",
                 )
         if some_old and some_new:
-            old_idx = _get(self.old.document, ("paths", some_old.path, "x-datastore-indexes"))
-            new_idx = _get(self.new.document, ("paths", some_new.path, "x-datastore-indexes"))
-            if _text(old_idx) != _text(new_idx):
+            old_idx = node_at(self.old.document, ("paths", some_old.path, "x-datastore-indexes"))
+            new_idx = node_at(self.new.document, ("paths", some_new.path, "x-datastore-indexes"))
+            if text(old_idx) != text(new_idx):
                 self.add(
                     self.new,
                     ("paths", some_new.path),
@@ -481,14 +353,14 @@ class _Differ:
             else:
                 self._operation(old[method], op)
 
-    def _operation(self, old: _Op, new: _Op) -> None:
+    def _operation(self, old: Op, new: Op) -> None:
         name = f"{new.method.upper()} {new.path}"
         self._access(old, new, name)
         self._parameters(old, new, name)
         self._request(old, new, name)
         self._responses(old, new, name)
 
-    def _access(self, old: _Op, new: _Op, name: str) -> None:
+    def _access(self, old: Op, new: Op, name: str) -> None:
         old_acl, new_acl = old.spec.get("x-datastore-acl"), new.spec.get("x-datastore-acl")
         old_text = None if old_acl is None else str(old_acl)
         new_text = None if new_acl is None else str(new_acl)
@@ -508,21 +380,21 @@ class _Differ:
             )
         old_sec = old.spec.get("security", self.old.document.get("security"))
         new_sec = new.spec.get("security", self.new.document.get("security"))
-        if _text(old_sec) != _text(new_sec):
+        if text(old_sec) != text(new_sec):
             pointer = (*new.pointer, "security") if "security" in new.spec else new.pointer
             self.add(
                 self.new,
                 pointer,
                 "access",
                 "security-changed",
-                f"{name}: security {_text(old_sec)} → {_text(new_sec)}",
+                f"{name}: security {text(old_sec)} → {text(new_sec)}",
                 direction="changed",
-                old=_text(old_sec),
-                new=_text(new_sec),
+                old=text(old_sec),
+                new=text(new_sec),
             )
 
     def _params(
-        self, side: LoadedBlueprint, op: _Op
+        self, side: LoadedBlueprint, op: Op
     ) -> dict[tuple[str, str], tuple[Pointer, dict[str, Any]]]:
         """(in, name) → (pointer, parameter); path parameters keyed by their position."""
         positions = {s.param: str(i) for i, s in enumerate(split_path(op.path)) if s.param}
@@ -533,7 +405,7 @@ class _Differ:
         ]
         for base, params in lists:
             for index in range(len(params)):
-                pointer, param = _resolve(side.document, (*base, index))
+                pointer, param = resolve(side.document, (*base, index))
                 if not isinstance(param, dict) or "name" not in param:
                     continue
                 where = str(param.get("in", ""))
@@ -543,7 +415,7 @@ class _Differ:
                 out[(where, key)] = (pointer, param)
         return out
 
-    def _parameters(self, old: _Op, new: _Op, name: str) -> None:
+    def _parameters(self, old: Op, new: Op, name: str) -> None:
         old_p, new_p = self._params(self.old, old), self._params(self.new, new)
         for key, (pointer, param) in old_p.items():
             if key not in new_p:
@@ -580,9 +452,9 @@ class _Differ:
             if "schema" in param and "schema" in old_param:
                 self.schema((*old_pointer, "schema"), (*pointer, "schema"), label, frozenset())
 
-    def _request(self, old: _Op, new: _Op, name: str) -> None:
-        old_ptr, old_body = _resolve(self.old.document, (*old.pointer, "requestBody"))
-        new_ptr, new_body = _resolve(self.new.document, (*new.pointer, "requestBody"))
+    def _request(self, old: Op, new: Op, name: str) -> None:
+        old_ptr, old_body = resolve(self.old.document, (*old.pointer, "requestBody"))
+        new_ptr, new_body = resolve(self.new.document, (*new.pointer, "requestBody"))
         if not isinstance(old_body, dict) and not isinstance(new_body, dict):
             return
         if not isinstance(new_body, dict):
@@ -612,9 +484,9 @@ class _Differ:
                 "request-body-required",
                 f"{name}: request body becomes required",
             )
-        old_media, new_media = _json_schema(old_body), _json_schema(new_body)
+        old_media, new_media = json_media(old_body), json_media(new_body)
         if old_media and new_media:
-            collection = _collection_of(new.path, new.kind)
+            collection = collection_of(new.path, new.kind)
             self.schema(
                 (*old_ptr, "content", old_media, "schema"),
                 (*new_ptr, "content", new_media, "schema"),
@@ -622,7 +494,7 @@ class _Differ:
                 frozenset({collection}) if collection else frozenset(),
             )
 
-    def _responses(self, old: _Op, new: _Op, name: str) -> None:
+    def _responses(self, old: Op, new: Op, name: str) -> None:
         old_r = old.spec.get("responses") or {}
         new_r = new.spec.get("responses") or {}
         for code in old_r:
@@ -644,9 +516,9 @@ class _Differ:
                     f"{name}: response {code} added",
                 )
                 continue
-            old_ptr, old_resp = _resolve(self.old.document, (*old.pointer, "responses", code))
-            new_ptr, new_resp = _resolve(self.new.document, (*new.pointer, "responses", code))
-            old_media, new_media = _json_schema(old_resp), _json_schema(new_resp)
+            old_ptr, old_resp = resolve(self.old.document, (*old.pointer, "responses", code))
+            new_ptr, new_resp = resolve(self.new.document, (*new.pointer, "responses", code))
+            old_media, new_media = json_media(old_resp), json_media(new_resp)
             if old_media and not new_media:
                 self.add(
                     self.old,
@@ -656,7 +528,7 @@ class _Differ:
                     f"{name}: response {code} no longer has a JSON body",
                 )
             elif old_media and new_media:
-                collection = _collection_of(new.path, new.kind)
+                collection = collection_of(new.path, new.kind)
                 documents = str(code).startswith("2") and collection is not None
                 self.schema(
                     (*old_ptr, "content", old_media, "schema"),
@@ -670,10 +542,10 @@ class _Differ:
     def schema(self, old: Pointer, new: Pointer, where: str, users: frozenset[str]) -> None:
         """Compare two schemas (references followed), recursing into properties and items.
         Two references to the same component are left to the comparison of the components."""
-        if _same_component(_get(self.old.document, old), _get(self.new.document, new)):
+        if _same_component(node_at(self.old.document, old), node_at(self.new.document, new)):
             return
-        old, o = _resolve(self.old.document, old)
-        new, n = _resolve(self.new.document, new)
+        old, o = resolve(self.old.document, old)
+        new, n = resolve(self.new.document, new)
         if (old, new) in self.seen or not isinstance(o, dict) or not isinstance(n, dict):
             return
         self.seen.add((old, new))
@@ -685,13 +557,13 @@ class _Differ:
         self._required(new, o, n, where, users)
         self._properties(old, new, o, n, where, users)
         self._additional(old, new, o, n, where, users)
-        if "default" in o and "default" in n and _text(o["default"]) != _text(n["default"]):
+        if "default" in o and "default" in n and text(o["default"]) != text(n["default"]):
             self.add(
                 self.new,
                 (*new, "default"),
                 "data",
                 "default-changed",
-                f"{where}: default {_text(o['default'])} → {_text(n['default'])} (documents "
+                f"{where}: default {text(o['default'])} → {text(n['default'])} (documents "
                 "without a value show the new one)",
             )
         elif ("default" in o) != ("default" in n) and users:
@@ -700,7 +572,7 @@ class _Differ:
                 (*(new if "default" in n else old), "default"),
                 "data",
                 "default-changed",
-                f"{where}: default {_text(o.get('default'))} → {_text(n.get('default'))}",
+                f"{where}: default {text(o.get('default'))} → {text(n.get('default'))}",
             )
         if isinstance(o.get("items"), dict) and isinstance(n.get("items"), dict):
             self.schema((*old, "items"), (*new, "items"), f"{where}[]", users)
@@ -709,14 +581,14 @@ class _Differ:
             if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
                 for i in range(len(a)):
                     self.schema((*old, key, i), (*new, key, i), f"{where} {key}[{i}]", users)
-            elif _text(a) != _text(b):
+            elif text(a) != text(b):
                 self.narrowed(
                     (*new, key) if b is not None else new,
                     "composition-changed",
                     f"{where}: {key} changed",
                     users,
                 )
-        if _text(o.get("not")) != _text(n.get("not")) and n.get("not") is not None:
+        if text(o.get("not")) != text(n.get("not")) and n.get("not") is not None:
             self.narrowed((*new, "not"), "composition-changed", f"{where}: not changed", users)
 
     def _source(
@@ -761,14 +633,14 @@ class _Differ:
                 self.add(self.new, new, "compatible", "enum-widened", f"{where}: enum removed")
             return
         if a is None:
-            self.narrowed(pointer, "enum-narrowed", f"{where}: values limited to {_text(b)}", users)
+            self.narrowed(pointer, "enum-narrowed", f"{where}: values limited to {text(b)}", users)
             return
-        kept = {_text(v) for v in b}
-        lost = [v for v in a if _text(v) not in kept]
-        gained = [v for v in b if _text(v) not in {_text(x) for x in a}]
+        kept = {text(v) for v in b}
+        lost = [v for v in a if text(v) not in kept]
+        gained = [v for v in b if text(v) not in {text(x) for x in a}]
         if lost:
             self.narrowed(
-                pointer, "enum-narrowed", f"{where}: values {_text(lost)} no longer allowed", users
+                pointer, "enum-narrowed", f"{where}: values {text(lost)} no longer allowed", users
             )
         if gained:
             self.add(
@@ -776,7 +648,7 @@ class _Differ:
                 pointer,
                 "compatible",
                 "enum-widened",
-                f"{where}: values {_text(gained)} allowed",
+                f"{where}: values {text(gained)} allowed",
             )
 
     def _constraints(
@@ -792,13 +664,13 @@ class _Differ:
                     new,
                     "compatible",
                     f"{key}-removed",
-                    f"{where}: {key} {_text(a)} removed",
+                    f"{where}: {key} {text(a)} removed",
                 )
             else:
                 self.narrowed(
                     (*new, key),
                     f"{key}-narrowed",
-                    f"{where}: {key} {_text(a) if a is not None else 'none'} → {_text(b)}",
+                    f"{where}: {key} {text(a) if a is not None else 'none'} → {text(b)}",
                     users,
                 )
 
