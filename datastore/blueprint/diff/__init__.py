@@ -26,7 +26,6 @@ component comparison, a changed ``$ref`` is followed on both sides. Annotations 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from datastore.blueprint.diff.access import acl_direction
@@ -48,110 +47,23 @@ from datastore.blueprint.diff.endpoints import (
     operations,
     shape_key,
 )
+from datastore.blueprint.diff.keywords import SOURCE_KEY
 from datastore.blueprint.diff.nodes import json_media, node_at, resolve, text
+from datastore.blueprint.diff.record import Recorder
+from datastore.blueprint.diff.schemas import SchemaComparison
 from datastore.blueprint.loader import LoadedBlueprint, Pointer
 from datastore.blueprint.model import classify, split_path
 
-SOURCE_KEY = "x-datastore-source"
-_LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
-_UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
-_CONSTRAINTS = ("pattern", "format", "multipleOf")
-
-
 # -- the comparison -------------------------------------------------------------------------
-
-
-def _same_component(old: Any, new: Any) -> bool:
-    ref = old.get("$ref") if isinstance(old, dict) else None
-    return (
-        isinstance(ref, str)
-        and ref.startswith("#/components/schemas/")
-        and isinstance(new, dict)
-        and new.get("$ref") == ref
-    )
-
-
-def _types(node: dict[str, Any]) -> frozenset[str] | None:
-    kind = node.get("type")
-    if kind is None:
-        return None
-    names = (
-        {kind}
-        if isinstance(kind, str)
-        else {str(k) for k in kind}
-        if isinstance(kind, list)
-        else set()
-    )
-    if node.get("nullable") is True:
-        names.add("null")
-    return frozenset(names)
-
-
-def _covers(types: frozenset[str], name: str) -> bool:
-    return name in types or (name == "integer" and "number" in types)
-
-
-def _enum(node: dict[str, Any]) -> list[Any] | None:
-    if "const" in node:
-        return [node["const"]]
-    values = node.get("enum")
-    return list(values) if isinstance(values, list) else None
-
-
-def _bound(value: Any) -> str:
-    return "none" if value is None else text(value)
-
-
-def _mapping(node: dict[str, Any], key: str) -> dict[str, Any]:
-    value = node.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _strings(node: dict[str, Any], key: str) -> list[str]:
-    value = node.get(key)
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _names(types: frozenset[str] | None) -> str:
-    return "any" if types is None else "|".join(sorted(types)) or "none"
 
 
 class _Differ:
     def __init__(self, old: LoadedBlueprint, new: LoadedBlueprint) -> None:
         self.old = old
         self.new = new
-        self.changes: list[Change] = []
-        self.seen: set[tuple[Pointer, Pointer]] = set()
+        self.rec = Recorder(old, new)
+        self.schemas = SchemaComparison(self.rec)
         self.users = component_users(new.document)
-
-    # -- recording
-
-    def add(
-        self,
-        side: LoadedBlueprint,
-        pointer: Sequence[str | int],
-        kind: ChangeKind,
-        rule: str,
-        message: str,
-        **extra: Any,
-    ) -> None:
-        file, line, column = side.locate(pointer)
-        self.changes.append(Change(file, line, column, kind, rule, message, **extra))
-
-    def narrowed(
-        self, pointer: Pointer, rule: str, message: str, users: frozenset[str], side: str = "new"
-    ) -> None:
-        loaded = self.new if side == "new" else self.old
-        self.add(loaded, pointer, "breaking", rule, message)
-        if users:
-            self.add(
-                loaded,
-                pointer,
-                "data",
-                rule,
-                f"{message}: stored documents of {', '.join(sorted(users))} may not satisfy it "
-                "(datastore check-data lists them)",
-            )
 
     # -- paths and operations
 
@@ -169,8 +81,8 @@ class _Differ:
             if op is None:
                 continue
             listed = ", ".join(m.upper() for m in methods)
-            self.add(
-                self.old,
+            self.rec.add(
+                "old",
                 ("paths", op.path, "<key>"),
                 "breaking",
                 "path-removed",
@@ -185,8 +97,8 @@ class _Differ:
             if op is None:
                 continue
             listed = ", ".join(m.upper() for m in methods)
-            self.add(
-                self.new,
+            self.rec.add(
+                "new",
                 ("paths", op.path, "<key>"),
                 "compatible",
                 "path-added",
@@ -194,19 +106,8 @@ class _Differ:
             )
         for old_key, new_key in [*((k, k) for k in old_ops if k in new_ops), *renames.items()]:
             self._path(old_ops[old_key], new_ops[new_key])
-        components = ("components", "schemas")
-        old_schemas = node_at(self.old.document, components) or {}
-        new_schemas = node_at(self.new.document, components) or {}
-        if isinstance(old_schemas, dict) and isinstance(new_schemas, dict):
-            for name in new_schemas:
-                if name in old_schemas:
-                    self.schema(
-                        (*components, name),
-                        (*components, name),
-                        f"schema {name}",
-                        self.users.get(name, frozenset()),
-                    )
-        return sorted(self.changes)
+        self.schemas.components(self.users)
+        return sorted(self.rec.changes)
 
     def _renames(
         self,
@@ -261,15 +162,15 @@ class _Differ:
             target = renamed.get(name)
             if target is not None and target in new_c:
                 where = new_c[target]
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", where.path, "<key>"),
                     "breaking",
                     "path-renamed",
                     f"collection {name} renamed to {target}",
                 )
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", where.path, "<key>"),
                     "data",
                     "path-renamed",
@@ -278,15 +179,15 @@ class _Differ:
                     "(datastore check-data lists them)",
                 )
                 continue
-            self.add(
-                self.old,
+            self.rec.add(
+                "old",
                 ("paths", op.path, "<key>"),
                 "breaking",
                 "collection-removed",
                 f"collection {name} removed",
             )
-            self.add(
-                self.old,
+            self.rec.add(
+                "old",
                 ("paths", op.path, "<key>"),
                 "data",
                 "collection-removed",
@@ -294,8 +195,8 @@ class _Differ:
             )
         for name, op in new_c.items():
             if name not in old_c and name not in renamed.values():
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", op.path, "<key>"),
                     "compatible",
                     "collection-added",
@@ -306,16 +207,16 @@ class _Differ:
         some_old, some_new = next(iter(old.values()), None), next(iter(new.values()), None)
         if some_old and some_new and some_old.path != some_new.path:
             if shape_key(some_old.path) == shape_key(some_new.path):
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", some_new.path, "<key>"),
                     "compatible",
                     "path-parameter-renamed",
                     f"path {some_old.path} is now written {some_new.path} (same URLs)",
                 )
             elif some_new.kind not in DOCUMENT_KINDS:  # collections: reported once, renamed
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", some_new.path, "<key>"),
                     "breaking",
                     "path-renamed",
@@ -325,8 +226,8 @@ class _Differ:
             old_idx = node_at(self.old.document, ("paths", some_old.path, "x-datastore-indexes"))
             new_idx = node_at(self.new.document, ("paths", some_new.path, "x-datastore-indexes"))
             if text(old_idx) != text(new_idx):
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     ("paths", some_new.path),
                     "compatible",
                     "indexes-changed",
@@ -334,8 +235,8 @@ class _Differ:
                 )
         for method, op in old.items():
             if method not in new:
-                self.add(
-                    self.old,
+                self.rec.add(
+                    "old",
                     (*op.pointer, "<key>"),
                     "breaking",
                     "operation-removed",
@@ -343,8 +244,8 @@ class _Differ:
                 )
         for method, op in new.items():
             if method not in old:
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     (*op.pointer, "<key>"),
                     "compatible",
                     "operation-added",
@@ -368,8 +269,8 @@ class _Differ:
         if direction:
             pointer = (*new.pointer, "x-datastore-acl") if new_text is not None else new.pointer
             shown = f"{_rule(old_text)} → {_rule(new_text)}"
-            self.add(
-                self.new,
+            self.rec.add(
+                "new",
                 pointer,
                 "access",
                 "acl-changed",
@@ -382,8 +283,8 @@ class _Differ:
         new_sec = new.spec.get("security", self.new.document.get("security"))
         if text(old_sec) != text(new_sec):
             pointer = (*new.pointer, "security") if "security" in new.spec else new.pointer
-            self.add(
-                self.new,
+            self.rec.add(
+                "new",
                 pointer,
                 "access",
                 "security-changed",
@@ -419,8 +320,8 @@ class _Differ:
         old_p, new_p = self._params(self.old, old), self._params(self.new, new)
         for key, (pointer, param) in old_p.items():
             if key not in new_p:
-                self.add(
-                    self.old,
+                self.rec.add(
+                    "old",
                     pointer,
                     "breaking",
                     "parameter-removed",
@@ -430,27 +331,29 @@ class _Differ:
             label = f"{name}: {key[0]} parameter {param['name']}"
             if key not in old_p:
                 if param.get("required") is True:
-                    self.add(
-                        self.new,
+                    self.rec.add(
+                        "new",
                         pointer,
                         "breaking",
                         "parameter-required",
                         f"{label} added, required",
                     )
                 else:
-                    self.add(self.new, pointer, "compatible", "parameter-added", f"{label} added")
+                    self.rec.add("new", pointer, "compatible", "parameter-added", f"{label} added")
                 continue
             old_pointer, old_param = old_p[key]
             if param.get("required") is True and old_param.get("required") is not True:
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     (*pointer, "required"),
                     "breaking",
                     "parameter-required",
                     f"{label} becomes required",
                 )
             if "schema" in param and "schema" in old_param:
-                self.schema((*old_pointer, "schema"), (*pointer, "schema"), label, frozenset())
+                self.schemas.compare(
+                    (*old_pointer, "schema"), (*pointer, "schema"), label, frozenset()
+                )
 
     def _request(self, old: Op, new: Op, name: str) -> None:
         old_ptr, old_body = resolve(self.old.document, (*old.pointer, "requestBody"))
@@ -458,8 +361,8 @@ class _Differ:
         if not isinstance(old_body, dict) and not isinstance(new_body, dict):
             return
         if not isinstance(new_body, dict):
-            self.add(
-                self.old,
+            self.rec.add(
+                "old",
                 old_ptr,
                 "breaking",
                 "request-body-removed",
@@ -468,8 +371,8 @@ class _Differ:
             return
         if not isinstance(old_body, dict):
             required = new_body.get("required") is True
-            self.add(
-                self.new,
+            self.rec.add(
+                "new",
                 new_ptr,
                 "breaking" if required else "compatible",
                 "request-body-added",
@@ -477,8 +380,8 @@ class _Differ:
             )
             return
         if new_body.get("required") is True and old_body.get("required") is not True:
-            self.add(
-                self.new,
+            self.rec.add(
+                "new",
                 (*new_ptr, "required"),
                 "breaking",
                 "request-body-required",
@@ -487,7 +390,7 @@ class _Differ:
         old_media, new_media = json_media(old_body), json_media(new_body)
         if old_media and new_media:
             collection = collection_of(new.path, new.kind)
-            self.schema(
+            self.schemas.compare(
                 (*old_ptr, "content", old_media, "schema"),
                 (*new_ptr, "content", new_media, "schema"),
                 f"{name} request body",
@@ -499,8 +402,8 @@ class _Differ:
         new_r = new.spec.get("responses") or {}
         for code in old_r:
             if code not in new_r:
-                self.add(
-                    self.old,
+                self.rec.add(
+                    "old",
                     (*old.pointer, "responses", code, "<key>"),
                     "breaking",
                     "response-removed",
@@ -508,8 +411,8 @@ class _Differ:
                 )
         for code in new_r:
             if code not in old_r:
-                self.add(
-                    self.new,
+                self.rec.add(
+                    "new",
                     (*new.pointer, "responses", code, "<key>"),
                     "compatible",
                     "response-added",
@@ -520,8 +423,8 @@ class _Differ:
             new_ptr, new_resp = resolve(self.new.document, (*new.pointer, "responses", code))
             old_media, new_media = json_media(old_resp), json_media(new_resp)
             if old_media and not new_media:
-                self.add(
-                    self.old,
+                self.rec.add(
+                    "old",
                     old_ptr,
                     "breaking",
                     "response-removed",
@@ -530,278 +433,12 @@ class _Differ:
             elif old_media and new_media:
                 collection = collection_of(new.path, new.kind)
                 documents = str(code).startswith("2") and collection is not None
-                self.schema(
+                self.schemas.compare(
                     (*old_ptr, "content", old_media, "schema"),
                     (*new_ptr, "content", new_media, "schema"),
                     f"{name} response {code}",
                     frozenset({collection}) if documents and collection else frozenset(),
                 )
-
-    # -- schemas
-
-    def schema(self, old: Pointer, new: Pointer, where: str, users: frozenset[str]) -> None:
-        """Compare two schemas (references followed), recursing into properties and items.
-        Two references to the same component are left to the comparison of the components."""
-        if _same_component(node_at(self.old.document, old), node_at(self.new.document, new)):
-            return
-        old, o = resolve(self.old.document, old)
-        new, n = resolve(self.new.document, new)
-        if (old, new) in self.seen or not isinstance(o, dict) or not isinstance(n, dict):
-            return
-        self.seen.add((old, new))
-        self._source(old, new, o, n, where)
-        self._type(new, o, n, where, users)
-        self._enum(new, o, n, where, users)
-        self._constraints(new, o, n, where, users)
-        self._bounds(new, o, n, where, users)
-        self._required(new, o, n, where, users)
-        self._properties(old, new, o, n, where, users)
-        self._additional(old, new, o, n, where, users)
-        if "default" in o and "default" in n and text(o["default"]) != text(n["default"]):
-            self.add(
-                self.new,
-                (*new, "default"),
-                "data",
-                "default-changed",
-                f"{where}: default {text(o['default'])} → {text(n['default'])} (documents "
-                "without a value show the new one)",
-            )
-        elif ("default" in o) != ("default" in n) and users:
-            self.add(
-                self.new if "default" in n else self.old,
-                (*(new if "default" in n else old), "default"),
-                "data",
-                "default-changed",
-                f"{where}: default {text(o.get('default'))} → {text(n.get('default'))}",
-            )
-        if isinstance(o.get("items"), dict) and isinstance(n.get("items"), dict):
-            self.schema((*old, "items"), (*new, "items"), f"{where}[]", users)
-        for key in ("allOf", "anyOf", "oneOf"):
-            a, b = o.get(key), n.get(key)
-            if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-                for i in range(len(a)):
-                    self.schema((*old, key, i), (*new, key, i), f"{where} {key}[{i}]", users)
-            elif text(a) != text(b):
-                self.narrowed(
-                    (*new, key) if b is not None else new,
-                    "composition-changed",
-                    f"{where}: {key} changed",
-                    users,
-                )
-        if text(o.get("not")) != text(n.get("not")) and n.get("not") is not None:
-            self.narrowed((*new, "not"), "composition-changed", f"{where}: not changed", users)
-
-    def _source(
-        self, old: Pointer, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str
-    ) -> None:
-        a, b = o.get(SOURCE_KEY), n.get(SOURCE_KEY)
-        if a != b:
-            side, pointer = (
-                (self.new, (*new, SOURCE_KEY)) if b is not None else (self.old, (*old, SOURCE_KEY))
-            )
-            self.add(
-                side,
-                pointer,
-                "breaking",
-                "source-changed",
-                f"{where}: source mapping {a or 'none'} → {b or 'none'}",
-            )
-
-    def _type(
-        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
-    ) -> None:
-        a, b = _types(o), _types(n)
-        if a == b:
-            return
-        shown = f"{where}: type {_names(a)} → {_names(b)}"
-        if b is None:
-            self.add(self.new, new, "compatible", "type-widened", shown)
-            return
-        pointer = (*new, "type") if "type" in n else (*new, "nullable")
-        if a is None or any(not _covers(b, t) for t in a):
-            self.narrowed(pointer, "type-narrowed", shown, users)
-        else:
-            self.add(self.new, pointer, "compatible", "type-widened", shown)
-
-    def _enum(
-        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
-    ) -> None:
-        a, b = _enum(o), _enum(n)
-        pointer = (*new, "enum" if "enum" in n else "const")
-        if b is None:
-            if a is not None:
-                self.add(self.new, new, "compatible", "enum-widened", f"{where}: enum removed")
-            return
-        if a is None:
-            self.narrowed(pointer, "enum-narrowed", f"{where}: values limited to {text(b)}", users)
-            return
-        kept = {text(v) for v in b}
-        lost = [v for v in a if text(v) not in kept]
-        gained = [v for v in b if text(v) not in {text(x) for x in a}]
-        if lost:
-            self.narrowed(
-                pointer, "enum-narrowed", f"{where}: values {text(lost)} no longer allowed", users
-            )
-        if gained:
-            self.add(
-                self.new,
-                pointer,
-                "compatible",
-                "enum-widened",
-                f"{where}: values {text(gained)} allowed",
-            )
-
-    def _constraints(
-        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
-    ) -> None:
-        for key in _CONSTRAINTS:
-            a, b = o.get(key), n.get(key)
-            if a == b:
-                continue
-            if b is None:
-                self.add(
-                    self.new,
-                    new,
-                    "compatible",
-                    f"{key}-removed",
-                    f"{where}: {key} {text(a)} removed",
-                )
-            else:
-                self.narrowed(
-                    (*new, key),
-                    f"{key}-narrowed",
-                    f"{where}: {key} {text(a) if a is not None else 'none'} → {text(b)}",
-                    users,
-                )
-
-    def _bounds(
-        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
-    ) -> None:
-        for key in (*_LOWER_BOUNDS, *_UPPER_BOUNDS):
-            a, b = o.get(key), n.get(key)
-            if a == b:
-                continue
-            lower = key in _LOWER_BOUNDS
-            if isinstance(a, bool) or isinstance(b, bool):  # OpenAPI 3.0 exclusiveMinimum: true
-                tighter = b is True
-            elif b is None:
-                tighter = False
-            elif a is None:
-                tighter = True
-            else:
-                tighter = b > a if lower else b < a
-            shown = f"{where}: {key} {_bound(a)} → {_bound(b)}"
-            if tighter:
-                self.narrowed((*new, key), "bound-narrowed", shown, users)
-            else:
-                self.add(
-                    self.new,
-                    (*new, key) if b is not None else new,
-                    "compatible",
-                    "bound-widened",
-                    shown,
-                )
-
-    def _required(
-        self, new: Pointer, o: dict[str, Any], n: dict[str, Any], where: str, users: frozenset[str]
-    ) -> None:
-        a, b = _strings(o, "required"), n.get("required")
-        old_props = _mapping(o, "properties")
-        for index, name in enumerate(b if isinstance(b, list) else []):
-            if not isinstance(name, str) or name in a:
-                continue
-            what = "new property" if name not in old_props else "property"
-            self.narrowed(
-                (*new, "required", index),
-                "property-required",
-                f"{where}: {what} {name} becomes required",
-                users,
-            )
-        for name in a:
-            if name not in _strings(n, "required"):
-                self.add(
-                    self.new,
-                    new,
-                    "compatible",
-                    "property-optional",
-                    f"{where}: property {name} no longer required",
-                )
-
-    def _properties(
-        self,
-        old: Pointer,
-        new: Pointer,
-        o: dict[str, Any],
-        n: dict[str, Any],
-        where: str,
-        users: frozenset[str],
-    ) -> None:
-        a, b = _mapping(o, "properties"), _mapping(n, "properties")
-        closed = n.get("additionalProperties") is False
-        required = _strings(n, "required")
-        for name in a:
-            pointer = (*old, "properties", name, "<key>")
-            if name not in b:
-                self.add(
-                    self.old,
-                    pointer,
-                    "breaking",
-                    "property-removed",
-                    f"{where}: property {name} removed",
-                )
-                if closed and users:
-                    self.add(
-                        self.old,
-                        pointer,
-                        "data",
-                        "property-removed",
-                        f"{where}: property {name} removed and additionalProperties is "
-                        f"false: stored documents of {', '.join(sorted(users))} that have it "
-                        "no longer validate (datastore check-data lists them)",
-                    )
-            else:
-                self.schema(
-                    (*old, "properties", name), (*new, "properties", name), f"{where}.{name}", users
-                )
-        for name in b:
-            if name not in a and name not in required:
-                self.add(
-                    self.new,
-                    (*new, "properties", name, "<key>"),
-                    "compatible",
-                    "property-added",
-                    f"{where}: optional property {name} added",
-                )
-
-    def _additional(
-        self,
-        old: Pointer,
-        new: Pointer,
-        o: dict[str, Any],
-        n: dict[str, Any],
-        where: str,
-        users: frozenset[str],
-    ) -> None:
-        a, b = o.get("additionalProperties"), n.get("additionalProperties")
-        if b is False and a is not False:
-            self.narrowed(
-                (*new, "additionalProperties"),
-                "additional-properties-closed",
-                f"{where}: additionalProperties closed (false)",
-                users,
-            )
-        elif a is False and b is not False:
-            self.add(
-                self.new,
-                new,
-                "compatible",
-                "additional-properties-opened",
-                f"{where}: additionalProperties opened",
-            )
-        elif isinstance(a, dict) and isinstance(b, dict):
-            self.schema(
-                (*old, "additionalProperties"), (*new, "additionalProperties"), f"{where}.*", users
-            )
 
 
 def _rule(text: str | None) -> str:

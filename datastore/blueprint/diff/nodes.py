@@ -67,3 +67,15 @@ def json_schema_at(document: dict[str, Any], body: Pointer) -> Pointer | None:
 def text(value: Any) -> str:
     """``value`` as canonical JSON: equal texts, equal values."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def mapping(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """``node[key]`` when it is a mapping, else an empty one."""
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def strings(node: dict[str, Any], key: str) -> list[str]:
+    """The strings of the list ``node[key]`` (none when it is not a list)."""
+    value = node.get(key)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
