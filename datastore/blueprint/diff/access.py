@@ -1,4 +1,5 @@
-"""Access changes: which way an ``x-datastore-acl`` rule moved (``acl_direction``).
+"""Access changes of an operation: its ``x-datastore-acl`` rule, old → new, and which way it
+moved (``acl_direction``), and its ``security``.
 
 Decided: ``public`` to anything and back, a rule added to or removed from an operation
 protected by ``security`` (no rule: any valid credential), an added or removed ``&&`` term, an
@@ -6,8 +7,65 @@ added or removed ``||`` term; anything else is ``changed``."""
 
 from __future__ import annotations
 
+import json
+
 from datastore.auth.acl import AclSyntaxError, AllOf, AnyOf, Expr, Rule, parse_rule
 from datastore.blueprint.diff.changes import Direction
+from datastore.blueprint.diff.endpoints import Op
+from datastore.blueprint.diff.nodes import text
+from datastore.blueprint.diff.record import Recorder
+
+ACL_KEY = "x-datastore-acl"
+
+
+def compare_access(rec: Recorder, old: Op, new: Op) -> None:
+    """An operation's rule and ``security`` (its own, else the document's), OLD against NEW."""
+    _compare_rule(rec, old, new)
+    _compare_security(rec, old, new)
+
+
+def _compare_rule(rec: Recorder, old: Op, new: Op) -> None:
+    old_text, new_text = _rule(old), _rule(new)
+    direction = acl_direction(old_text, new_text)
+    if direction:
+        pointer = (*new.pointer, ACL_KEY) if new_text is not None else new.pointer
+        shown = f"{new.name}: rule {_shown(old_text)} → {_shown(new_text)}"
+        rec.add(
+            "new",
+            pointer,
+            "access",
+            "acl-changed",
+            shown,
+            direction=direction,
+            old=old_text,
+            new=new_text,
+        )
+
+
+def _compare_security(rec: Recorder, old: Op, new: Op) -> None:
+    old_security = text(old.spec.get("security", rec.old.document.get("security")))
+    new_security = text(new.spec.get("security", rec.new.document.get("security")))
+    if old_security != new_security:
+        pointer = (*new.pointer, "security") if "security" in new.spec else new.pointer
+        rec.add(
+            "new",
+            pointer,
+            "access",
+            "security-changed",
+            f"{new.name}: security {old_security} → {new_security}",
+            direction="changed",
+            old=old_security,
+            new=new_security,
+        )
+
+
+def _rule(op: Op) -> str | None:
+    value = op.spec.get(ACL_KEY)
+    return None if value is None else str(value)
+
+
+def _shown(rule: str | None) -> str:
+    return "(none: any valid credential)" if rule is None else json.dumps(rule, ensure_ascii=False)
 
 
 def acl_direction(old: str | None, new: str | None) -> Direction:

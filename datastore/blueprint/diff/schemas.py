@@ -87,6 +87,8 @@ class SchemaComparison:
         return SchemaPair(old, new, before, after, where, users)
 
     def _subschemas(self, pair: SchemaPair) -> None:
+        """Properties, ``additionalProperties``, ``items`` and composition items present on
+        both sides (compositions of one length, item by item)."""
         old, new, where, users = pair.old, pair.new, pair.where, pair.users
         after = mapping(pair.after, "properties")
         for name in mapping(pair.before, "properties"):
