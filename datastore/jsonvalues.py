@@ -19,3 +19,18 @@ def json_type(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return "object"
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """JSON equality of decoded values: same JSON type and value, numbers by value (``1`` equals
+    ``1.0``), arrays element by element, objects key by key whatever their key order."""
+    kind = json_type(left)
+    if kind != json_type(right):
+        return False
+    if kind == "array":
+        return len(left) == len(right) and all(
+            json_equal(a, b) for a, b in zip(left, right, strict=True)
+        )
+    if kind == "object":
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    return bool(left == right)

@@ -19,14 +19,15 @@ _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean"
 
 
 def equal(a: Any, b: Any) -> bool:
-    """JSON equality: same type, same value (structurally)."""
+    """JSON equality: same type, same value (structurally; objects whatever their key order,
+    as PostgreSQL's ``jsonb`` compares them)."""
     kind = json_type(a)
     if kind != json_type(b):
         return False
     if kind == "array":
         return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
     if kind == "object":
-        return list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
     return bool(a == b)
 
 

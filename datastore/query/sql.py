@@ -102,10 +102,12 @@ class _Dialect:
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether two JSON expressions hold equal values (numbers by value, objects whatever
+        their key order)."""
         raise NotImplementedError
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
@@ -151,11 +153,11 @@ class _PostgreSQL(_Dialect):
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         return self._scalar(x, "boolean", sa.Boolean)
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.cast(x, sa.Text)
-
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         return x == self.literal(value)
+
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        return x == y  # jsonb equality is structural
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
@@ -219,9 +221,6 @@ class _SQLite(_Dialect):
         raw = sa.func.json_type(x)
         return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.func.json(x)
-
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         kind = json_type_name(value)
         if kind == "number":
@@ -234,7 +233,12 @@ class _SQLite(_Dialect):
             return flag
         if kind == "null":
             return self.jtype(x) == "null"
-        return sa.and_(self.jtype(x) == kind, sa.func.json(x) == self.literal(value))
+        return self.json_equal(x, self.literal(value))
+
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Structural JSON equality (``storage/engine.py``'s ``json_equal``): SQLite's ``=``
+        compares JSON texts, in which ``1`` and ``1.0`` or two key orders differ."""
+        return sa.func.json_equal(x, y, type_=sa.Boolean)
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
@@ -530,15 +534,8 @@ class Compiler:
     def _compare_exprs(
         self, left: ColumnElement[Any], op: str, right: ColumnElement[Any]
     ) -> ColumnElement[bool]:
-        same = self.d.jtype(left) == self.d.jtype(right)
         if op == "eq":
-            if self.d.name != "sqlite":
-                return left == right
-            # Numbers by value (the JSON texts of 1 and 1.0 differ), as ``equals`` does.
-            numeric = sa.and_(
-                self.d.jtype(left) == "number", self.d.number(left) == self.d.number(right)
-            )
-            return sa.or_(numeric, sa.and_(same, self.d.json_text(left) == self.d.json_text(right)))
+            return self.d.json_equal(left, right)
         if op == "ne":
             return sa.not_(_safe(self._compare_exprs(left, "eq", right)))
         compare = _RANGE[op]

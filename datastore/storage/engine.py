@@ -20,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from datastore.jsonvalues import json_equal
+
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
 
@@ -41,6 +43,23 @@ def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
         return 1 if regex.search(pattern, value) else 0
     except ValueError:
         return 0
+
+
+def _sqlite_json_equal(left: Any, right: Any) -> int | None:
+    """SQLite function ``json_equal(a, b)``: whether two JSON texts hold equal values, compared
+    as decoded JSON (``[1]`` equals ``[1.0]``, ``{"a":1,"b":2}`` equals ``{"b":2,"a":1}``;
+    SQLite's own ``=`` compares the texts). NULL when either is NULL (a missing value)."""
+    if left is None or right is None:
+        return None
+    try:
+        return 1 if json_equal(_decoded(left), _decoded(right)) else 0
+    except orjson.JSONDecodeError:
+        return 0
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON text as its value; SQLite hands numbers over as numbers."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class _JsonInherit:
@@ -215,3 +234,4 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
         dbapi_conn.create_aggregate("json_inherit", 2, _JsonInherit)
         dbapi_conn.create_function("json_overlay", 2, _json_overlay, deterministic=True)
+        dbapi_conn.create_function("json_equal", 2, _sqlite_json_equal, deterministic=True)
