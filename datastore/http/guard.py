@@ -123,7 +123,7 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
         return None
     info = call.endpoint.document_info
     compiler = compiler_for(
-        info.defaults if info is not None else None,
+        info.default_paths if info is not None else None,
         inherits=call.endpoint.inherits,
         dialect=call.space.db.dialect,
     )

@@ -90,7 +90,7 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     first = matched[0][0]
     info = first.document_info or first.response_info
     compiler = compiler_for(
-        info.defaults if info else None, inherits=first.inherits, dialect=space.db.dialect
+        info.default_paths if info else None, inherits=first.inherits, dialect=space.db.dialect
     )
     node = list_filter(first.document_access, ctx)
     if isinstance(body, dict) and isinstance(body.get("filters"), str):

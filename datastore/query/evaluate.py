@@ -59,6 +59,22 @@ def lookup(document: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+def with_defaults(document: Any, defaults: Mapping[tuple[str, ...], Any]) -> Any:
+    """``document`` with the schema ``defaults`` (by property path) filled in, as
+    ``blueprint.schemas.apply_defaults`` does: a missing or null property gets its default, and
+    a nested default applies only inside an object that is present (or defaulted)."""
+    if not defaults or not isinstance(document, Mapping):
+        return document
+    out = dict(document)
+    for name in {path[0] for path in defaults}:
+        if (name,) in defaults and out.get(name) is None:
+            out[name] = defaults[(name,)]
+        inner = {path[1:]: v for path, v in defaults.items() if path[0] == name and path[1:]}
+        if inner and isinstance(out.get(name), Mapping):
+            out[name] = with_defaults(out[name], inner)
+    return out
+
+
 def _any(value: Any, test: Any) -> bool:
     if value is MISSING:
         return False
@@ -68,23 +84,24 @@ def _any(value: Any, test: Any) -> bool:
 
 
 def _field_value(
-    operand: ast.Operand, document: Any, sources: Mapping[str, Any], defaults: Mapping[str, Any]
+    operand: ast.Operand,
+    document: Any,
+    sources: Mapping[str, Any],
+    defaults: Mapping[tuple[str, ...], Any],
 ) -> Any:
     if isinstance(operand, ast.Source):
         return sources.get(operand.name, MISSING)
-    value = lookup(document, operand.path)
-    if len(operand.path) == 1 and operand.path[0] in defaults and value in (MISSING, None):
-        return defaults[operand.path[0]]
-    return value
+    return lookup(with_defaults(document, defaults), operand.path)
 
 
 def matches(
     node: ast.Node,
     document: Any,
     sources: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[tuple[str, ...], Any] | None = None,
 ) -> bool:
-    """Whether ``document`` (with its source values and schema defaults) satisfies ``node``."""
+    """Whether ``document`` (with its source values and schema ``defaults``, by property path)
+    satisfies ``node``."""
     src = sources or {}
     dft = defaults or {}
     if isinstance(node, ast.Const):

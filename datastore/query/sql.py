@@ -1,16 +1,18 @@
 """The one compiler: query tree → SQLAlchemy Core, identical semantics on both backends.
 
 Every field is first turned into a *JSON expression* (``jsonb`` on PostgreSQL, JSON text via
-SQLite's ``->`` operator), SQL NULL when the property is missing, with the schema default in
-place of a missing or null top-level property. Comparisons then go through four typed views of
-that expression — its JSON type, and its value as a number, a string or a boolean, each NULL
-unless the JSON type matches — so a comparison only ever matches values of the same JSON type
-(``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because SQL does not
-promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition holds if
-it holds for the whole value or, for arrays, for any element (``EXISTS`` over
+SQLite's ``->`` operator), SQL NULL when the property is missing, with schema defaults applied
+exactly as ``blueprint.schemas.apply_defaults`` applies them to what GET shows: a default in place
+of a missing or null property, a nested one only inside an object that is present (or itself
+defaulted), and an object's value with the defaults inside it filled in. Comparisons then go
+through four typed views of that expression — its JSON type, and its value as a number, a string or
+a boolean, each NULL unless the JSON type matches — so a comparison only ever matches values of the
+same JSON type (``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because
+SQL does not promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition
+holds if it holds for the whole value or, for arrays, for any element (``EXISTS`` over
 ``jsonb_array_elements`` / ``json_each``). A leaf may be NULL (unknown), which WHERE treats as
-false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the
-bare leaves stay index-friendly.
+false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the bare
+leaves stay index-friendly.
 
 Field names and values reach SQL only as bound parameters: JSON paths are bound as arrays
 (PostgreSQL) or as ``$."a"."b"`` path strings (SQLite).
@@ -36,6 +38,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import json_equal
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
 from datastore.storage.union import exclusive_or
@@ -56,6 +59,7 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     **_RANGE,
 }
 _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
+_NO_DEFAULT: Any = object()
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ class DocumentColumns:
 
     body: ColumnElement[Any]
     sources: Mapping[str, ColumnElement[Any]]
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[tuple[str, ...], Any] = field(default_factory=dict)
+    """Schema defaults by property path (``SchemaInfo.default_paths``)."""
     stored_body: bool = True
     """Whether ``body`` is the stored column itself (so GIN containment can be used)."""
     indexed: frozenset[tuple[str, ...]] = frozenset()
@@ -108,6 +113,13 @@ class _Dialect:
     def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
         """Whether two JSON expressions hold equal values (numbers by value, objects whatever
         their key order)."""
+        raise NotImplementedError
+
+    def set_key(
+        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    ) -> ColumnElement[Any]:
+        """The object ``x`` with ``key`` set to ``value``; unless ``create``, only a key ``x``
+        has (``value`` is then NULL exactly when the key is missing)."""
         raise NotImplementedError
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
@@ -158,6 +170,14 @@ class _PostgreSQL(_Dialect):
 
     def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
         return x == y  # jsonb equality is structural
+
+    def set_key(
+        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    ) -> ColumnElement[Any]:
+        path = sa.literal([key], postgresql.ARRAY(sa.Text))
+        if not create:  # jsonb_set is strict: a NULL (missing) value must not null the object
+            value = sa.func.coalesce(value, self.literal(None))
+        return sa.func.jsonb_set(x, path, value, sa.literal(create), type_=JSONB)
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
@@ -240,6 +260,13 @@ class _SQLite(_Dialect):
         compares JSON texts, in which ``1`` and ``1.0`` or two key orders differ."""
         return sa.func.json_equal(x, y, type_=sa.Boolean)
 
+    def set_key(
+        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    ) -> ColumnElement[Any]:
+        # The path is written as field() writes it (a key is a schema property name here).
+        setter = sa.func.json_set if create else sa.func.json_replace
+        return setter(x, sa.literal(f'$."{key}"', sa.Text), sa.func.json(value), type_=sa.Text)
+
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
         each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
@@ -272,20 +299,70 @@ class Compiler:
         self.d = dialect_for(dialect)
         self._sorts: dict[ast.SortKey, list[tuple[ColumnElement[Any], bool]]] = {}
         self._indexed: dict[tuple[str, ...], dict[str, ColumnElement[Any]]] = {}
+        self._default_prefixes = frozenset(
+            path[:end] for path in cols.defaults for end in range(1, len(path) + 1)
+        )
 
     # -- values ---------------------------------------------------------------------------
 
     def value(
         self, operand: ast.Field, base: ColumnElement[Any] | None = None
     ) -> ColumnElement[Any]:
-        """The JSON expression of a body field (default applied at the top level)."""
-        body = self.cols.body if base is None else base
-        raw = self.d.field(body, operand.path)
-        if base is not None or len(operand.path) != 1 or operand.path[0] not in self.cols.defaults:
-            return raw
-        default = self.d.literal(self.cols.defaults[operand.path[0]])
+        """The JSON expression of a body field, schema defaults applied (see the module
+        docstring); a field no default reaches is read straight from the body (indexable)."""
+        if base is not None:
+            return self.d.field(base, operand.path)
+        if not self.defaults_reach(operand.path):
+            return self.d.field(self.cols.body, operand.path)
+        return self._filled(self._walk(operand.path), operand.path)
+
+    def defaults_reach(self, path: tuple[str, ...]) -> bool:
+        """Whether a schema default can change the value at ``path``: one at it, above it or
+        inside it."""
+        defaults = self.cols.defaults
+        return path in self._default_prefixes or any(
+            path[:end] in defaults for end in range(1, len(path))
+        )
+
+    def _walk(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``path`` with the defaults at and above it applied (not those inside)."""
+        x, done = self.cols.body, 0
+        for end in range(1, len(path) + 1):
+            default = self.cols.defaults.get(path[:end], _NO_DEFAULT)
+            if default is not _NO_DEFAULT:
+                parent = self.d.field(x, path[done : end - 1])
+                x, done = self._defaulted(parent, path[end - 1], default, nested=end > 1), end
+        return self.d.field(x, path[done:])
+
+    def _defaulted(
+        self, parent: ColumnElement[Any], key: str, default: Any, *, nested: bool
+    ) -> ColumnElement[Any]:
+        """``parent``'s ``key``, or ``default`` when it is missing or null (for a ``nested``
+        default: only when ``parent`` is an object; missing parents stay missing)."""
+        raw = self.d.field(parent, (key,))
         missing = sa.or_(raw.is_(None), self.d.jtype(raw) == "null")
-        return sa.case((missing, default), else_=raw)
+        if nested:
+            missing = sa.and_(self.d.jtype(parent) == "object", missing)
+        return sa.case((missing, self.d.literal(default)), else_=raw)
+
+    def _filled(self, x: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """``x``, the value at ``path``, with the defaults inside it filled in when it is an
+        object (what GET shows of a whole object)."""
+        depth = len(path)
+        keys = sorted(
+            {p[depth] for p in self.cols.defaults if len(p) > depth and p[:depth] == path}
+        )
+        if not keys:
+            return x
+        filled = x
+        for key in keys:
+            default = self.cols.defaults.get((*path, key), _NO_DEFAULT)
+            create = default is not _NO_DEFAULT
+            inner = (
+                self._defaulted(x, key, default, nested=True) if create else self.d.field(x, (key,))
+            )
+            filled = self.d.set_key(filled, key, self._filled(inner, (*path, key)), create=create)
+        return sa.case((self.d.jtype(x) == "object", filled), else_=x)
 
     # -- filters --------------------------------------------------------------------------
 
@@ -370,10 +447,8 @@ class Compiler:
         ):
             return None
         path, value = node.field.path, node.value
-        if path[0] in self.cols.defaults and len(path) == 1:
-            default = self.cols.defaults[path[0]]
-            if json_type_name(default) == json_type_name(value) and default == value:
-                return None  # documents relying on the default match too
+        if self.defaults_reach(path) and not self._default_never_equals(path, value):
+            return None  # documents relying on a default may match too
 
         def nested(leaf: Any) -> Any:
             for part in reversed(path):
@@ -406,6 +481,17 @@ class Compiler:
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             in_array,
         )
+
+    def _default_never_equals(self, path: tuple[str, ...], value: Any) -> bool:
+        """Whether no document whose value at ``path`` comes from a default matches ``path ==
+        value`` (equal, or an array holding it), so equality may read the stored body alone:
+        a single default exactly at ``path``, neither ``value`` nor holding it."""
+        reaching = [p for p in self.cols.defaults if p[: len(path)] == path or path[: len(p)] == p]
+        if reaching != [path]:
+            return False
+        default = self.cols.defaults[path]
+        held = default if isinstance(default, list) else []
+        return not any(json_equal(value, candidate) for candidate in [default, *held])
 
     def is_array(self, x: ColumnElement[Any]) -> ColumnElement[bool]:
         """Whether a JSON value is an array: the predicate of an indexed field's partial index
@@ -528,7 +614,7 @@ class Compiler:
             and node.op in ("gt", "gte", "lt", "lte")
             and json_type_name(node.value) in ("number", "string")
             and path in self.cols.indexed
-            and not (len(path) == 1 and path[0] in self.cols.defaults)
+            and not self.defaults_reach(path)
         )
 
     def _compare_exprs(
@@ -732,7 +818,7 @@ _COMPILERS: dict[tuple[bytes, bool, str, frozenset[tuple[str, ...]]], Compiler] 
 
 
 def compiler_for(
-    defaults: Mapping[str, Any] | None,
+    defaults: Mapping[tuple[str, ...], Any] | None,
     *,
     inherits: bool,
     dialect: str,
@@ -741,7 +827,7 @@ def compiler_for(
     """The compiler of a collection's documents, shared by every request that has the same
     defaults, inheritance, indexes and backend (its sort expressions are built once)."""
     key = (
-        orjson.dumps(defaults or {}, option=orjson.OPT_SORT_KEYS),
+        orjson.dumps(sorted((defaults or {}).items()), option=orjson.OPT_SORT_KEYS),
         inherits,
         dialect,
         indexed,
@@ -756,7 +842,7 @@ def compiler_for(
 
 
 def document_columns(
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[tuple[str, ...], Any] | None = None,
     *,
     inherits: bool = False,
     dialect: str = "",

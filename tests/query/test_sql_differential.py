@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from datastore.blueprint.schemas import apply_defaults, schema_info
 from datastore.query import ast
-from datastore.query.evaluate import MISSING, lookup, matches, sort_key
+from datastore.query.evaluate import MISSING, lookup, matches, sort_key, with_defaults
 from datastore.query.sql import Compiler, DocumentColumns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
@@ -82,7 +83,15 @@ queries = st.recursive(
     ),
     max_leaves=6,
 )
-DEFAULTS = {"b": "dflt"}
+DEFAULTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "b": {"default": "dflt"},
+        "c": {"default": {"y": 0}, "properties": {"x": {"default": 1}}},
+        "a": {"properties": {"y": {"default": [1.0]}}},
+    },
+}
+DEFAULTS = schema_info({}, DEFAULTS_SCHEMA).default_paths
 
 
 def _columns(with_defaults: bool) -> DocumentColumns:
@@ -143,6 +152,16 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
     query=ast.Not(ast.CompareFields(ast.Field(("a",)), "eq", ast.Field(("c",)))),
     with_defaults=False,
 )
+@example(  # a nested default applies only inside an object that is present or defaulted
+    docs=[{"a": {}}, {"a": {"y": None}}, {"a": 1}, {"b": 1}, {"c": {"x": 2}}, {"c": None}],
+    query=ast.Or(
+        (
+            ast.Compare(ast.Field(("a", "y")), "eq", [1], elementwise=False),
+            ast.Compare(ast.Field(("c",)), "eq", {"x": 1, "y": 0}, elementwise=False),
+        )
+    ),
+    with_defaults=True,
+)
 def test_filters_agree_with_the_reference(
     database: Database, docs: list[dict[str, Any]], query: ast.Node, with_defaults: bool
 ) -> None:
@@ -193,6 +212,17 @@ class _Desc:
 
     def __hash__(self) -> int:
         return hash(self.value)
+
+
+def test_default_paths_are_the_schema_defaults() -> None:
+    assert DEFAULTS == {("b",): "dflt", ("c",): {"y": 0}, ("c", "x"): 1, ("a", "y"): [1.0]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=document_strategy)
+def test_the_reference_applies_defaults_as_responses_do(document: dict[str, Any]) -> None:
+    info = schema_info({}, DEFAULTS_SCHEMA)
+    assert with_defaults(document, DEFAULTS) == apply_defaults(document, info)
 
 
 def test_missing_sentinel_is_not_a_json_value() -> None:
