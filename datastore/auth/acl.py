@@ -415,7 +415,10 @@ def _cmp_query(expr: Cmp, ctx: AclContext) -> ast.Node:
     if op not in ("eq", "ne") and json_type(known) not in ("number", "string"):
         return ast.FALSE
     field = _field(ref)
-    return ast.And((ast.Exists(field), ast.Compare(field, op, known, elementwise=False)))
+    strict = ast.Compare(field, op, known, elementwise=False)
+    if isinstance(field, ast.Source):
+        return strict  # always in the document a rule sees (http/guard.document_view)
+    return ast.And((ast.Exists(field), strict))
 
 
 def _fold(node: ast.Node) -> ast.Node:

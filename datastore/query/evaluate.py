@@ -94,6 +94,26 @@ def _field_value(
     return lookup(with_defaults(document, defaults), operand.path)
 
 
+def _rule_value(
+    operand: ast.Operand,
+    document: Any,
+    sources: Mapping[str, Any],
+    defaults: Mapping[tuple[str, ...], Any],
+) -> Any:
+    """A value as the strict (rule) comparisons see it: a source as GET shows it, a datetime
+    as ``format_datetime`` text and no ``$extends`` as ``""``."""
+    if not isinstance(operand, ast.Source):
+        return _field_value(operand, document, sources, defaults)
+    value = sources.get(operand.name, MISSING)
+    if isinstance(value, datetime):
+        from datastore.documents.sources import format_datetime
+
+        return format_datetime(value)
+    if operand.name == "$extends" and (value is MISSING or not value):
+        return ""
+    return value
+
+
 def matches(
     node: ast.Node,
     document: Any,
@@ -113,19 +133,20 @@ def matches(
     if isinstance(node, ast.Not):
         return not matches(node.item, document, src, dft)
     if isinstance(node, ast.CompareFields):
-        left = _field_value(node.left, document, src, dft)
-        right = _field_value(node.right, document, src, dft)
+        left = _rule_value(node.left, document, src, dft)
+        right = _rule_value(node.right, document, src, dft)
         present = left is not MISSING and right is not MISSING
         return present and scalar_compare(left, node.op, right, booleans=False)
     value = _field_value(node.field, document, src, dft)
     if isinstance(node, ast.Exists):
         return (value is not MISSING) == node.exists
     if isinstance(node, ast.Compare):
-        if isinstance(node.field, ast.Source) and isinstance(value, datetime):
-            return _compare_datetime(value, node.op, node.value)
         if not node.elementwise:
+            value = _rule_value(node.field, document, src, dft)
             present = value is not MISSING
             return present and scalar_compare(value, node.op, node.value, booleans=False)
+        if isinstance(node.field, ast.Source) and isinstance(value, datetime):
+            return _compare_datetime(value, node.op, node.value)
         if node.op == "ne":
             return not matches(ast.Compare(node.field, "eq", node.value), document, src, dft)
         if node.op == "eq" and node.value is None:

@@ -122,6 +122,15 @@ class _Dialect:
         has (``value`` is then NULL exactly when the key is missing)."""
         raise NotImplementedError
 
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A text column as a JSON string."""
+        raise NotImplementedError
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A UTC datetime column as ``documents.sources.format_datetime`` writes it:
+        ``2026-01-01T10:00:00.000000Z``."""
+        raise NotImplementedError
+
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         """(a FROM-able select over the array's elements, the element's JSON expression)."""
         raise NotImplementedError
@@ -178,6 +187,13 @@ class _PostgreSQL(_Dialect):
         if not create:  # jsonb_set is strict: a NULL (missing) value must not null the object
             value = sa.func.coalesce(value, self.literal(None))
         return sa.func.jsonb_set(x, path, value, sa.literal(create), type_=JSONB)
+
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        utc = sa.func.timezone("UTC", column)
+        return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"', type_=sa.Text)
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
@@ -266,6 +282,15 @@ class _SQLite(_Dialect):
         # The path is written as field() writes it (a key is a schema property name here).
         setter = sa.func.json_set if create else sa.func.json_replace
         return setter(x, sa.literal(f'$."{key}"', sa.Text), sa.func.json(value), type_=sa.Text)
+
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json_quote(text, type_=sa.Text)
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Stored as "2026-01-01 10:00:00.000000" (UTC; tables.UTCDateTime, always with
+        # microseconds).
+        stored = sa.type_coerce(column, sa.Text)
+        return sa.func.replace(stored, " ", "T").concat("Z")
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
@@ -379,21 +404,39 @@ class Compiler:
             # them made definite. Leaving the leaves bare keeps them index-friendly.
             return sa.not_(_safe(self.filter(node.item, base)))
         if isinstance(node, ast.CompareFields):
-            uses_source = isinstance(node.left, ast.Source) or isinstance(node.right, ast.Source)
-        else:
-            uses_source = isinstance(node.field, ast.Source)
-        if uses_source:
+            return self._compare_fields(node, base)
+        if isinstance(node.field, ast.Source):
             return self._source(node)
         return self._leaf(node, base)
 
+    def _compare_fields(
+        self, node: ast.CompareFields, base: ColumnElement[Any] | None
+    ) -> ColumnElement[bool]:
+        left, right = self._json_operand(node.left, base), self._json_operand(node.right, base)
+        return sa.and_(
+            left.is_not(None), right.is_not(None), self._compare_exprs(left, node.op, right)
+        )
+
+    def _json_operand(
+        self, operand: ast.Operand, base: ColumnElement[Any] | None
+    ) -> ColumnElement[Any]:
+        """A field's JSON expression; a source's as the JSON string rules see."""
+        if isinstance(operand, ast.Source):
+            return self.d.json_string(self.source_as_shown(operand.name))
+        return self.value(operand, base)
+
+    def source_as_shown(self, name: str) -> ColumnElement[Any]:
+        """A source property as GET shows it and rules see it (``http/guard.document_view``):
+        its text, ``""`` for no ``$extends``, a datetime as ``format_datetime`` writes it."""
+        column = self.cols.sources[name]
+        if name in _DATETIME_SOURCES:
+            return self.d.datetime_text(column)
+        if name == "$extends":
+            return sa.func.coalesce(column, "")
+        return column
+
     def _leaf(self, node: ast.Node, base: ColumnElement[Any] | None) -> ColumnElement[bool]:
-        if isinstance(node, ast.CompareFields):
-            assert isinstance(node.left, ast.Field) and isinstance(node.right, ast.Field)
-            left, right = self.value(node.left, base), self.value(node.right, base)
-            return sa.and_(
-                left.is_not(None), right.is_not(None), self._compare_exprs(left, node.op, right)
-            )
-        assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const)
+        assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const | ast.CompareFields)
         assert isinstance(node.field, ast.Field)
         fast = self._containment(node, base)
         if fast is not None:
@@ -653,6 +696,8 @@ class Compiler:
         if not isinstance(node, ast.Compare) or not isinstance(node.field, ast.Source):
             raise BadRequest("This condition cannot be applied to a source property.")
         name, op, value = node.field.name, node.op, node.value
+        if not node.elementwise:
+            return self._source_as_rules_see(name, op, value)
         column = self.cols.sources[name]
         if name in _DATETIME_SOURCES:
             moment = _as_datetime(value)
@@ -670,6 +715,14 @@ class Compiler:
         else:
             raise BadRequest(f"{name} cannot be filtered on.")
         return _COMPARE[op](column, bound)
+
+    def _source_as_rules_see(self, name: str, op: str, value: Any) -> ColumnElement[bool]:
+        """A rule's comparison of a source with a known value: the string GET shows against
+        the value as JSON values (a datetime is text here, never an instant)."""
+        if not isinstance(value, str):
+            return sa.true() if op == "ne" else sa.false()
+        shown = self.d.collate(self.source_as_shown(name))
+        return _COMPARE[op](shown, sa.literal(value, sa.Text))
 
     def _source_text(self, name: str) -> ColumnElement[Any]:
         if name in _TEXT_SOURCES:

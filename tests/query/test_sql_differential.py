@@ -25,7 +25,7 @@ FIELDS = ("a", "b", "c")
 scalars = st.one_of(
     st.integers(0, 2),
     st.sampled_from([0.5, 1.0, -1.5]),
-    st.sampled_from(["", "a", "b", "10", "é"]),
+    st.sampled_from(["", "a", "b", "10", "é", "d1", "2026-01-01T00:00:00.000000Z"]),
     st.booleans(),
     st.none(),
 )
@@ -41,6 +41,11 @@ paths = st.one_of(
     st.sampled_from([("c", "x"), ("a", "y")]),
 )
 operands = paths.map(ast.Field)
+sources = st.sampled_from([ast.Source(n) for n in ("$id", "$createdDatetime", "$extends")])
+# NOW as GET shows it, the same instant with an offset, another instant, and non-dates.
+moments = st.sampled_from(
+    ["2026-01-01T00:00:00.000000Z", "2026-01-01T02:00:00+02:00", "2025-12-31T23:00:00Z", "", 1]
+)
 ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
 
 
@@ -69,8 +74,20 @@ def leaves() -> st.SearchStrategy[ast.Node]:
             operands,
             st.builds(ast.Compare, st.just(ast.Field(())), ops, scalars, st.booleans()),
         ),
-        st.builds(ast.CompareFields, operands, ops, operands),
+        st.builds(
+            ast.CompareFields, st.one_of(operands, sources), ops, st.one_of(operands, sources)
+        ),
         st.builds(ast.Compare, st.just(ast.Source("$id")), ops, st.sampled_from(["d1", "d3", 5])),
+        st.builds(
+            ast.Compare, st.just(ast.Source("$createdDatetime")), ops, moments, st.booleans()
+        ),
+        st.builds(
+            ast.Compare,
+            st.just(ast.Source("$extends")),
+            ops,
+            st.sampled_from(["", None, "x"]),
+            st.just(False),
+        ),
     )
 
 
@@ -105,6 +122,11 @@ def _columns(with_defaults: bool) -> DocumentColumns:
         },
         defaults=DEFAULTS if with_defaults else {},
     )
+
+
+def _sources(index: int) -> dict[str, Any]:
+    """The source values of document ``index`` as stored by ``_load``."""
+    return {"$id": f"d{index}", "$createdDatetime": NOW, "$updatedDatetime": NOW, "$extends": None}
 
 
 def _load(database: Database, docs: list[dict[str, Any]]) -> str:
@@ -162,6 +184,24 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
     ),
     with_defaults=True,
 )
+@example(  # rules see datetimes as the text GET shows, and no $extends as ""
+    docs=[{"a": "2026-01-01T00:00:00.000000Z"}, {"a": "d1"}, {"a": ""}, {"b": "x"}],
+    query=ast.And(
+        (
+            ast.Compare(ast.Source("$extends"), "ne", "x", elementwise=False),
+            ast.Or(
+                (
+                    ast.Compare(
+                        ast.Source("$createdDatetime"), "gt", "2026-01-01T02:00:00+02:00", False
+                    ),
+                    ast.CompareFields(ast.Field(("a",)), "eq", ast.Source("$createdDatetime")),
+                    ast.CompareFields(ast.Source("$id"), "eq", ast.Field(("a",))),
+                )
+            ),
+        )
+    ),
+    with_defaults=False,
+)
 def test_filters_agree_with_the_reference(
     database: Database, docs: list[dict[str, Any]], query: ast.Node, with_defaults: bool
 ) -> None:
@@ -170,7 +210,7 @@ def test_filters_agree_with_the_reference(
     got = _select(database, space, compiler.filter(query), [])
     defaults = DEFAULTS if with_defaults else {}
     expected = [
-        f"d{i}" for i, body in enumerate(docs) if matches(query, body, {"$id": f"d{i}"}, defaults)
+        f"d{i}" for i, body in enumerate(docs) if matches(query, body, _sources(i), defaults)
     ]
     assert got == expected, query
 
@@ -270,5 +310,9 @@ def test_filters_see_inherited_values(
         body=effective_body(database.dialect), sources=columns.sources, stored_body=False
     )
     got = _select(database, space, Compiler(columns, database.dialect).filter(query), [])
-    expected = [f"d{i}" for i in range(len(docs)) if matches(query, effective(i), {"$id": f"d{i}"})]
+    expected = [
+        f"d{i}"
+        for i in range(len(docs))
+        if matches(query, effective(i), {**_sources(i), "$extends": stored[i].extends})
+    ]
     assert got == expected, query
