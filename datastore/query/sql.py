@@ -30,6 +30,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -126,6 +127,11 @@ class _Dialect:
         """A text column as a JSON string."""
         raise NotImplementedError
 
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        """A number bound so that it compares with ``number`` views as Python compares the
+        decoded values (a 64-bit integer exactly, not rounded to a double)."""
+        raise NotImplementedError
+
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """A UTC datetime column as ``documents.sources.format_datetime`` writes it:
         ``2026-01-01T10:00:00.000000Z``."""
@@ -190,6 +196,13 @@ class _PostgreSQL(_Dialect):
 
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
+
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        # A float as the decimal of its shortest text, which is how a stored JSON number
+        # reads: a float parameter made PostgreSQL compare in double precision, so stored
+        # integers beyond 2**53 were rounded (2**53 + 1 > 2.0**53 was false).
+        exact = Decimal(repr(value)) if isinstance(value, float) else value
+        return sa.literal(exact, sa.Numeric)
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         utc = sa.func.timezone("UTC", column)
@@ -285,6 +298,12 @@ class _SQLite(_Dialect):
 
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.json_quote(text, type_=sa.Text)
+
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        # SQLAlchemy binds a Numeric as a double on SQLite, rounding integers beyond 2**53;
+        # SQLite compares an INTEGER with a REAL exactly.
+        kind = sa.Float() if isinstance(value, float) else sa.BigInteger()
+        return sa.literal(value, kind)
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         # Stored as "2026-01-01 10:00:00.000000" (UTC; tables.UTCDateTime, always with
@@ -518,7 +537,7 @@ class Compiler:
             if isinstance(value, str):
                 equal = views["string"] == sa.literal(value, sa.Text)
             else:
-                equal = views["number"] == sa.literal(value, sa.Numeric)
+                equal = views["number"] == self.d.number_literal(value)
             return exclusive_or(equal, sa.and_(views["array"], in_array), key=path)
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
@@ -561,7 +580,7 @@ class Compiler:
             if strings:
                 tests.append(self.d.string(e).in_(strings))
             if numbers:
-                tests.append(self.d.number(e).in_([sa.literal(n, sa.Numeric) for n in numbers]))
+                tests.append(self.d.number(e).in_([self.d.number_literal(n) for n in numbers]))
             if booleans:
                 tests.append(self.d.boolean(e).in_(booleans))
             tests.extend(self.d.equals(e, v) for v in others)
@@ -592,7 +611,7 @@ class Compiler:
         if op == "ne":
             return sa.not_(_safe(self.d.equals(x, value)))
         if kind == "number":
-            typed, bound = self.d.number(x), sa.literal(value, sa.Numeric)
+            typed, bound = self.d.number(x), self.d.number_literal(value)
         elif kind == "string":
             typed, bound = self.d.collate(self.d.string(x)), sa.literal(value, sa.Text)
         elif kind == "boolean" and booleans:
@@ -641,10 +660,11 @@ class Compiler:
         walked the sort index from one end past every row out of range (134 ms at 100,000
         documents)."""
         rank, number, string, _ = sort
+        bound: ColumnElement[Any]
         if isinstance(node.value, str):
             typed, kind, bound = string, "string", sa.literal(node.value, sa.Text)
         else:
-            typed, kind, bound = number, "number", sa.literal(node.value, sa.Numeric)
+            typed, kind, bound = number, "number", self.d.number_literal(node.value)
         return sa.and_(rank == _const(_RANK[kind]), _RANGE[node.op](typed, bound))
 
     def _indexed_range(self, node: ast.Compare) -> bool:
