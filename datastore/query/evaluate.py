@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from datastore.jsonvalues import json_type
+from datastore.jsonvalues import json_type, with_defaults
 from datastore.query import ast
 
 MISSING: Any = object()
@@ -57,22 +57,6 @@ def lookup(document: Any, path: tuple[str, ...]) -> Any:
             return MISSING
         value = value[part]
     return value
-
-
-def with_defaults(document: Any, defaults: Mapping[tuple[str, ...], Any]) -> Any:
-    """``document`` with the schema ``defaults`` (by property path) filled in, as
-    ``blueprint.schemas.apply_defaults`` does: a missing or null property gets its default, and
-    a nested default applies only inside an object that is present (or defaulted)."""
-    if not defaults or not isinstance(document, Mapping):
-        return document
-    out = dict(document)
-    for name in {path[0] for path in defaults}:
-        if (name,) in defaults and out.get(name) is None:
-            out[name] = defaults[(name,)]
-        inner = {path[1:]: v for path, v in defaults.items() if path[0] == name and path[1:]}
-        if inner and isinstance(out.get(name), Mapping):
-            out[name] = with_defaults(out[name], inner)
-    return out
 
 
 def _any(value: Any, test: Any) -> bool:

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.errors import BadRequest, InvalidParam
-from datastore.jsonvalues import json_equal
+from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
 from datastore.storage.union import exclusive_or
@@ -60,7 +60,6 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     **_RANGE,
 }
 _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
-_NO_DEFAULT: Any = object()
 
 
 @dataclass(frozen=True)
@@ -116,15 +115,24 @@ class _Dialect:
         their key order)."""
         raise NotImplementedError
 
-    def set_key(
-        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
     ) -> ColumnElement[Any]:
-        """The object ``x`` with ``key`` set to ``value``; unless ``create``, only a key ``x``
-        has (``value`` is then NULL exactly when the key is missing)."""
+        """``x`` with the defaults ``inner`` (by path relative to ``x``) filled in when it is
+        an object; ``child(key)`` is the filled value of a key of ``x`` (NULL when missing and
+        without a default), for a backend that sets keys one by one."""
         raise NotImplementedError
 
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         """A text column as a JSON string."""
+        raise NotImplementedError
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        """Whether a JSON value is ``null``, an ``object`` or an ``array`` (NULL when missing):
+        the backend's own type function, without ``jtype``'s mapping."""
         raise NotImplementedError
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
@@ -186,16 +194,27 @@ class _PostgreSQL(_Dialect):
     def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
         return x == y  # jsonb equality is structural
 
-    def set_key(
-        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
     ) -> ColumnElement[Any]:
-        path = sa.literal([key], postgresql.ARRAY(sa.Text))
-        if not create:  # jsonb_set is strict: a NULL (missing) value must not null the object
-            value = sa.func.coalesce(value, self.literal(None))
-        return sa.func.jsonb_set(x, path, value, sa.literal(create), type_=JSONB)
+        filled = x
+        for key in sorted({path[0] for path in inner}):
+            # A key with a default is always set; one with defaults only deeper only when x
+            # has it (jsonb_set is strict: a NULL value must not null the object).
+            create = (key,) in inner
+            value = child(key) if create else sa.func.coalesce(child(key), self.literal(None))
+            path = sa.literal([key], postgresql.ARRAY(sa.Text))
+            filled = sa.func.jsonb_set(filled, path, value, sa.literal(create), type_=JSONB)
+        return sa.case((self.has_type(x, "object"), filled), else_=x)
 
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        return sa.func.jsonb_typeof(x) == _const(kind)
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
         # A float as the decimal of its shortest text, which is how a stored JSON number
@@ -289,15 +308,22 @@ class _SQLite(_Dialect):
         compares JSON texts, in which ``1`` and ``1.0`` or two key orders differ."""
         return sa.func.json_equal(x, y, type_=sa.Boolean)
 
-    def set_key(
-        self, x: ColumnElement[Any], key: str, value: ColumnElement[Any], *, create: bool
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
     ) -> ColumnElement[Any]:
-        # The path is written as field() writes it (a key is a schema property name here).
-        setter = sa.func.json_set if create else sa.func.json_replace
-        return setter(x, sa.literal(f'$."{key}"', sa.Text), sa.func.json(value), type_=sa.Text)
+        # One call of storage/engine.py's json_fill: setting keys one by one nests the SQL a
+        # few levels per level of defaults, and SQLite's parser stack overflowed at five.
+        spec = orjson.dumps(sorted([list(path), value] for path, value in inner.items()))
+        return sa.func.json_fill(x, sa.literal(spec.decode(), sa.Text), type_=sa.Text)
 
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.json_quote(text, type_=sa.Text)
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        return sa.func.json_type(x) == _const(kind)
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
         # SQLAlchemy binds a Numeric as a double on SQLite, rounding integers beyond 2**53;
@@ -358,7 +384,7 @@ class Compiler:
             return self.d.field(base, operand.path)
         if not self.defaults_reach(operand.path):
             return self.d.field(self.cols.body, operand.path)
-        return self._filled(self._walk(operand.path), operand.path)
+        return self._defaulted(operand.path)
 
     def defaults_reach(self, path: tuple[str, ...]) -> bool:
         """Whether a schema default can change the value at ``path``: one at it, above it or
@@ -368,45 +394,68 @@ class Compiler:
             path[:end] in defaults for end in range(1, len(path))
         )
 
-    def _walk(self, path: tuple[str, ...]) -> ColumnElement[Any]:
-        """The value at ``path`` with the defaults at and above it applied (not those inside)."""
-        x, done = self.cols.body, 0
-        for end in range(1, len(path) + 1):
-            default = self.cols.defaults.get(path[:end], _NO_DEFAULT)
-            if default is not _NO_DEFAULT:
-                parent = self.d.field(x, path[done : end - 1])
-                x, done = self._defaulted(parent, path[end - 1], default, nested=end > 1), end
-        return self.d.field(x, path[done:])
+    def _defaulted(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``path`` with the defaults: where the stored body lacks a defaulted
+        prefix of ``path`` (the first, top down), a constant (the default, filled and
+        followed to ``path``); otherwise the stored value with the defaults inside it filled
+        in. Every part reads the stored body afresh: nesting each level in the one above
+        grew the SQL exponentially with depth (SQLite's parser overflowed)."""
+        whens = [
+            (self._default_applies(path[:end]), self._from_default(path[:end], path))
+            for end in range(1, len(path) + 1)
+            if path[:end] in self.cols.defaults
+        ]
+        filled = self._filled(path)
+        return sa.case(*whens, else_=filled) if whens else filled
 
-    def _defaulted(
-        self, parent: ColumnElement[Any], key: str, default: Any, *, nested: bool
-    ) -> ColumnElement[Any]:
-        """``parent``'s ``key``, or ``default`` when it is missing or null (for a ``nested``
-        default: only when ``parent`` is an object; missing parents stay missing)."""
-        raw = self.d.field(parent, (key,))
-        missing = sa.or_(raw.is_(None), self.d.jtype(raw) == "null")
-        if nested:
-            missing = sa.and_(self.d.jtype(parent) == "object", missing)
-        return sa.case((missing, self.d.literal(default)), else_=raw)
+    def _default_applies(self, prefix: tuple[str, ...]) -> ColumnElement[bool]:
+        """Whether the stored value at ``prefix`` is missing or null, inside an object (a
+        nested default applies only there; every default above it is known not to apply)."""
+        stored = self.d.field(self.cols.body, prefix)
+        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        if len(prefix) == 1:
+            return missing
+        parent = self.d.field(self.cols.body, prefix[:-1])
+        return sa.and_(self.d.has_type(parent, "object"), missing)
 
-    def _filled(self, x: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        """``x``, the value at ``path``, with the defaults inside it filled in when it is an
+    def _from_default(self, prefix: tuple[str, ...], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``path`` when ``prefix`` takes its default: a constant (SQL NULL when
+        the default has nothing there)."""
+        depth = len(prefix)
+        inner = {
+            p[depth:]: v
+            for p, v in self.cols.defaults.items()
+            if len(p) > depth and p[:depth] == prefix
+        }
+        value = with_defaults(self.cols.defaults[prefix], inner)
+        for part in path[depth:]:
+            if not isinstance(value, Mapping) or part not in value:
+                return sa.null()
+            value = value[part]
+        return self.d.literal(value)
+
+    def _filled(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The stored value at ``path`` with the defaults inside it filled in when it is an
         object (what GET shows of a whole object)."""
+        x = self.d.field(self.cols.body, path)
         depth = len(path)
-        keys = sorted(
-            {p[depth] for p in self.cols.defaults if len(p) > depth and p[:depth] == path}
-        )
-        if not keys:
+        inner = {
+            p[depth:]: v
+            for p, v in self.cols.defaults.items()
+            if len(p) > depth and p[:depth] == path
+        }
+        if not inner:
             return x
-        filled = x
-        for key in keys:
-            default = self.cols.defaults.get((*path, key), _NO_DEFAULT)
-            create = default is not _NO_DEFAULT
-            inner = (
-                self._defaulted(x, key, default, nested=True) if create else self.d.field(x, (key,))
-            )
-            filled = self.d.set_key(filled, key, self._filled(inner, (*path, key)), create=create)
-        return sa.case((self.d.jtype(x) == "object", filled), else_=x)
+        return self.d.fill_defaults(x, inner, lambda key: self._filled_child((*path, key)))
+
+    def _filled_child(self, child: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``child`` inside an object that is stored: its default when it is
+        missing or null, else the stored value filled in."""
+        if child not in self.cols.defaults:
+            return self._filled(child)
+        stored = self.d.field(self.cols.body, child)
+        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        return sa.case((missing, self._from_default(child, child)), else_=self._filled(child))
 
     # -- filters --------------------------------------------------------------------------
 

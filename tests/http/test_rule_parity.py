@@ -50,13 +50,19 @@ def schema(
     top: dict[str, Any], nested: dict[str, Any], *, inherits: bool = False
 ) -> dict[str, Any]:
     """The document schema: untyped properties (any body is valid) with the given top-level
-    defaults and defaults inside ``settings``; ``inherits`` adds the ``$extends`` source."""
+    defaults and defaults inside ``settings`` (by dotted path: ``inner.flag``); ``inherits``
+    adds the ``$extends`` source."""
     props: dict[str, Any] = {name: {} for name in FIELDS}
     for name, value in top.items():
         props[name]["default"] = value
-    props["settings"]["properties"] = {
-        name: ({"default": nested[name]} if name in nested else {}) for name in INNER
-    }
+    inside: dict[str, Any] = {name: {} for name in INNER}
+    for dotted, value in nested.items():
+        *parents, last = dotted.split(".")
+        level = inside
+        for part in parents:
+            level = level.setdefault(part, {}).setdefault("properties", {})
+        level.setdefault(last, {})["default"] = value
+    props["settings"]["properties"] = inside
     props["id"] = {"type": "string", "x-datastore-source": "document.$id"}
     if inherits:
         props["extends"] = {"type": ["string", "null"], "x-datastore-source": "document.$extends"}
@@ -163,6 +169,27 @@ def test_whole_objects_include_their_nested_defaults(database: Database) -> None
         assert visible(client, ids, claims) == {"d0", "d1"}
 
 
+def test_deep_nested_defaults(database: Database) -> None:
+    """Six levels of defaults (the SQL once nested each level in the one above, growing
+    exponentially: SQLite's parser overflowed)."""
+    level: dict[str, Any] = {"f": {"default": True}}
+    for name in ("e", "d", "c", "b", "a"):
+        level = {name: {"default": {}, "properties": level}}
+    deep = {"type": "object", "properties": {**level, "id": schema({}, {})["properties"]["id"]}}
+    rule = "document.a.b.c.d.e.f === true && document.a !== jwt.x"
+    bodies = [
+        {},
+        {"a": {"b": {}}},
+        {"a": {"b": {"c": {"d": {"e": {"f": False}}}}}},
+        {"a": {"b": 1}},
+    ]
+    with served(database, rule, deep) as client:
+        ids = put_all(client, bodies)
+        assert visible(client, ids, {"x": 1}) == {"d0", "d1"}
+        whole = {"b": {"c": {"d": {"e": {"f": True}}}}}
+        assert visible(client, ids, {"x": whole}) == set()
+
+
 def test_equality_is_structural(database: Database) -> None:
     bodies = [
         {"a": [1], "b": [1.0]},
@@ -232,7 +259,7 @@ values = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         # Keys in any order, the nested defaults' names among them.
-        st.dictionaries(st.sampled_from([*INNER, "x"]), inner, max_size=3),
+        st.dictionaries(st.sampled_from([*INNER, "inner", "flag", "x"]), inner, max_size=3),
     ),
     max_leaves=4,
 )
@@ -245,7 +272,13 @@ top_defaults = st.fixed_dictionaries(
     },
 )
 nested_defaults = st.fixed_dictionaries(
-    {}, optional={"hidden": st.booleans(), "level": st.sampled_from([1, 1.0, "a", [1]])}
+    {},
+    optional={
+        "hidden": st.booleans(),
+        "level": st.sampled_from([1, 1.0, "a", [1]]),
+        "inner": st.sampled_from([{}, {"flag": 1}, "s"]),  # two levels down
+        "inner.flag": st.sampled_from([True, 0]),
+    },
 )
 doc_refs = st.sampled_from(
     [
@@ -254,7 +287,10 @@ doc_refs = st.sampled_from(
         "document.settings",
         "document.settings.hidden",
         "document.settings.level",
+        "document.settings.inner",
+        "document.settings.inner.flag",
         "document.tags",
+        "document.tags.hidden",  # through an array: missing
         "document.$id",
         "document.$createdDatetime",
         "document.$extends",
@@ -305,7 +341,7 @@ def _extends(index: int, parent_list: list[int], inherits: bool) -> int | None:
     return parent if inherits and 0 <= parent < index else None
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     rule=rules,
     top=top_defaults,
@@ -373,7 +409,7 @@ def _effective(docs: list[dict[str, Any]], stored: list[StoredDocument], index: 
     return inherit(docs[index], chain)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     rule=rules,
     top=top_defaults,

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from datastore.blueprint.schemas import apply_defaults, schema_info
+from datastore.jsonvalues import with_defaults
 from datastore.query import ast
-from datastore.query.evaluate import MISSING, lookup, matches, sort_key, with_defaults
+from datastore.query.evaluate import MISSING, lookup, matches, sort_key
 from datastore.query.sql import Compiler, DocumentColumns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
