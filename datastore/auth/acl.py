@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from datastore.jsonvalues import json_type
+from datastore.jsonvalues import json_equal, json_type
 from datastore.query import ast
 
 ROOTS = ("jwt", "document", "parent", "apikey")
@@ -350,28 +350,14 @@ def _value(operand: Operand, ctx: AclContext) -> Any:
     return _MISSING if source is None else _walk(source, operand.path)
 
 
-def strict_equal(left: Any, right: Any) -> bool:
-    """JSON equality: same type and value, structurally for arrays and objects."""
-    kind = json_type(left)
-    if kind != json_type(right):
-        return False
-    if kind == "array":
-        return len(left) == len(right) and all(
-            strict_equal(a, b) for a, b in zip(left, right, strict=True)
-        )
-    if kind == "object":
-        return left.keys() == right.keys() and all(strict_equal(left[k], right[k]) for k in left)
-    return bool(left == right)
-
-
 def compare(left: Any, op: ast.CompareOp, right: Any) -> bool:
     """One comparison with the rule language's semantics (missing → false)."""
     if left is _MISSING or right is _MISSING:
         return False
     if op == "eq":
-        return strict_equal(left, right)
+        return json_equal(left, right)
     if op == "ne":
-        return not strict_equal(left, right)
+        return not json_equal(left, right)
     kind = json_type(left)
     if kind != json_type(right) or kind not in ("number", "string"):
         return False
@@ -429,7 +415,10 @@ def _cmp_query(expr: Cmp, ctx: AclContext) -> ast.Node:
     if op not in ("eq", "ne") and json_type(known) not in ("number", "string"):
         return ast.FALSE
     field = _field(ref)
-    return ast.And((ast.Exists(field), ast.Compare(field, op, known, elementwise=False)))
+    strict = ast.Compare(field, op, known, elementwise=False)
+    if isinstance(field, ast.Source):
+        return strict  # always in the document a rule sees (http/guard.document_view)
+    return ast.And((ast.Exists(field), strict))
 
 
 def _fold(node: ast.Node) -> ast.Node:

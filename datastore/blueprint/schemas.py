@@ -15,6 +15,7 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jsonschema
@@ -43,6 +44,18 @@ class SchemaInfo:
     properties: tuple[str, ...] | None = None
     additional_properties_set: bool = False
     id_property: str | None = None
+
+    @cached_property
+    def default_paths(self) -> Mapping[tuple[str, ...], Any]:
+        """Every default by its property path, nested ones included: what ``apply_defaults``
+        fills in (a nested default only inside an object that is present or defaulted), in
+        the form the query compiler applies them."""
+        found: dict[tuple[str, ...], Any] = {
+            (name,): value for name, value in self.defaults.items()
+        }
+        for name, inner in self.nested.items():
+            found.update({(name, *path): value for path, value in inner.default_paths.items()})
+        return found
 
 
 def _types(schema: Any) -> tuple[str, ...]:

@@ -270,7 +270,7 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
         return None
     info = endpoint.document_info
     compiler = compiler_for(
-        info.defaults if info is not None else None,
+        info.default_paths if info is not None else None,
         inherits=endpoint.inherits,
         dialect=call.space.db.dialect,
     )

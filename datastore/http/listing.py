@@ -96,7 +96,7 @@ def where_clause(
 ) -> tuple[Compiler, sa.ColumnElement[bool] | None]:
     """The compiler for this collection and the whole WHERE clause (filters and access)."""
     compiler = compiler_for(
-        info.defaults if info is not None else None,
+        info.default_paths if info is not None else None,
         inherits=call.endpoint.inherits,
         dialect=call.space.db.dialect,
         indexed=call.endpoint.indexed,

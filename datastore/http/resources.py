@@ -55,7 +55,7 @@ def _readable(
     """The documents of ``collection`` the caller may read that match the ``filters``."""
     info = endpoint.document_info or endpoint.response_info
     compiler = compiler_for(
-        info.defaults if info else None, inherits=endpoint.inherits, dialect=dialect
+        info.default_paths if info else None, inherits=endpoint.inherits, dialect=dialect
     )
     node = list_filter(endpoint.document_access, ctx)
     if isinstance(filters, str):
@@ -116,7 +116,7 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     first = matched[0][0]
     info = first.document_info or first.response_info
     compiler = compiler_for(
-        info.defaults if info else None, inherits=first.inherits, dialect=space.db.dialect
+        info.default_paths if info else None, inherits=first.inherits, dialect=space.db.dialect
     )
     order = compiler.order_by(sort)
     docs = await run_in_threadpool(

@@ -11,6 +11,13 @@ Semantics, shared by every backend and the reference evaluator:
   property (``$id``, ``$createdDatetime``, ``$updatedDatetime``...).
 * Comparisons are type-strict: a value only compares with values of the same JSON type
   (numbers: int and float alike; booleans are not numbers). ``"10" > 9`` is false.
+* Strict comparisons (``Compare(elementwise=False)`` and ``CompareFields``, the ACL's forms) see
+  a source as the string a document's GET shows: ``$createdDatetime``/``$updatedDatetime`` as
+  ``2026-01-01T10:00:00.000000Z`` (compared as text, never as instants), ``$extends`` as ``""``
+  when the document extends nothing. Elsewhere (the query dialects) datetime sources compare
+  as instants with a value that parses as a date-time.
+* Equality is structural: numbers by value (``1`` equals ``1.0``), arrays element by element,
+  objects key by key whatever their key order.
 * ``Compare(elementwise=True)`` has Mongo semantics: when the stored value is an array, the
   condition holds if it holds for the whole array (equality only) or for any element.
   ``elementwise=False`` (used by ACL rules) compares the value as it is.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from datastore.jsonvalues import json_type
+from datastore.jsonvalues import json_type, with_defaults
 from datastore.query import ast
 
 MISSING: Any = object()
@@ -19,14 +19,15 @@ _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean"
 
 
 def equal(a: Any, b: Any) -> bool:
-    """JSON equality: same type, same value (structurally)."""
+    """JSON equality: same type, same value (structurally; objects whatever their key order,
+    as PostgreSQL's ``jsonb`` compares them)."""
     kind = json_type(a)
     if kind != json_type(b):
         return False
     if kind == "array":
         return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
     if kind == "object":
-        return list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
     return bool(a == b)
 
 
@@ -67,13 +68,33 @@ def _any(value: Any, test: Any) -> bool:
 
 
 def _field_value(
-    operand: ast.Operand, document: Any, sources: Mapping[str, Any], defaults: Mapping[str, Any]
+    operand: ast.Operand,
+    document: Any,
+    sources: Mapping[str, Any],
+    defaults: Mapping[tuple[str, ...], Any],
 ) -> Any:
     if isinstance(operand, ast.Source):
         return sources.get(operand.name, MISSING)
-    value = lookup(document, operand.path)
-    if len(operand.path) == 1 and operand.path[0] in defaults and value in (MISSING, None):
-        return defaults[operand.path[0]]
+    return lookup(with_defaults(document, defaults), operand.path)
+
+
+def _rule_value(
+    operand: ast.Operand,
+    document: Any,
+    sources: Mapping[str, Any],
+    defaults: Mapping[tuple[str, ...], Any],
+) -> Any:
+    """A value as the strict (rule) comparisons see it: a source as GET shows it, a datetime
+    as ``format_datetime`` text and no ``$extends`` as ``""``."""
+    if not isinstance(operand, ast.Source):
+        return _field_value(operand, document, sources, defaults)
+    value = sources.get(operand.name, MISSING)
+    if isinstance(value, datetime):
+        from datastore.documents.sources import format_datetime
+
+        return format_datetime(value)
+    if operand.name == "$extends" and (value is MISSING or not value):
+        return ""
     return value
 
 
@@ -81,9 +102,10 @@ def matches(
     node: ast.Node,
     document: Any,
     sources: Mapping[str, Any] | None = None,
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[tuple[str, ...], Any] | None = None,
 ) -> bool:
-    """Whether ``document`` (with its source values and schema defaults) satisfies ``node``."""
+    """Whether ``document`` (with its source values and schema ``defaults``, by property path)
+    satisfies ``node``."""
     src = sources or {}
     dft = defaults or {}
     if isinstance(node, ast.Const):
@@ -95,19 +117,20 @@ def matches(
     if isinstance(node, ast.Not):
         return not matches(node.item, document, src, dft)
     if isinstance(node, ast.CompareFields):
-        left = _field_value(node.left, document, src, dft)
-        right = _field_value(node.right, document, src, dft)
+        left = _rule_value(node.left, document, src, dft)
+        right = _rule_value(node.right, document, src, dft)
         present = left is not MISSING and right is not MISSING
         return present and scalar_compare(left, node.op, right, booleans=False)
     value = _field_value(node.field, document, src, dft)
     if isinstance(node, ast.Exists):
         return (value is not MISSING) == node.exists
     if isinstance(node, ast.Compare):
-        if isinstance(node.field, ast.Source) and isinstance(value, datetime):
-            return _compare_datetime(value, node.op, node.value)
         if not node.elementwise:
+            value = _rule_value(node.field, document, src, dft)
             present = value is not MISSING
             return present and scalar_compare(value, node.op, node.value, booleans=False)
+        if isinstance(node.field, ast.Source) and isinstance(value, datetime):
+            return _compare_datetime(value, node.op, node.value)
         if node.op == "ne":
             return not matches(ast.Compare(node.field, "eq", node.value), document, src, dft)
         if node.op == "eq" and node.value is None:

@@ -1,16 +1,18 @@
 """The one compiler: query tree → SQLAlchemy Core, identical semantics on both backends.
 
 Every field is first turned into a *JSON expression* (``jsonb`` on PostgreSQL, JSON text via
-SQLite's ``->`` operator), SQL NULL when the property is missing, with the schema default in
-place of a missing or null top-level property. Comparisons then go through four typed views of
-that expression — its JSON type, and its value as a number, a string or a boolean, each NULL
-unless the JSON type matches — so a comparison only ever matches values of the same JSON type
-(``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because SQL does not
-promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition holds if
-it holds for the whole value or, for arrays, for any element (``EXISTS`` over
+SQLite's ``->`` operator), SQL NULL when the property is missing, with schema defaults applied
+exactly as ``blueprint.schemas.apply_defaults`` applies them to what GET shows: a default in place
+of a missing or null property, a nested one only inside an object that is present (or itself
+defaulted), and an object's value with the defaults inside it filled in. Comparisons then go
+through four typed views of that expression — its JSON type, and its value as a number, a string or
+a boolean, each NULL unless the JSON type matches — so a comparison only ever matches values of the
+same JSON type (``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because
+SQL does not promise to evaluate ``AND`` left to right. Array fields match Mongo-style: a condition
+holds if it holds for the whole value or, for arrays, for any element (``EXISTS`` over
 ``jsonb_array_elements`` / ``json_each``). A leaf may be NULL (unknown), which WHERE treats as
-false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the
-bare leaves stay index-friendly.
+false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the bare
+leaves stay index-friendly.
 
 Field names and values reach SQL only as bound parameters: JSON paths are bound as arrays
 (PostgreSQL) or as ``$."a"."b"`` path strings (SQLite).
@@ -28,6 +30,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -36,6 +39,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
 from datastore.storage.union import exclusive_or
@@ -64,7 +68,8 @@ class DocumentColumns:
 
     body: ColumnElement[Any]
     sources: Mapping[str, ColumnElement[Any]]
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[tuple[str, ...], Any] = field(default_factory=dict)
+    """Schema defaults by property path (``SchemaInfo.default_paths``)."""
     stored_body: bool = True
     """Whether ``body`` is the stored column itself (so GIN containment can be used)."""
     indexed: frozenset[tuple[str, ...]] = frozenset()
@@ -102,10 +107,42 @@ class _Dialect:
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether two JSON expressions hold equal values (numbers by value, objects whatever
+        their key order)."""
+        raise NotImplementedError
+
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
+    ) -> ColumnElement[Any]:
+        """``x`` with the defaults ``inner`` (by path relative to ``x``) filled in when it is
+        an object; ``child(key)`` is the filled value of a key of ``x`` (NULL when missing and
+        without a default), for a backend that sets keys one by one."""
+        raise NotImplementedError
+
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A text column as a JSON string."""
+        raise NotImplementedError
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        """Whether a JSON value is ``null``, an ``object`` or an ``array`` (NULL when missing):
+        the backend's own type function, without ``jtype``'s mapping."""
+        raise NotImplementedError
+
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        """A number bound so that it compares with ``number`` views as Python compares the
+        decoded values (a 64-bit integer exactly, not rounded to a double)."""
+        raise NotImplementedError
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A UTC datetime column as ``documents.sources.format_datetime`` writes it:
+        ``2026-01-01T10:00:00.000000Z``."""
         raise NotImplementedError
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
@@ -151,11 +188,44 @@ class _PostgreSQL(_Dialect):
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         return self._scalar(x, "boolean", sa.Boolean)
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.cast(x, sa.Text)
-
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         return x == self.literal(value)
+
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        return x == y  # jsonb equality is structural
+
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
+    ) -> ColumnElement[Any]:
+        filled = x
+        for key in sorted({path[0] for path in inner}):
+            # A key with a default is always set; one with defaults only deeper only when x
+            # has it (jsonb_set is strict: a NULL value must not null the object).
+            create = (key,) in inner
+            value = child(key) if create else sa.func.coalesce(child(key), self.literal(None))
+            path = sa.literal([key], postgresql.ARRAY(sa.Text))
+            filled = sa.func.jsonb_set(filled, path, value, sa.literal(create), type_=JSONB)
+        return sa.case((self.has_type(x, "object"), filled), else_=x)
+
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        return sa.func.jsonb_typeof(x) == _const(kind)
+
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        # A float as the decimal of its shortest text, which is how a stored JSON number
+        # reads: a float parameter made PostgreSQL compare in double precision, so stored
+        # integers beyond 2**53 were rounded (2**53 + 1 > 2.0**53 was false).
+        exact = Decimal(repr(value)) if isinstance(value, float) else value
+        return sa.literal(exact, sa.Numeric)
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        utc = sa.func.timezone("UTC", column)
+        return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"', type_=sa.Text)
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
@@ -219,9 +289,6 @@ class _SQLite(_Dialect):
         raw = sa.func.json_type(x)
         return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
 
-    def json_text(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.func.json(x)
-
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         kind = json_type_name(value)
         if kind == "number":
@@ -234,7 +301,41 @@ class _SQLite(_Dialect):
             return flag
         if kind == "null":
             return self.jtype(x) == "null"
-        return sa.and_(self.jtype(x) == kind, sa.func.json(x) == self.literal(value))
+        return self.json_equal(x, self.literal(value))
+
+    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Structural JSON equality (``storage/engine.py``'s ``json_equal``): SQLite's ``=``
+        compares JSON texts, in which ``1`` and ``1.0`` or two key orders differ."""
+        return sa.func.json_equal(x, y, type_=sa.Boolean)
+
+    def fill_defaults(
+        self,
+        x: ColumnElement[Any],
+        inner: Mapping[tuple[str, ...], Any],
+        child: Callable[[str], ColumnElement[Any]],
+    ) -> ColumnElement[Any]:
+        # One call of storage/engine.py's json_fill: setting keys one by one nests the SQL a
+        # few levels per level of defaults, and SQLite's parser stack overflowed at five.
+        spec = orjson.dumps(sorted([list(path), value] for path, value in inner.items()))
+        return sa.func.json_fill(x, sa.literal(spec.decode(), sa.Text), type_=sa.Text)
+
+    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json_quote(text, type_=sa.Text)
+
+    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+        return sa.func.json_type(x) == _const(kind)
+
+    def number_literal(self, value: int | float) -> ColumnElement[Any]:
+        # SQLAlchemy binds a Numeric as a double on SQLite, rounding integers beyond 2**53;
+        # SQLite compares an INTEGER with a REAL exactly.
+        kind = sa.Float() if isinstance(value, float) else sa.BigInteger()
+        return sa.literal(value, kind)
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Stored as "2026-01-01 10:00:00.000000" (UTC; tables.UTCDateTime, always with
+        # microseconds).
+        stored = sa.type_coerce(column, sa.Text)
+        return sa.func.replace(stored, " ", "T").concat("Z")
 
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
@@ -268,20 +369,93 @@ class Compiler:
         self.d = dialect_for(dialect)
         self._sorts: dict[ast.SortKey, list[tuple[ColumnElement[Any], bool]]] = {}
         self._indexed: dict[tuple[str, ...], dict[str, ColumnElement[Any]]] = {}
+        self._default_prefixes = frozenset(
+            path[:end] for path in cols.defaults for end in range(1, len(path) + 1)
+        )
 
     # -- values ---------------------------------------------------------------------------
 
     def value(
         self, operand: ast.Field, base: ColumnElement[Any] | None = None
     ) -> ColumnElement[Any]:
-        """The JSON expression of a body field (default applied at the top level)."""
-        body = self.cols.body if base is None else base
-        raw = self.d.field(body, operand.path)
-        if base is not None or len(operand.path) != 1 or operand.path[0] not in self.cols.defaults:
-            return raw
-        default = self.d.literal(self.cols.defaults[operand.path[0]])
-        missing = sa.or_(raw.is_(None), self.d.jtype(raw) == "null")
-        return sa.case((missing, default), else_=raw)
+        """The JSON expression of a body field, schema defaults applied (see the module
+        docstring); a field no default reaches is read straight from the body (indexable)."""
+        if base is not None:
+            return self.d.field(base, operand.path)
+        if not self.defaults_reach(operand.path):
+            return self.d.field(self.cols.body, operand.path)
+        return self._defaulted(operand.path)
+
+    def defaults_reach(self, path: tuple[str, ...]) -> bool:
+        """Whether a schema default can change the value at ``path``: one at it, above it or
+        inside it."""
+        defaults = self.cols.defaults
+        return path in self._default_prefixes or any(
+            path[:end] in defaults for end in range(1, len(path))
+        )
+
+    def _defaulted(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``path`` with the defaults: where the stored body lacks a defaulted
+        prefix of ``path`` (the first, top down), a constant (the default, filled and
+        followed to ``path``); otherwise the stored value with the defaults inside it filled
+        in. Every part reads the stored body afresh: nesting each level in the one above
+        grew the SQL exponentially with depth (SQLite's parser overflowed)."""
+        whens = [
+            (self._default_applies(path[:end]), self._from_default(path[:end], path))
+            for end in range(1, len(path) + 1)
+            if path[:end] in self.cols.defaults
+        ]
+        filled = self._filled(path)
+        return sa.case(*whens, else_=filled) if whens else filled
+
+    def _default_applies(self, prefix: tuple[str, ...]) -> ColumnElement[bool]:
+        """Whether the stored value at ``prefix`` is missing or null, inside an object (a
+        nested default applies only there; every default above it is known not to apply)."""
+        stored = self.d.field(self.cols.body, prefix)
+        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        if len(prefix) == 1:
+            return missing
+        parent = self.d.field(self.cols.body, prefix[:-1])
+        return sa.and_(self.d.has_type(parent, "object"), missing)
+
+    def _from_default(self, prefix: tuple[str, ...], path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``path`` when ``prefix`` takes its default: a constant (SQL NULL when
+        the default has nothing there)."""
+        depth = len(prefix)
+        inner = {
+            p[depth:]: v
+            for p, v in self.cols.defaults.items()
+            if len(p) > depth and p[:depth] == prefix
+        }
+        value = with_defaults(self.cols.defaults[prefix], inner)
+        for part in path[depth:]:
+            if not isinstance(value, Mapping) or part not in value:
+                return sa.null()
+            value = value[part]
+        return self.d.literal(value)
+
+    def _filled(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        """The stored value at ``path`` with the defaults inside it filled in when it is an
+        object (what GET shows of a whole object)."""
+        x = self.d.field(self.cols.body, path)
+        depth = len(path)
+        inner = {
+            p[depth:]: v
+            for p, v in self.cols.defaults.items()
+            if len(p) > depth and p[:depth] == path
+        }
+        if not inner:
+            return x
+        return self.d.fill_defaults(x, inner, lambda key: self._filled_child((*path, key)))
+
+    def _filled_child(self, child: tuple[str, ...]) -> ColumnElement[Any]:
+        """The value at ``child`` inside an object that is stored: its default when it is
+        missing or null, else the stored value filled in."""
+        if child not in self.cols.defaults:
+            return self._filled(child)
+        stored = self.d.field(self.cols.body, child)
+        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        return sa.case((missing, self._from_default(child, child)), else_=self._filled(child))
 
     # -- filters --------------------------------------------------------------------------
 
@@ -298,21 +472,39 @@ class Compiler:
             # them made definite. Leaving the leaves bare keeps them index-friendly.
             return sa.not_(_safe(self.filter(node.item, base)))
         if isinstance(node, ast.CompareFields):
-            uses_source = isinstance(node.left, ast.Source) or isinstance(node.right, ast.Source)
-        else:
-            uses_source = isinstance(node.field, ast.Source)
-        if uses_source:
+            return self._compare_fields(node, base)
+        if isinstance(node.field, ast.Source):
             return self._source(node)
         return self._leaf(node, base)
 
+    def _compare_fields(
+        self, node: ast.CompareFields, base: ColumnElement[Any] | None
+    ) -> ColumnElement[bool]:
+        left, right = self._json_operand(node.left, base), self._json_operand(node.right, base)
+        return sa.and_(
+            left.is_not(None), right.is_not(None), self._compare_exprs(left, node.op, right)
+        )
+
+    def _json_operand(
+        self, operand: ast.Operand, base: ColumnElement[Any] | None
+    ) -> ColumnElement[Any]:
+        """A field's JSON expression; a source's as the JSON string rules see."""
+        if isinstance(operand, ast.Source):
+            return self.d.json_string(self.source_as_shown(operand.name))
+        return self.value(operand, base)
+
+    def source_as_shown(self, name: str) -> ColumnElement[Any]:
+        """A source property as GET shows it and rules see it (``http/guard.document_view``):
+        its text, ``""`` for no ``$extends``, a datetime as ``format_datetime`` writes it."""
+        column = self.cols.sources[name]
+        if name in _DATETIME_SOURCES:
+            return self.d.datetime_text(column)
+        if name == "$extends":
+            return sa.func.coalesce(column, "")
+        return column
+
     def _leaf(self, node: ast.Node, base: ColumnElement[Any] | None) -> ColumnElement[bool]:
-        if isinstance(node, ast.CompareFields):
-            assert isinstance(node.left, ast.Field) and isinstance(node.right, ast.Field)
-            left, right = self.value(node.left, base), self.value(node.right, base)
-            return sa.and_(
-                left.is_not(None), right.is_not(None), self._compare_exprs(left, node.op, right)
-            )
-        assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const)
+        assert not isinstance(node, ast.And | ast.Or | ast.Not | ast.Const | ast.CompareFields)
         assert isinstance(node.field, ast.Field)
         fast = self._containment(node, base)
         if fast is not None:
@@ -366,10 +558,8 @@ class Compiler:
         ):
             return None
         path, value = node.field.path, node.value
-        if path[0] in self.cols.defaults and len(path) == 1:
-            default = self.cols.defaults[path[0]]
-            if json_type_name(default) == json_type_name(value) and default == value:
-                return None  # documents relying on the default match too
+        if self.defaults_reach(path) and not self._default_never_equals(path, value):
+            return None  # documents relying on a default may match too
 
         def nested(leaf: Any) -> Any:
             for part in reversed(path):
@@ -396,12 +586,23 @@ class Compiler:
             if isinstance(value, str):
                 equal = views["string"] == sa.literal(value, sa.Text)
             else:
-                equal = views["number"] == sa.literal(value, sa.Numeric)
+                equal = views["number"] == self.d.number_literal(value)
             return exclusive_or(equal, sa.and_(views["array"], in_array), key=path)
         return sa.or_(
             body.op("@>", return_type=sa.Boolean)(self.d.literal(nested(value))),
             in_array,
         )
+
+    def _default_never_equals(self, path: tuple[str, ...], value: Any) -> bool:
+        """Whether no document whose value at ``path`` comes from a default matches ``path ==
+        value`` (equal, or an array holding it), so equality may read the stored body alone:
+        a single default exactly at ``path``, neither ``value`` nor holding it."""
+        reaching = [p for p in self.cols.defaults if p[: len(path)] == path or path[: len(p)] == p]
+        if reaching != [path]:
+            return False
+        default = self.cols.defaults[path]
+        held = default if isinstance(default, list) else []
+        return not any(json_equal(value, candidate) for candidate in [default, *held])
 
     def is_array(self, x: ColumnElement[Any]) -> ColumnElement[bool]:
         """Whether a JSON value is an array: the predicate of an indexed field's partial index
@@ -428,7 +629,7 @@ class Compiler:
             if strings:
                 tests.append(self.d.string(e).in_(strings))
             if numbers:
-                tests.append(self.d.number(e).in_([sa.literal(n, sa.Numeric) for n in numbers]))
+                tests.append(self.d.number(e).in_([self.d.number_literal(n) for n in numbers]))
             if booleans:
                 tests.append(self.d.boolean(e).in_(booleans))
             tests.extend(self.d.equals(e, v) for v in others)
@@ -459,7 +660,7 @@ class Compiler:
         if op == "ne":
             return sa.not_(_safe(self.d.equals(x, value)))
         if kind == "number":
-            typed, bound = self.d.number(x), sa.literal(value, sa.Numeric)
+            typed, bound = self.d.number(x), self.d.number_literal(value)
         elif kind == "string":
             typed, bound = self.d.collate(self.d.string(x)), sa.literal(value, sa.Text)
         elif kind == "boolean" and booleans:
@@ -508,10 +709,11 @@ class Compiler:
         walked the sort index from one end past every row out of range (134 ms at 100,000
         documents)."""
         rank, number, string, _ = sort
+        bound: ColumnElement[Any]
         if isinstance(node.value, str):
             typed, kind, bound = string, "string", sa.literal(node.value, sa.Text)
         else:
-            typed, kind, bound = number, "number", sa.literal(node.value, sa.Numeric)
+            typed, kind, bound = number, "number", self.d.number_literal(node.value)
         return sa.and_(rank == _const(_RANK[kind]), _RANGE[node.op](typed, bound))
 
     def _indexed_range(self, node: ast.Compare) -> bool:
@@ -524,21 +726,14 @@ class Compiler:
             and node.op in ("gt", "gte", "lt", "lte")
             and json_type_name(node.value) in ("number", "string")
             and path in self.cols.indexed
-            and not (len(path) == 1 and path[0] in self.cols.defaults)
+            and not self.defaults_reach(path)
         )
 
     def _compare_exprs(
         self, left: ColumnElement[Any], op: str, right: ColumnElement[Any]
     ) -> ColumnElement[bool]:
-        same = self.d.jtype(left) == self.d.jtype(right)
         if op == "eq":
-            if self.d.name != "sqlite":
-                return left == right
-            # Numbers by value (the JSON texts of 1 and 1.0 differ), as ``equals`` does.
-            numeric = sa.and_(
-                self.d.jtype(left) == "number", self.d.number(left) == self.d.number(right)
-            )
-            return sa.or_(numeric, sa.and_(same, self.d.json_text(left) == self.d.json_text(right)))
+            return self.d.json_equal(left, right)
         if op == "ne":
             return sa.not_(_safe(self._compare_exprs(left, "eq", right)))
         compare = _RANGE[op]
@@ -570,6 +765,8 @@ class Compiler:
         if not isinstance(node, ast.Compare) or not isinstance(node.field, ast.Source):
             raise BadRequest("This condition cannot be applied to a source property.")
         name, op, value = node.field.name, node.op, node.value
+        if not node.elementwise:
+            return self._source_as_rules_see(name, op, value)
         column = self.cols.sources[name]
         if name in _DATETIME_SOURCES:
             moment = _as_datetime(value)
@@ -587,6 +784,14 @@ class Compiler:
         else:
             raise BadRequest(f"{name} cannot be filtered on.")
         return _COMPARE[op](column, bound)
+
+    def _source_as_rules_see(self, name: str, op: str, value: Any) -> ColumnElement[bool]:
+        """A rule's comparison of a source with a known value: the string GET shows against
+        the value as JSON values (a datetime is text here, never an instant)."""
+        if not isinstance(value, str):
+            return sa.true() if op == "ne" else sa.false()
+        shown = self.d.collate(self.source_as_shown(name))
+        return _COMPARE[op](shown, sa.literal(value, sa.Text))
 
     def _source_text(self, name: str) -> ColumnElement[Any]:
         if name in _TEXT_SOURCES:
@@ -735,7 +940,7 @@ _COMPILERS: dict[tuple[bytes, bool, str, frozenset[tuple[str, ...]]], Compiler] 
 
 
 def compiler_for(
-    defaults: Mapping[str, Any] | None,
+    defaults: Mapping[tuple[str, ...], Any] | None,
     *,
     inherits: bool,
     dialect: str,
@@ -744,7 +949,7 @@ def compiler_for(
     """The compiler of a collection's documents, shared by every request that has the same
     defaults, inheritance, indexes and backend (its sort expressions are built once)."""
     key = (
-        orjson.dumps(defaults or {}, option=orjson.OPT_SORT_KEYS),
+        orjson.dumps(sorted((defaults or {}).items()), option=orjson.OPT_SORT_KEYS),
         inherits,
         dialect,
         indexed,
@@ -759,7 +964,7 @@ def compiler_for(
 
 
 def document_columns(
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[tuple[str, ...], Any] | None = None,
     *,
     inherits: bool = False,
     dialect: str = "",

@@ -8,6 +8,7 @@ instead of failing with "database is locked".
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from datastore.jsonvalues import json_equal, with_defaults
 
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
@@ -41,6 +44,40 @@ def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
         return 1 if regex.search(pattern, value) else 0
     except ValueError:
         return 0
+
+
+def _sqlite_json_equal(left: Any, right: Any) -> int | None:
+    """SQLite function ``json_equal(a, b)``: whether two JSON texts hold equal values, compared
+    as decoded JSON (``[1]`` equals ``[1.0]``, ``{"a":1,"b":2}`` equals ``{"b":2,"a":1}``;
+    SQLite's own ``=`` compares the texts). NULL when either is NULL (a missing value)."""
+    if left is None or right is None:
+        return None
+    try:
+        return 1 if json_equal(_decoded(left), _decoded(right)) else 0
+    except orjson.JSONDecodeError:
+        return 0
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON text as its value; SQLite hands numbers over as numbers."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _sqlite_json_fill(value: str | None, spec: str) -> str | None:
+    """SQLite function ``json_fill(value, spec)``: the JSON ``value`` with the schema defaults
+    of ``spec`` (``[[path, default], ...]``, paths relative to it) filled in when it is an
+    object, as ``jsonvalues.with_defaults`` (and the documents GET shows) fill them."""
+    if value is None:
+        return None
+    decoded = orjson.loads(value)
+    if not isinstance(decoded, dict):
+        return value
+    return orjson.dumps(with_defaults(decoded, _fill_spec(spec))).decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _fill_spec(spec: str) -> dict[tuple[str, ...], Any]:
+    return {tuple(path): default for path, default in orjson.loads(spec)}
 
 
 class _JsonInherit:
@@ -215,3 +252,5 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
         dbapi_conn.create_aggregate("json_inherit", 2, _JsonInherit)
         dbapi_conn.create_function("json_overlay", 2, _json_overlay, deterministic=True)
+        dbapi_conn.create_function("json_equal", 2, _sqlite_json_equal, deterministic=True)
+        dbapi_conn.create_function("json_fill", 2, _sqlite_json_fill, deterministic=True)

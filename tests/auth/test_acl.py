@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from datastore.auth.acl import (
     references,
     to_query,
 )
+from datastore.documents.sources import format_datetime
 from datastore.query import ast
 from datastore.query.evaluate import matches
 
@@ -119,17 +121,32 @@ def test_query_folds_what_is_known() -> None:
 
 # -- the SQL filter and the evaluator agree (through the reference evaluator) -------------
 
+CREATED = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 values = st.one_of(
     st.integers(0, 2),
-    st.sampled_from(["a", "b", ""]),
+    st.sampled_from([1.0, 0.5]),
+    st.sampled_from(["a", "b", "", "2026-01-01T10:00:00+02:00", format_datetime(CREATED)]),
     st.booleans(),
     st.none(),
-    st.lists(st.integers(0, 2), max_size=2),
+    st.lists(st.sampled_from([0, 1, 1.0]), max_size=2),
+    st.dictionaries(st.sampled_from(["p", "q"]), st.sampled_from([1, 1.0, "a"]), max_size=2),
 )
 literals = st.one_of(
-    st.integers(0, 2).map(str), st.sampled_from(["'a'", "'b'", "true", "false", "null"])
+    st.integers(0, 2).map(str),
+    st.sampled_from(["1.0", "'a'", "'b'", "''", "true", "false", "null"]),
+    st.sampled_from(["'2026-01-01T10:00:00+02:00'", f"'{format_datetime(CREATED)}'"]),
 )
-doc_refs = st.sampled_from(["document.x", "document.y", "document.o.p", "document.$id"])
+doc_refs = st.sampled_from(
+    [
+        "document.x",
+        "document.y",
+        "document.o",
+        "document.o.p",
+        "document.$id",
+        "document.$createdDatetime",
+        "document.$extends",
+    ]
+)
 jwt_refs = st.sampled_from(["jwt.sub", "jwt.level", "jwt.missing"])
 operands = st.one_of(doc_refs, jwt_refs, literals)
 comparisons = st.builds(
@@ -159,7 +176,9 @@ def test_query_agrees_with_evaluate(
     text: str, document: dict[str, Any], jwt: dict[str, Any]
 ) -> None:
     rule = parse_rule(text)
-    full = {**document, "$id": "d1"}
+    shown = format_datetime(CREATED)
+    full = {**document, "$id": "d1", "$createdDatetime": shown, "$extends": ""}
     expected = evaluate(rule, AclContext(claims=jwt, document=full))
     node = to_query(rule, AclContext(claims=jwt))
-    assert matches(node, document, {"$id": "d1"}) is expected, (text, node)
+    sources = {"$id": "d1", "$createdDatetime": CREATED, "$extends": None}
+    assert matches(node, document, sources) is expected, (text, node)

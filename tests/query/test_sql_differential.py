@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from datastore.blueprint.schemas import apply_defaults, schema_info
+from datastore.jsonvalues import with_defaults
 from datastore.query import ast
 from datastore.query.evaluate import MISSING, lookup, matches, sort_key
 from datastore.query.sql import Compiler, DocumentColumns
@@ -24,14 +26,16 @@ FIELDS = ("a", "b", "c")
 scalars = st.one_of(
     st.integers(0, 2),
     st.sampled_from([0.5, 1.0, -1.5]),
-    st.sampled_from(["", "a", "b", "10", "é"]),
+    st.sampled_from([2**53 + 1, float(2**53)]),  # a double cannot hold 2**53 + 1
+    st.sampled_from(["", "a", "b", "10", "é", "d1", "2026-01-01T00:00:00.000000Z"]),
     st.booleans(),
     st.none(),
 )
 values = st.one_of(
     scalars,
     st.lists(scalars, max_size=3),
-    st.fixed_dictionaries({}, optional={"x": scalars, "y": scalars}),
+    # Keys in either order: equality of objects ignores it.
+    st.dictionaries(st.sampled_from(["x", "y"]), scalars, max_size=2),
 )
 document_strategy = st.dictionaries(st.sampled_from(FIELDS), values, min_size=1, max_size=3)
 paths = st.one_of(
@@ -39,6 +43,11 @@ paths = st.one_of(
     st.sampled_from([("c", "x"), ("a", "y")]),
 )
 operands = paths.map(ast.Field)
+sources = st.sampled_from([ast.Source(n) for n in ("$id", "$createdDatetime", "$extends")])
+# NOW as GET shows it, the same instant with an offset, another instant, and non-dates.
+moments = st.sampled_from(
+    ["2026-01-01T00:00:00.000000Z", "2026-01-01T02:00:00+02:00", "2025-12-31T23:00:00Z", "", 1]
+)
 ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
 
 
@@ -67,8 +76,20 @@ def leaves() -> st.SearchStrategy[ast.Node]:
             operands,
             st.builds(ast.Compare, st.just(ast.Field(())), ops, scalars, st.booleans()),
         ),
-        st.builds(ast.CompareFields, operands, ops, operands),
+        st.builds(
+            ast.CompareFields, st.one_of(operands, sources), ops, st.one_of(operands, sources)
+        ),
         st.builds(ast.Compare, st.just(ast.Source("$id")), ops, st.sampled_from(["d1", "d3", 5])),
+        st.builds(
+            ast.Compare, st.just(ast.Source("$createdDatetime")), ops, moments, st.booleans()
+        ),
+        st.builds(
+            ast.Compare,
+            st.just(ast.Source("$extends")),
+            ops,
+            st.sampled_from(["", None, "x"]),
+            st.just(False),
+        ),
     )
 
 
@@ -81,7 +102,15 @@ queries = st.recursive(
     ),
     max_leaves=6,
 )
-DEFAULTS = {"b": "dflt"}
+DEFAULTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "b": {"default": "dflt"},
+        "c": {"default": {"y": 0}, "properties": {"x": {"default": 1}}},
+        "a": {"properties": {"y": {"default": [1.0]}}},
+    },
+}
+DEFAULTS = schema_info({}, DEFAULTS_SCHEMA).default_paths
 
 
 def _columns(with_defaults: bool) -> DocumentColumns:
@@ -95,6 +124,11 @@ def _columns(with_defaults: bool) -> DocumentColumns:
         },
         defaults=DEFAULTS if with_defaults else {},
     )
+
+
+def _sources(index: int) -> dict[str, Any]:
+    """The source values of document ``index`` as stored by ``_load``."""
+    return {"$id": f"d{index}", "$createdDatetime": NOW, "$updatedDatetime": NOW, "$extends": None}
 
 
 def _load(database: Database, docs: list[dict[str, Any]]) -> str:
@@ -127,6 +161,49 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
     query=ast.CompareFields(ast.Field(("a",)), "eq", ast.Field(("c",))),
     with_defaults=True,
 )
+@example(  # SQLite compared JSON texts: [1] and [1.0], or two key orders, differed
+    docs=[{"a": [1]}, {"a": [1.0]}, {"a": {"x": 1, "y": 2}}, {"a": {"y": 2.0, "x": 1}}],
+    query=ast.Or(
+        (
+            ast.Compare(ast.Field(("a",)), "eq", [1.0], elementwise=False),
+            ast.Compare(ast.Field(("a",)), "eq", {"y": 2, "x": 1.0}),
+        )
+    ),
+    with_defaults=False,
+)
+@example(
+    docs=[{"a": [1], "c": [1.0]}, {"a": {"x": 1, "y": [2]}, "c": {"y": [2.0], "x": 1}}, {"a": 1}],
+    query=ast.Not(ast.CompareFields(ast.Field(("a",)), "eq", ast.Field(("c",)))),
+    with_defaults=False,
+)
+@example(  # a nested default applies only inside an object that is present or defaulted
+    docs=[{"a": {}}, {"a": {"y": None}}, {"a": 1}, {"b": 1}, {"c": {"x": 2}}, {"c": None}],
+    query=ast.Or(
+        (
+            ast.Compare(ast.Field(("a", "y")), "eq", [1], elementwise=False),
+            ast.Compare(ast.Field(("c",)), "eq", {"x": 1, "y": 0}, elementwise=False),
+        )
+    ),
+    with_defaults=True,
+)
+@example(  # rules see datetimes as the text GET shows, and no $extends as ""
+    docs=[{"a": "2026-01-01T00:00:00.000000Z"}, {"a": "d1"}, {"a": ""}, {"b": "x"}],
+    query=ast.And(
+        (
+            ast.Compare(ast.Source("$extends"), "ne", "x", elementwise=False),
+            ast.Or(
+                (
+                    ast.Compare(
+                        ast.Source("$createdDatetime"), "gt", "2026-01-01T02:00:00+02:00", False
+                    ),
+                    ast.CompareFields(ast.Field(("a",)), "eq", ast.Source("$createdDatetime")),
+                    ast.CompareFields(ast.Source("$id"), "eq", ast.Field(("a",))),
+                )
+            ),
+        )
+    ),
+    with_defaults=False,
+)
 def test_filters_agree_with_the_reference(
     database: Database, docs: list[dict[str, Any]], query: ast.Node, with_defaults: bool
 ) -> None:
@@ -135,7 +212,7 @@ def test_filters_agree_with_the_reference(
     got = _select(database, space, compiler.filter(query), [])
     defaults = DEFAULTS if with_defaults else {}
     expected = [
-        f"d{i}" for i, body in enumerate(docs) if matches(query, body, {"$id": f"d{i}"}, defaults)
+        f"d{i}" for i, body in enumerate(docs) if matches(query, body, _sources(i), defaults)
     ]
     assert got == expected, query
 
@@ -177,6 +254,17 @@ class _Desc:
 
     def __hash__(self) -> int:
         return hash(self.value)
+
+
+def test_default_paths_are_the_schema_defaults() -> None:
+    assert DEFAULTS == {("b",): "dflt", ("c",): {"y": 0}, ("c", "x"): 1, ("a", "y"): [1.0]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=document_strategy)
+def test_the_reference_applies_defaults_as_responses_do(document: dict[str, Any]) -> None:
+    info = schema_info({}, DEFAULTS_SCHEMA)
+    assert with_defaults(document, DEFAULTS) == apply_defaults(document, info)
 
 
 def test_missing_sentinel_is_not_a_json_value() -> None:
@@ -224,5 +312,9 @@ def test_filters_see_inherited_values(
         body=effective_body(database.dialect), sources=columns.sources, stored_body=False
     )
     got = _select(database, space, Compiler(columns, database.dialect).filter(query), [])
-    expected = [f"d{i}" for i in range(len(docs)) if matches(query, effective(i), {"$id": f"d{i}"})]
+    expected = [
+        f"d{i}"
+        for i in range(len(docs))
+        if matches(query, effective(i), {**_sources(i), "$extends": stored[i].extends})
+    ]
     assert got == expected, query
