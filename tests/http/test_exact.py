@@ -85,3 +85,17 @@ def test_inc_by_query_that_overflows_anywhere_writes_nothing(things: Keyed) -> N
     )
     assert again.status_code == 400  # two of them would reach infinity
     assert [d.get("f") for d in _stored(things)] == [1e308, 1e308, None, None]
+
+
+def test_key_value_counters_stay_within_what_a_body_may_hold(things: Keyed) -> None:
+    """Counters had the check already (409, the stored value decides): the edges hold too."""
+    negated = things.put("/keyv/c/_decr", json={"value": -BIG - 1})  # 0 - (-2**63) = 2**63
+    assert negated.status_code == 409
+    assert reasons(negated) == {"value": "would make the stored number overflow"}
+    assert things.get("/keyv/c").status_code == 404  # nothing written, not even the 0
+    assert things.put("/keyv/c/_incr", json={"value": -BIG - 1}).json() == {"value": -BIG - 1}
+    assert things.put("/keyv/c/_decr", json={"value": 1}).status_code == 409
+    assert things.put("/keyv/c/_incr", json={"value": 0.5}).json() == {"value": -(2.0**63) + 0.5}
+    assert things.put("/keyv/f/_incr", json={"value": -1e308}).status_code == 200
+    assert things.put("/keyv/f/_decr", json={"value": 1e308}).status_code == 409
+    assert things.put("/keyv/f/_incr", json={"value": 0}).json() == {"value": -1e308}
