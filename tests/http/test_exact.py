@@ -99,3 +99,54 @@ def test_key_value_counters_stay_within_what_a_body_may_hold(things: Keyed) -> N
     assert things.put("/keyv/f/_incr", json={"value": -1e308}).status_code == 200
     assert things.put("/keyv/f/_decr", json={"value": 1e308}).status_code == 409
     assert things.put("/keyv/f/_incr", json={"value": 0}).json() == {"value": -1e308}
+
+
+# -- text in paths ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/things/%FF", "id"),
+        ("/things/%C3%28", "id"),  # a lead byte followed by no continuation byte
+        ("/things/%ED%A0%80", "id"),  # an encoded surrogate (U+D800) is not UTF-8 either
+        ("/things/ok%C0%AF", "id"),  # an overlong "/"
+        ("/th%FFngs/t1", "collection"),
+        ("/th%FFngs", "collection"),
+        ("/keyv/%FF", "key"),
+        ("/keyv/%FF/_incr", "key"),
+    ],
+)
+def test_ids_that_are_not_utf8_are_refused(things: Keyed, path: str, name: str) -> None:
+    things.put("/things/\ufffd", json={"a": 1})  # the id the server's decoding yields
+    assert things.put("/keyv/\ufffd", json="one").status_code == 200
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        if path.endswith("_incr") and method != "PUT":
+            continue
+        response = getattr(things, method.lower())(path, json={"a": 2})
+        if response.status_code == 405:
+            continue
+        assert response.status_code == 400, (method, response.text)
+        assert name in reasons(response), response.text
+    assert things.get("/things/\ufffd").json()["a"] == 1
+    assert things.get("/keyv/\ufffd").json() == "one"
+    assert [d["_id"] for d in things.get("/things").json()] == ["\ufffd"]
+
+
+def test_utf8_ids_still_work(things: Keyed) -> None:
+    for doc_id in ("é", "日本", "\U0001f600", "a%b", "\ufffd"):
+        assert things.put(f"/things/{doc_id}", json={"a": doc_id}).status_code in (200, 201)
+        assert things.get(f"/things/{doc_id}").json()["a"] == doc_id
+
+
+def test_event_ids_that_are_not_utf8_are_refused(database: Database, space: str) -> None:
+    """The issue's own example, on a blueprint with literal collections and nested paths."""
+    from tests.http.test_documents import EVENT
+
+    with serve(database, space, "events.yaml") as events:
+        assert events.put("/events/\ufffd", json=EVENT).status_code == 201
+        for path in ("/events/%FF", "/events/%FE", "/events/%FF/comments"):
+            response = events.get(path)
+            assert response.status_code == 400, response.text
+            assert set(reasons(response)) == {"eventid"}, response.text
+        assert events.get("/events/%EF%BF%BD").status_code == 200  # U+FFFD itself, encoded
