@@ -150,3 +150,40 @@ def test_event_ids_that_are_not_utf8_are_refused(database: Database, space: str)
             assert response.status_code == 400, response.text
             assert set(reasons(response)) == {"eventid"}, response.text
         assert events.get("/events/%EF%BF%BD").status_code == 200  # U+FFFD itself, encoded
+
+
+# -- numbers in query text --------------------------------------------------------------------
+
+
+def test_integers_in_url_parameters_are_exact(things: Keyed) -> None:
+    """URL values went through a float: 1234567890123456789 became ...768 (no match), and one
+    past 64 bits answered 500 on both backends; 1e400 became infinity, which matched null."""
+    things.post("/things", json={"_id": "a", "n": 1234567890123456789})
+    things.post("/things", json={"_id": "b", "n": None})
+    for value, expected in [
+        ("1234567890123456789", ["a"]),
+        ("1234567890123456788", []),
+        ("100000000000000000000", []),
+        ("-100000000000000000000", []),
+        ("1e400", []),
+    ]:
+        response = things.get("/things", params={"n": value})
+        assert response.status_code == 200, response.text
+        assert [d["_id"] for d in response.json()] == expected, value
+    query = things.get("/things", params={"q": json.dumps({"n": 1234567890123456789})})
+    assert [d["_id"] for d in query.json()] == ["a"]
+
+
+def test_integers_in_squiz_filters_are_exact(database: Database, space: str) -> None:
+    from tests.http.test_documents import EVENT
+
+    with serve(database, space, "events.yaml") as events:
+        assert events.put("/events/e1", json={**EVENT, "cost": 1234567890123456789}).is_success
+        for value, expected in [
+            ("1234567890123456789", 1),
+            ("1234567890123456788", 0),
+            ("100000000000000000000", 0),
+        ]:
+            response = events.get("/events", params={"filters": f"document.cost==={value}"})
+            assert response.status_code == 200, response.text
+            assert len(response.json()) == expected, value
