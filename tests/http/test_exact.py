@@ -187,3 +187,65 @@ def test_integers_in_squiz_filters_are_exact(database: Database, space: str) -> 
             response = events.get("/events", params={"filters": f"document.cost==={value}"})
             assert response.status_code == 200, response.text
             assert len(response.json()) == expected, value
+
+
+# -- odd characters in field names ------------------------------------------------------------
+
+ODD_DOCS = [
+    {"_id": "t1", "c\\d": 2, "rank": 3},
+    {"_id": "t2", "cd": 2, "c": {"d": 2}, "rank": 1},
+    {"_id": "t3", 'a"b': 1, "rank": 2},
+    {"_id": "t4", "n\nl": [3], "k": {'x"\\': "y"}, "rank": 4},
+    {"_id": "t5", "c\\d": 1, 'a"b': 2, "n\nl": "z"},
+]
+
+
+@pytest.fixture
+def odd(things: Keyed) -> Keyed:
+    for doc in ODD_DOCS:
+        assert things.post("/things", json=doc).status_code == 201
+    return things
+
+
+def _ids(response: object) -> list[str]:
+    assert getattr(response, "status_code", None) == 200, getattr(response, "text", "")
+    body = response.json()  # type: ignore[attr-defined]
+    return [d["_id"] for d in (body["data"] if isinstance(body, dict) else body)]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"c\\d": 2}, ["t1"]),  # the issue's q={"c\\d":2}: SQLite found nothing
+        ({"c\\d": {"$gte": 1}}, ["t1", "t5"]),
+        ({"c.d": 2}, ["t2"]),  # a dot is a path, on both
+        ({'a"b': 1}, ["t3"]),  # SQLite refused the quote (400)
+        ({'a"b': {"$exists": True}}, ["t3", "t5"]),
+        ({"n\nl": 3}, ["t4"]),
+        ({"n\nl": {"$regex": "^z$"}}, ["t5"]),
+        ({'k.x"\\': "y"}, ["t4"]),
+        ({"$or": [{"c\\d": 1}, {"n\nl": {"$size": 1}}]}, ["t4", "t5"]),
+    ],
+)
+def test_keys_with_odd_characters_mean_the_same_on_both_backends(
+    odd: Keyed, query: dict[str, object], expected: list[str]
+) -> None:
+    assert _ids(odd.get("/things", params={"q": json.dumps(query), "sort": "_id"})) == expected
+
+
+def test_squiz_filters_and_sorts_on_odd_keys(odd: Keyed) -> None:
+    filtered = odd.get("/things", params={"filters": "document.c\\d===2"})
+    assert _ids(filtered) == ["t1"]
+    assert _ids(odd.get("/things", params={"filters": 'document.a"b>=1'})) == ["t3", "t5"]
+    by_odd = odd.get("/things", params={"sort": "-document.c\\d,+document.rank"})
+    assert _ids(by_odd) == ["t1", "t5", "t2", "t3", "t4"]
+    hinted = odd.get("/things", params={"h": json.dumps({"sort": {'a"b': -1, "rank": 1}})})
+    assert _ids(hinted) == ["t5", "t3", "t2", "t1", "t4"]
+    first = odd.get("/things", params={"sort": "+document.n\nl", "page[size]": "2"})
+    seen = _ids(first)
+    link = first.json()["links"]["next"]
+    while link:
+        page = odd.get(link)
+        seen += _ids(page)
+        link = page.json()["links"]["next"]
+    assert seen == ["t1", "t2", "t3", "t5", "t4"]  # missing, then the string, then the array
