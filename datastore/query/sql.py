@@ -165,17 +165,11 @@ class _PostgreSQL(_Dialect):
         return sa.select(sa.literal(1)).select_from(each), each.c.value
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        from datastore.query.regex import strip_extended
+        from datastore.query.regex import postgres
 
-        if "x" in flags:
-            pattern = strip_extended(pattern)
-        # PostgreSQL's newline modes matching Python's/RE2's: no flag → "p" ("." stops at a
-        # newline, ^$ only at the ends), m → "n", s → "s", m+s → "w".
-        mode = {(False, False): "p", (True, False): "n", (False, True): "s", (True, True): "w"}[
-            ("m" in flags, "s" in flags)
-        ]
-        options = ("i" if "i" in flags else "") + mode
-        return text.op("~", return_type=sa.Boolean)(sa.literal(f"(?{options}){pattern}", sa.Text))
+        # RE2's meaning as an ARE of explicit code point sets and anchors (query/regex.py).
+        are = postgres(pattern, flags)
+        return text.op("~", return_type=sa.Boolean)(sa.literal(are, sa.Text))
 
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text.collate("C")

@@ -249,3 +249,36 @@ def test_squiz_filters_and_sorts_on_odd_keys(odd: Keyed) -> None:
         seen += _ids(page)
         link = page.json()["links"]["next"]
     assert seen == ["t1", "t2", "t3", "t5", "t4"]  # missing, then the string, then the array
+
+
+# -- regular expressions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "options", "expected"),
+    [
+        (r"\bcat\b", "", ["r1", "r2"]),  # PostgreSQL read \b as a backspace
+        (r"\x52", "", ["r5"]),  # ... \x52 with every hex digit that followed
+        (r"z(?i)AT", "", ["r4"]),  # ... refused (?i) in mid-pattern
+        (r"^\pL+$", "", ["r1", "r3", "r4", "r6"]),  # ... did not know \pL
+        (r"^ca\w$", "", ["r1"]),  # RE2's \w is ASCII: not the é of "caé"
+        ("(?i)^\u212aelvin$", "", ["r3"]),  # RE2 folds the Kelvin sign with k
+        (r"^c.t$", "s", ["r1"]),
+        (r"^(?:a|c){1,300}t", "", ["r1"]),
+    ],
+)
+def test_regexes_mean_re2_on_both_backends(
+    things: Keyed, pattern: str, options: str, expected: list[str]
+) -> None:
+    for index, name in enumerate(["cat", "a cat.", "kelvin", "zAt", "R2", "caé"], start=1):
+        assert things.post("/things", json={"_id": f"r{index}", "name": name}).status_code == 201
+    query = {"name": {"$regex": pattern, "$options": options}}
+    assert _ids(things.get("/things", params={"q": json.dumps(query), "sort": "_id"})) == expected
+
+
+@pytest.mark.parametrize("pattern", [r"\C", r"(a)\1", r"(?<=a)b", "(" * 101 + ")" * 101])
+def test_patterns_refused_on_one_backend_are_refused_on_both(things: Keyed, pattern: str) -> None:
+    query = {"name": {"$regex": pattern}}
+    refused = things.get("/things", params={"q": json.dumps(query)})
+    assert refused.status_code == 400, refused.text
+    assert reasons(refused)["q.name.$regex"].startswith("is not a supported regular expression")
