@@ -99,6 +99,7 @@ class Dispatcher:
             if endpoint.op.dynamic:
                 self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
             _refuse_undecodable(scope, endpoint)
+            _refuse_undecodable_query(scope.get("query_string"))
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
             call.principal = await mount.space.authenticator.admit(
@@ -159,6 +160,23 @@ def _refuse_undecodable(scope: Scope, endpoint: Endpoint) -> None:
         raise BadRequest(detail, invalid_params=[InvalidParam(name, reason)])
     if not _is_utf8(raw):
         raise BadRequest(invalid_params=[InvalidParam("path", "is not UTF-8 text")])
+
+
+def _refuse_undecodable_query(raw: object) -> None:
+    """Raise BadRequest naming the query parameter whose name or value is not UTF-8 once
+    percent-decoded: it would be read with U+FFFD in place (``q={"_id":"%FF"}`` found the
+    document ``"\ufffd"``)."""
+    if not isinstance(raw, bytes) or (b"%" not in raw and raw.isascii()):
+        return
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if not (_is_utf8(name) and _is_utf8(value)):
+            shown = unquote_to_bytes(name).decode("utf-8", "replace") or "query"
+            reason = "is not UTF-8 text (its percent-encoded bytes must spell UTF-8)"
+            raise BadRequest(
+                "The query string is not UTF-8 text.",
+                invalid_params=[InvalidParam(shown, reason)],
+            )
 
 
 def _is_utf8(raw: bytes) -> bool:

@@ -282,3 +282,20 @@ def test_patterns_refused_on_one_backend_are_refused_on_both(things: Keyed, patt
     refused = things.get("/things", params={"q": json.dumps(query)})
     assert refused.status_code == 400, refused.text
     assert reasons(refused)["q.name.$regex"].startswith("is not a supported regular expression")
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("q=%7B%22_id%22%3A%22%FF%22%7D", "q"),  # q={"_id":"\xff"} found the document "\ufffd"
+        ("_id=%FF", "_id"),
+        ("filters=document.a%3D%3D%3D%C3", "filters"),
+        ("%FF=1", "\ufffd"),
+    ],
+)
+def test_query_strings_that_are_not_utf8_are_refused(things: Keyed, query: str, name: str) -> None:
+    assert things.put("/things/\ufffd", json={"a": 1}).is_success
+    response = things.get(f"/things?{query}")
+    assert response.status_code == 400, response.text
+    assert set(reasons(response)) == {name}
+    assert _ids(things.get("/things?_id=%EF%BF%BD")) == ["\ufffd"]  # U+FFFD itself, encoded
