@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from datastore.errors import BadRequest, InvalidParam
+from datastore.types import INT64_MAX, INT64_MIN
+
+WIDE_INTEGER = f"is an integer outside the 64-bit range ({INT64_MIN} to {INT64_MAX})"
+"""Why an integer cannot be stored exactly (bodies, update results, imported rows)."""
+NOT_FINITE = "is not a finite number"
+"""Why a float cannot be stored (JSON has no infinity or NaN)."""
 
 
 def json_type(value: Any) -> str:
@@ -51,3 +62,112 @@ def with_defaults(document: Any, defaults: Mapping[tuple[str, ...], Any]) -> Any
         if inner and isinstance(out.get(name), Mapping):
             out[name] = with_defaults(out[name], inner)
     return out
+
+
+def number_problem(value: int | float) -> str | None:
+    """Why a number cannot be stored exactly (``WIDE_INTEGER``, ``NOT_FINITE``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else NOT_FINITE
+    return None if INT64_MIN <= value <= INT64_MAX else WIDE_INTEGER
+
+
+def join_path(path: Iterable[str | int]) -> str:
+    """``("address", "city")`` → ``address.city``; ``("tags", 2)`` → ``tags[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def query_integer(value: int) -> int | float:
+    """An integer read from query text as a query compares it: itself within 64 bits, beyond
+    as the float ``q=`` JSON gives it (no integer wider than 64 bits reaches the database)."""
+    return value if INT64_MIN <= value <= INT64_MAX else float(value)
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether any string (or key) in a JSON value holds U+0000, which PostgreSQL's JSONB cannot
+    store or compare; refused on both backends alike."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value (scalars 0); stops counting once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""A run of 19 digits: the shortest text of an integer that may not fit in 64 bits."""
+
+
+def check_storable(value: Any, max_depth: int, raw: bytes | None = None) -> None:
+    """Raise BadRequest unless a decoded JSON value may be stored as it is: nested at most
+    ``max_depth`` levels, every number storable exactly, no NUL character. ``raw`` is the JSON
+    text it was decoded from, if any: orjson reads integers past 64 bits as floats, so they are
+    found in the text; without it (values typed from CSV) the numbers are taken as they are.
+    The one set of checks for request bodies and imported records."""
+    if json_depth(value, max_depth) > max_depth:
+        raise BadRequest(
+            "The body is nested too deeply.",
+            invalid_params=[InvalidParam("body", f"may be nested at most {max_depth} levels deep")],
+        )
+    if raw is None:
+        _refuse_unstorable_numbers(value)
+    elif _LONG_NUMBER.search(raw):
+        _refuse_unstorable_numbers(json.loads(raw))
+    if (raw is None or b"\\u0000" in raw) and contains_nul(value):
+        raise BadRequest(
+            "Text may not contain the NUL character.",
+            invalid_params=[InvalidParam("body", "contains a NUL character (\\u0000)")],
+        )
+
+
+def _refuse_unstorable_numbers(value: Any) -> None:
+    """Raise BadRequest naming every number of ``value`` that cannot be stored exactly."""
+    bad: list[InvalidParam] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, (*path, str(k))) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, int | float) and not isinstance(node, bool):
+            problem = number_problem(node)
+            if problem is not None:
+                bad.append(InvalidParam(join_path(path), problem))
+    if bad:
+        bad.sort(key=lambda p: p.name)
+        raise BadRequest(
+            "The body holds numbers that cannot be stored exactly.", invalid_params=bad
+        )

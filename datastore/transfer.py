@@ -5,12 +5,15 @@ URL parameters: numbers, true/false, null). Documents are read incrementally (JS
 streaming parser) and written in batches of one transaction each, so memory does not grow with
 the file. An invalid line is reported with its line number and either skipped
 (``--on-error skip``) or ends the run before its batch is written (``abort``, the default).
-Documents are validated against a schema when the blueprint gives one.
+Every record gets the checks a request body gets (nesting depth, numbers storable exactly, no
+NUL character: ``jsonvalues.check_storable``), and the collection's schema when the blueprint
+gives one.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,10 @@ import sqlalchemy as sa
 
 from datastore.blueprint.schemas import CompiledSchema
 from datastore.clock import utc_now
+from datastore.config import Settings
 from datastore.documents.ids import generate_id, id_problem
+from datastore.errors import BadRequest
+from datastore.jsonvalues import check_storable
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.tables import documents
@@ -42,17 +48,34 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def _records_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
+def _decoded(line: int, raw: bytes, max_depth: int) -> Any:
+    """The value of one record's JSON text, or a TransferError: not JSON, or not what a
+    request body could hold (``jsonvalues.check_storable``, the checks bodies get)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return TransferError(f"line {line}: not valid JSON ({exc})")
+    return _storable(line, value, max_depth, raw)
+
+
+def _storable(line: int, value: Any, max_depth: int, raw: bytes | None) -> Any:
+    """``value``, or a TransferError naming what ``check_storable`` refuses in it."""
+    try:
+        check_storable(value, max_depth, raw)
+    except BadRequest as exc:
+        reasons = "; ".join(f"{p.name} {p.reason}" for p in exc.invalid_params[:5])
+        return TransferError(f"line {line}: {reasons}")
+    return value
+
+
+def _records_jsonl(stream: IO[bytes], max_depth: int) -> Iterator[tuple[int, Any]]:
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
-        try:
-            yield number, orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield number, TransferError(f"line {number}: not valid JSON ({exc})")
+        yield number, _decoded(number, line, max_depth)
 
 
-def _records_array(reader: IO[str]) -> Iterator[tuple[int, Any]]:
+def _records_array(reader: IO[str], max_depth: int) -> Iterator[tuple[int, Any]]:
     """Objects of a top-level JSON array, one at a time (a small incremental scanner)."""
     buffer = ""
     depth = 0
@@ -91,13 +114,8 @@ def _records_array(reader: IO[str]) -> Iterator[tuple[int, Any]]:
             elif char in "}]":
                 depth -= 1
                 if depth == 0:
-                    try:
-                        yield start_line, orjson.loads(buffer)
-                    except orjson.JSONDecodeError as exc:
-                        yield (
-                            start_line,
-                            TransferError(f"line {start_line}: not valid JSON ({exc})"),
-                        )
+                    raw = buffer.encode("utf-8", "surrogateescape")
+                    yield start_line, _decoded(start_line, raw, max_depth)
                     buffer = ""
             elif depth == 0 and char in ",]":
                 yield start_line, TransferError(f"line {start_line}: not a JSON object")
@@ -106,34 +124,58 @@ def _records_array(reader: IO[str]) -> Iterator[tuple[int, Any]]:
         raise TransferError(f"line {line}: the JSON array is not closed")
 
 
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
 def _csv_value(text: str) -> Any:
     from datastore.query.mongo import _url_value
 
-    return None if text == "" else _url_value(text)
+    if text == "":
+        return None
+    if _INTEGER.fullmatch(text):
+        return int(text)  # exactly: one wider than 64 bits is refused, not rounded
+    return _url_value(text)
 
 
-def _records_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
+def _records_csv(stream: IO[str], max_depth: int) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(stream)
     for row in reader:
-        yield reader.line_num, {k: _csv_value(v) for k, v in row.items() if k is not None}
+        line = reader.line_num
+        cells = [*row.keys(), *(v for v in row.values() if isinstance(v, str))]
+        if not all(_is_text(cell) for cell in cells if cell is not None):
+            yield line, TransferError(f"line {line}: not UTF-8 text")
+            continue
+        record = {k: _csv_value(v) for k, v in row.items() if k is not None}
+        yield line, _storable(line, record, max_depth, None)
 
 
-def records(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded document or TransferError) of each record of a file."""
+def _is_text(cell: str) -> bool:
+    """Whether a cell read with ``surrogateescape`` was UTF-8 (no escaped byte in it)."""
+    try:
+        cell.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def records(path: Path, max_depth: int = Settings.max_json_depth) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded document or TransferError) of each record of a file; a record
+    that no request body could carry (``jsonvalues.check_storable``, nesting deeper than
+    ``max_depth``) is a TransferError too."""
     if path.suffix.lower() == ".csv":
-        with path.open("r", encoding="utf-8", newline="") as text:
-            yield from _records_csv(text)
+        with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as text:
+            yield from _records_csv(text, max_depth)
         return
     with path.open("rb") as stream:
         head = stream.read(1)
         while head.isspace():
             head = stream.read(1)
     if head == b"[":
-        with path.open("r", encoding="utf-8") as text:
-            yield from _records_array(text)
+        with path.open("r", encoding="utf-8", errors="surrogateescape") as text:
+            yield from _records_array(text, max_depth)
     else:
         with path.open("rb") as stream:
-            yield from _records_jsonl(stream)
+            yield from _records_jsonl(stream, max_depth)
 
 
 def import_documents(
@@ -146,13 +188,14 @@ def import_documents(
     id_property: str = "_id",
     on_error: str = "abort",
     progress: Callable[[int], None] | None = None,
+    max_depth: int = Settings.max_json_depth,
 ) -> Report:
     """Import a file into a collection; raises TransferError when aborting.
 
     With ``abort`` the whole file is checked first (streaming), so a bad record stops the run
     before anything is written."""
     if on_error == "abort":
-        for line, record in records(path):
+        for line, record in records(path, max_depth):
             problem = _problem(line, record, schema, id_property)
             if problem is not None:
                 raise TransferError(problem)
@@ -175,7 +218,7 @@ def import_documents(
                     report.imported -= 1
         batch.clear()
 
-    for line, record in records(path):
+    for line, record in records(path, max_depth):
         problem = _problem(line, record, schema, id_property)
         if problem is not None:
             if on_error == "abort":

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from datastore.errors import InvalidParam
+from datastore.jsonvalues import join_path
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -52,17 +53,6 @@ def short(value: Any, limit: int = 40) -> str:
 
 def _plural(count: Any, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def join_path(path: Iterable[str | int]) -> str:
-    """``("address", "city")`` → ``address.city``; ``("tags", 2)`` → ``tags[2]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
 
 
 def type_reason(expected: Any) -> str:

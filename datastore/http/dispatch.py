@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -97,6 +98,8 @@ class Dispatcher:
                 self._refuse_shadowed(scope, template)
             if endpoint.op.dynamic:
                 self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
+            _refuse_undecodable(scope, endpoint)
+            _refuse_undecodable_query(scope.get("query_string"))
             request = Request(scope, receive)
             call = Call(endpoint, mount.space, request, dict(scope.get("path_params", {})))
             call.principal = await mount.space.authenticator.admit(
@@ -137,6 +140,51 @@ class Dispatcher:
         if len(segments) % 2 == 0 and segments:
             raise DocumentNotFound()
         raise CollectionNotFound()
+
+
+def _refuse_undecodable(scope: Scope, endpoint: Endpoint) -> None:
+    """Raise BadRequest naming the path parameter whose percent-encoded bytes are not UTF-8.
+    The server decodes them with replacement, so ``/events/%FF`` and ``/events/%FE`` would both
+    reach the id U+FFFD (one document under two names); no id, collection name or key is taken
+    from such a path."""
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes) or (b"%" not in raw and raw.isascii()):
+        return
+    segments = raw.rstrip(b"/").split(b"/")
+    for index, segment in enumerate(reversed(endpoint.op.segments), start=1):
+        if index > len(segments) or _is_utf8(segments[-index]):
+            continue
+        name = segment.param or "path"
+        reason = "is not UTF-8 text (its percent-encoded bytes must spell UTF-8)"
+        detail = f"The path's {name} is not UTF-8 text."
+        raise BadRequest(detail, invalid_params=[InvalidParam(name, reason)])
+    if not _is_utf8(raw):
+        raise BadRequest(invalid_params=[InvalidParam("path", "is not UTF-8 text")])
+
+
+def _refuse_undecodable_query(raw: object) -> None:
+    """Raise BadRequest naming the query parameter whose name or value is not UTF-8 once
+    percent-decoded: it would be read with U+FFFD in place (``q={"_id":"%FF"}`` found the
+    document ``"\ufffd"``)."""
+    if not isinstance(raw, bytes) or (b"%" not in raw and raw.isascii()):
+        return
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if not (_is_utf8(name) and _is_utf8(value)):
+            shown = unquote_to_bytes(name).decode("utf-8", "replace") or "query"
+            reason = "is not UTF-8 text (its percent-encoded bytes must spell UTF-8)"
+            raise BadRequest(
+                "The query string is not UTF-8 text.",
+                invalid_params=[InvalidParam(shown, reason)],
+            )
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _overlapped(endpoints: Mapping[str, Endpoint]) -> set[str]:

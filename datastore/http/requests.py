@@ -1,20 +1,17 @@
-"""Reading requests: the body (size-limited, JSON, depth-limited) and conditional headers."""
+"""Reading requests: the body (size-limited, JSON, storable: ``jsonvalues.check_storable``) and
+conditional headers."""
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-from datastore.blueprint.messages import join_path
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
-from datastore.query.mongo import contains_nul
-from datastore.types import INT64_MAX, INT64_MIN
+from datastore.jsonvalues import check_storable
 
 _NO_BODY = object()
 
@@ -63,47 +60,8 @@ def parse_json(raw: bytes, headers: Headers, max_depth: int) -> Any:
             "The body is not valid JSON.",
             invalid_params=[InvalidParam("body", _json_error_reason(exc))],
         ) from None
-    depth = json_depth(value, max_depth)
-    if depth > max_depth:
-        raise BadRequest(
-            "The body is nested too deeply.",
-            invalid_params=[InvalidParam("body", f"may be nested at most {max_depth} levels deep")],
-        )
-    if _LONG_NUMBER.search(raw):
-        _refuse_wide_integers(raw)
-    if b"\\u0000" in raw and contains_nul(value):
-        raise BadRequest(
-            "Text may not contain the NUL character.",
-            invalid_params=[InvalidParam("body", "contains a NUL character (\\u0000)")],
-        )
+    check_storable(value, max_depth, raw)
     return value
-
-
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-"""A run of 19 digits: the shortest text of an integer that may not fit in 64 bits."""
-
-
-def _refuse_wide_integers(raw: bytes) -> None:
-    """Raise BadRequest naming every integer outside the signed 64-bit range. orjson reads
-    them as floats, which would silently change the number the client sent."""
-    wide: list[InvalidParam] = []
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(json.loads(raw), ())]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((v, (*path, str(k))) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, (*path, i)) for i, v in enumerate(node))
-        elif isinstance(node, int) and not INT64_MIN <= node <= INT64_MAX:
-            wide.append(
-                InvalidParam(
-                    join_path(path),
-                    f"is an integer outside the 64-bit range ({INT64_MIN} to {INT64_MAX})",
-                )
-            )
-    if wide:
-        wide.sort(key=lambda p: p.name)
-        raise BadRequest("The body holds integers too large to store exactly.", invalid_params=wide)
 
 
 def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
@@ -114,27 +72,6 @@ def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
     column = getattr(exc, "colno", None)
     where = f" at line {line}, column {column}" if line and column else ""
     return f"is not valid JSON{where}: {message}"
-
-
-def json_depth(value: Any, limit: int) -> int:
-    """Nesting depth of a JSON value (scalars 0); stops counting once past ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        depth += 1
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth) for child in children)
-    return deepest
 
 
 def _etag_list(value: str) -> tuple[str, ...]:

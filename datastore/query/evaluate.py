@@ -6,10 +6,11 @@ random queries must give the same answers), so it is written for clarity, indepe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 from datastore.jsonvalues import json_type, with_defaults
 from datastore.query import ast
@@ -141,11 +142,7 @@ def matches(
             matches(ast.Compare(node.field, "eq", v), document, src, dft) for v in node.values
         )
     if isinstance(node, ast.Regex):
-        flags = 0
-        for letter, flag in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)):
-            if letter in node.flags:
-                flags |= flag
-        pattern = re.compile(node.pattern, flags)
+        pattern = _re2(node.pattern, node.flags)
         return _any(value, lambda v: isinstance(v, str) and pattern.search(v) is not None)
     if isinstance(node, ast.StringMatch):
         if node.kind == "prefix":
@@ -166,6 +163,18 @@ def matches(
             matches(node.query, element, {}, {}) for element in value
         )
     raise AssertionError(node)
+
+
+def _re2(pattern: str, flags: str) -> Any:
+    """A pattern as the documented semantics read it: RE2's syntax and matching, the flags
+    ``i m s`` as RE2's inline flags, ``x`` removing whitespace and ``#`` comments first."""
+    from datastore.query.regex import strip_extended
+
+    options = re2.Options()
+    options.log_errors = False
+    text = strip_extended(pattern) if "x" in flags else pattern
+    inline = "".join(f for f in "ims" if f in flags)
+    return re2.compile(f"(?{inline}){text}" if inline else text, options)
 
 
 def _compare_datetime(value: datetime, op: str, other: Any) -> bool:

@@ -5,6 +5,7 @@ query tree. Every problem is a 400 naming the offending part (``q.age.$gt``, ``l
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import contains_nul, query_integer
 from datastore.query import ast
 from datastore.types import INT64_MAX
 
@@ -212,23 +214,6 @@ class ListRequest:
     has_selector: bool = False
 
 
-def contains_nul(value: Any) -> bool:
-    """Whether any string (or key) in a JSON value holds U+0000, which PostgreSQL's JSONB cannot
-    store or compare; refused on both backends alike."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return True
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
-
-
 def _json_param(raw: str, name: str) -> Any:
     try:
         value = orjson.loads(raw)
@@ -305,11 +290,11 @@ def _url_value(text: str) -> Any:
         return text[1:-1]
     if _NUMBER.match(text) and not re.match(r"^-?0\d", text):
         number = float(text)
-        return (
-            int(number)
-            if number.is_integer() and "." not in text and "e" not in text.lower()
-            else number
-        )
+        if not math.isfinite(number):
+            return text  # 1e400 names no number a document can hold
+        if "." not in text and "e" not in text.lower():
+            return query_integer(int(text))  # exactly, not through a float
+        return number
     return text
 
 

@@ -1,11 +1,12 @@
 """Regular expressions clients send (``$regex``, ``name=/^po/i``), checked and run safely.
 
-Patterns are compiled with RE2 (google-re2), which matches in linear time, so a "catastrophic"
-pattern like ``(a+)+$`` cannot stall a worker; patterns RE2 does not support (backreferences,
-lookaround) are refused with a 400 on every backend alike. SQLite's REGEXP function runs RE2;
-PostgreSQL runs its own engine on the same (checked) pattern, bounded by the statement timeout.
-The ``x`` flag (extended: whitespace and ``#`` comments ignored) is applied here, since RE2 lacks
-it.
+The syntax and the meaning are RE2's (google-re2), on both backends: RE2 matches in linear time,
+so a "catastrophic" pattern like ``(a+)+$`` cannot stall a worker, and patterns RE2 does not
+support (backreferences, lookaround) are refused with a 400 on every backend alike. SQLite's
+REGEXP function runs RE2 itself; PostgreSQL runs the pattern translated into an equivalent ARE
+(``regex_postgres.py``), bounded by the statement timeout. A pattern is accepted only when both
+hold (RE2 compiles it and it translates), so both backends accept the same patterns. The ``x``
+flag (extended: whitespace and ``#`` comments ignored) is applied here, since RE2 lacks it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
+
+from datastore.query.regex_postgres import translate
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -62,18 +65,29 @@ def compiled(pattern: str) -> Any:
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
-        raise ValueError(str(exc)) from None
+        reason = exc.args[0] if exc.args else ""
+        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        raise ValueError(text) from None
 
 
 def problem(pattern: str, flags: str = "") -> str | None:
-    """Why a pattern cannot be used, or None."""
+    """Why a pattern cannot be used (on either backend), or None."""
     if len(pattern) > MAX_PATTERN:
         return f"may be at most {MAX_PATTERN} characters long"
     try:
         compiled(normalise(pattern, flags))
+        postgres(pattern, flags)
     except ValueError as exc:
         return f"is not a supported regular expression ({exc})"
     return None
+
+
+def postgres(pattern: str, flags: str = "") -> str:
+    """The PostgreSQL ARE that matches what RE2 matches with ``pattern`` and ``flags``
+    (i, m, s, x); raises ValueError for the constructs that are not served."""
+    if "x" in flags:
+        pattern = strip_extended(pattern)
+    return translate(pattern, "".join(f for f in "ims" if f in flags))
 
 
 def search(pattern: str, value: str) -> bool:

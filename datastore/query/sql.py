@@ -14,8 +14,10 @@ holds if it holds for the whole value or, for arrays, for any element (``EXISTS`
 false; ``NOT`` wraps its operand in ``COALESCE(..., false)`` so it never meets a NULL, and the bare
 leaves stay index-friendly.
 
-Field names and values reach SQL only as bound parameters: JSON paths are bound as arrays
-(PostgreSQL) or as ``$."a"."b"`` path strings (SQLite).
+Field names and values reach SQL only as bound parameters or as literals SQLAlchemy quotes:
+JSON paths are key arrays (PostgreSQL) or ``$."a"."b"`` path strings (SQLite), where a key a
+path cannot spell (one holding ``"``, ``\\`` or a control character) is looked up with
+``json_each`` instead, so every key means the same on both backends.
 
 Sorting orders by a type rank first (missing/null < number < string < object < array <
 boolean), then by the typed values (objects and arrays do not order among themselves; strings
@@ -38,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from datastore.errors import BadRequest, InvalidParam
+from datastore.errors import BadRequest
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
@@ -233,17 +235,11 @@ class _PostgreSQL(_Dialect):
         return sa.select(sa.literal(1)).select_from(each), each.c.value
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        from datastore.query.regex import strip_extended
+        from datastore.query.regex import postgres
 
-        if "x" in flags:
-            pattern = strip_extended(pattern)
-        # PostgreSQL's newline modes matching Python's/RE2's: no flag → "p" ("." stops at a
-        # newline, ^$ only at the ends), m → "n", s → "s", m+s → "w".
-        mode = {(False, False): "p", (True, False): "n", (False, True): "s", (True, True): "w"}[
-            ("m" in flags, "s" in flags)
-        ]
-        options = ("i" if "i" in flags else "") + mode
-        return text.op("~", return_type=sa.Boolean)(sa.literal(f"(?{options}){pattern}", sa.Text))
+        # RE2's meaning as an ARE of explicit code point sets and anchors (query/regex.py).
+        are = postgres(pattern, flags)
+        return text.op("~", return_type=sa.Boolean)(sa.literal(are, sa.Text))
 
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text.collate("C")
@@ -253,16 +249,38 @@ class _SQLite(_Dialect):
     name = "sqlite"
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        if not path:
-            return body
+        """Runs of plain keys as one JSON path (``$."a"."b"``); any other key through
+        ``member``. SQLite's path syntax has no escapes (3.40 compares a quoted label with the
+        key's JSON text as stored, and ends it at the first ``"``), so a key holding ``"``,
+        ``\\`` or a control character cannot be spelt in a path."""
+        x: ColumnElement[Any] = body
+        plain: list[str] = []
         for part in path:
-            if '"' in part:
-                raise BadRequest(
-                    "Field names may not contain double quotes.",
-                    invalid_params=[InvalidParam(".".join(path), "contains a double quote")],
-                )
-        json_path = "$" + "".join(f'."{p}"' for p in path)
-        return body.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
+            if _plain_key(part):
+                plain.append(part)
+                continue
+            x = self.member(self._path(x, plain), part)
+            plain = []
+        return self._path(x, plain)
+
+    @staticmethod
+    def _path(x: ColumnElement[Any], keys: list[str]) -> ColumnElement[Any]:
+        if not keys:
+            return x
+        json_path = "$" + "".join(f'."{key}"' for key in keys)
+        return x.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
+
+    def member(self, x: ColumnElement[Any], key: str) -> ColumnElement[Any]:
+        """The JSON text of ``x``'s member ``key`` (NULL when ``x`` is no object or lacks it),
+        found by ``json_each``, whose ``key`` column is the decoded key."""
+        obj = sa.case((sa.func.json_type(x) == "object", x), else_=None)
+        each = sa.func.json_each(obj).table_valued("key", "value", "type").alias()
+        return (
+            sa.select(_element_json(each))
+            .where(each.c.key == sa.literal(key, sa.Text))
+            .correlate_except(each)
+            .scalar_subquery()
+        )
 
     def literal(self, value: Any) -> ColumnElement[Any]:
         return sa.func.json(sa.literal(orjson.dumps(value).decode(), sa.Text))
@@ -340,20 +358,33 @@ class _SQLite(_Dialect):
     def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
         array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
         each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
-        element = sa.case(
-            (each.c.type == "true", "true"),
-            (each.c.type == "false", "false"),
-            (each.c.type == "null", "null"),
-            (each.c.type == "text", sa.func.json_quote(each.c.value)),
-            else_=sa.cast(each.c.value, sa.Text),
-        )
-        return sa.select(sa.literal(1)).select_from(each), element
+        return sa.select(sa.literal(1)).select_from(each), _element_json(each)
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
         from datastore.query.regex import normalise
 
         full = normalise(pattern, flags)
         return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(full, sa.Text))
+
+
+def _plain_key(key: str) -> bool:
+    """Whether a key's JSON text is the key itself (no ``"``, ``\\`` or control character)."""
+    return not any(char in '"\\' or char < " " for char in key)
+
+
+def _element_json(each: Any) -> ColumnElement[Any]:
+    """The JSON text of a ``json_each`` row's value (SQLite gives scalars as SQL values). A
+    real is printed by ``json_real`` (storage/engine.py), the shortest text of the same double:
+    a text cast kept 15 digits, so 0.30000000000000004 came back as 0.3 and the largest double
+    as infinity."""
+    return sa.case(
+        (each.c.type == "true", "true"),
+        (each.c.type == "false", "false"),
+        (each.c.type == "null", "null"),
+        (each.c.type == "text", sa.func.json_quote(each.c.value)),
+        (each.c.type == "real", sa.func.json_real(each.c.value)),
+        else_=sa.cast(each.c.value, sa.Text),
+    )
 
 
 def dialect_for(name: str) -> _Dialect:

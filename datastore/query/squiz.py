@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import query_integer
 from datastore.query import ast
 from datastore.query.mongo import field_path
 
@@ -201,7 +202,7 @@ def _number(raw: str) -> int | float | None:
     if number != number or number in (float("inf"), float("-inf")):
         return None
     if number.is_integer() and "." not in raw and "e" not in raw.lower():
-        return int(raw)
+        return query_integer(int(raw))
     return number
 
 

@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.jsonvalues import number_problem
 from datastore.query.evaluate import equal
 from datastore.types import Document
 
@@ -57,6 +58,22 @@ def _parent(
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _incremented(current: Any, value: Any, present: bool, where: str) -> int | float:
+    """``current + value`` for ``$inc``; raises BadRequest unless the sum is a number a body
+    may hold (an integer within 64 bits, a finite float), as bodies are checked on the way in:
+    the sum of two stored numbers could otherwise become infinity (stored as null) or an
+    integer no body could carry."""
+    if not _number(value):
+        raise _bad(where, "must be a number")
+    if present and not _number(current):
+        raise _bad(where, "cannot increment a value that is not a number")
+    total: int | float = (current or 0) + value
+    problem = number_problem(total)
+    if problem is not None:
+        raise _bad(where, f"would overflow: the result {problem}")
+    return total
 
 
 def _each(value: Any) -> list[Any]:
@@ -110,18 +127,7 @@ def _apply(body: dict[str, Any], op: str, parts: list[str], value: Any, where: s
     if op == "$set":
         parent[key] = value
     elif op == "$inc":
-        if not _number(value):
-            raise _bad(where, "must be a number")
-        if key in parent and not _number(current):
-            raise _bad(where, "cannot increment a value that is not a number")
-        total = (current or 0) + value
-        parent[key] = (
-            int(total)
-            if isinstance(total, float)
-            and total.is_integer()
-            and all(isinstance(v, int) for v in (current or 0, value))
-            else total
-        )
+        parent[key] = _incremented(current, value, key in parent, where)
     elif op in ("$push", "$addToSet", "$pull", "$pullAll", "$pop"):
         if key in parent and not isinstance(current, list):
             raise _bad(where, "is not a list")

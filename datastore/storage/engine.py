@@ -114,6 +114,13 @@ def _json_overlay(own: str | None, inherited: str | None) -> str | None:
     return orjson.dumps(body).decode()
 
 
+def _json_real(value: float | None) -> str | None:
+    """SQLite function ``json_real(x)``: a REAL as JSON text, in the shortest form that reads
+    back as the same double (as orjson writes it into documents). SQLite's own printing keeps
+    15 digits (0.30000000000000004 became 0.3) and its ``%.17g`` gets the last digits wrong."""
+    return None if value is None else orjson.dumps(float(value)).decode()
+
+
 def normalise_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` URLs and pick the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -254,3 +261,4 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.create_function("json_overlay", 2, _json_overlay, deterministic=True)
         dbapi_conn.create_function("json_equal", 2, _sqlite_json_equal, deterministic=True)
         dbapi_conn.create_function("json_fill", 2, _sqlite_json_fill, deterministic=True)
+        dbapi_conn.create_function("json_real", 1, _json_real, deterministic=True)

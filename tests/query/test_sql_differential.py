@@ -51,7 +51,7 @@ moments = st.sampled_from(
 ops = st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"])
 
 
-def leaves() -> st.SearchStrategy[ast.Node]:
+def leaves(operands: st.SearchStrategy[ast.Field] = operands) -> st.SearchStrategy[ast.Node]:
     return st.one_of(
         st.builds(ast.Compare, operands, ops, values, st.booleans()),
         st.builds(ast.In, operands, st.lists(scalars, max_size=3).map(tuple)),
@@ -93,15 +93,19 @@ def leaves() -> st.SearchStrategy[ast.Node]:
     )
 
 
-queries = st.recursive(
-    leaves(),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3).map(lambda xs: ast.And(tuple(xs))),
-        st.lists(inner, max_size=3).map(lambda xs: ast.Or(tuple(xs))),
-        inner.map(ast.Not),
-    ),
-    max_leaves=6,
-)
+def trees(operands: st.SearchStrategy[ast.Field] = operands) -> st.SearchStrategy[ast.Node]:
+    return st.recursive(
+        leaves(operands),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3).map(lambda xs: ast.And(tuple(xs))),
+            st.lists(inner, max_size=3).map(lambda xs: ast.Or(tuple(xs))),
+            inner.map(ast.Not),
+        ),
+        max_leaves=6,
+    )
+
+
+queries = trees()
 DEFAULTS_SCHEMA = {
     "type": "object",
     "properties": {
@@ -204,6 +208,17 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
     ),
     with_defaults=False,
 )
+@example(  # SQLite printed array elements that are reals with 15 digits: [0.30000000000000004]
+    # held 0.3, and the largest double became infinity (greater than every number)
+    docs=[{"a": [0.30000000000000004]}, {"a": [0.3]}, {"a": [1.7976931348623157e308]}],
+    query=ast.Or(
+        (
+            ast.Compare(ast.Field(("a",)), "eq", 0.3),
+            ast.Compare(ast.Field(("a",)), "gt", 1.7976931348623157e308),
+        )
+    ),
+    with_defaults=False,
+)
 def test_filters_agree_with_the_reference(
     database: Database, docs: list[dict[str, Any]], query: ast.Node, with_defaults: bool
 ) -> None:
@@ -228,7 +243,10 @@ def test_sorting_agrees_with_the_reference(
     space = _load(database, docs)
     compiler = Compiler(_columns(False), database.dialect)
     got = _select(database, space, sa.true(), compiler.order_by(keys))
+    assert got == _reference_order(docs, keys)
 
+
+def _reference_order(docs: list[dict[str, Any]], keys: list[ast.SortKey]) -> list[str]:
     def order(index: int) -> tuple[Any, ...]:
         parts: list[Any] = []
         for key in keys:
@@ -238,8 +256,7 @@ def test_sorting_agrees_with_the_reference(
             parts.append(tuple(_Desc(p) if key.descending else p for p in rank))
         return (*parts, index)
 
-    expected = [f"d{i}" for i in sorted(range(len(docs)), key=order)]
-    assert got == expected
+    return [f"d{i}" for i in sorted(range(len(docs)), key=order)]
 
 
 class _Desc:
@@ -318,3 +335,63 @@ def test_filters_see_inherited_values(
         if matches(query, effective(i), {**_sources(i), "$extends": stored[i].extends})
     ]
     assert got == expected, query
+
+
+# -- keys with odd characters -----------------------------------------------------------------
+
+ODD = ("c\\d", 'q"t', "n\nl", "d.t", "$x", "[0]", "é", "a'b", "%s", "", "\\", '"', "\t\u2028")
+"""Keys SQLite's JSON path syntax mishandled or might: backslash, quote, control characters,
+path punctuation, SQL quoting and format characters, the empty key."""
+odd_keys = st.one_of(
+    st.sampled_from(ODD),
+    st.text(st.sampled_from("ab\\\"\n.$[]'é%\x7f\U0001f600"), max_size=3),
+)
+
+
+@st.composite
+def odd_case(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ast.Node, list[ast.SortKey]]:
+    """Documents over three drawn keys (nested objects over two more), a query and sort keys
+    over the same keys."""
+    top = draw(st.lists(odd_keys, min_size=3, max_size=3, unique=True))
+    inner = draw(st.lists(odd_keys, min_size=2, max_size=2, unique=True))
+    nested = st.fixed_dictionaries({}, optional=dict.fromkeys(inner, scalars))
+    field_values = st.one_of(scalars, st.lists(scalars, max_size=3), nested)
+    docs = draw(
+        st.lists(st.dictionaries(st.sampled_from(top), field_values, max_size=3), min_size=4)
+    )
+    odd_paths = st.one_of(
+        st.sampled_from(top).map(lambda k: (k,)),
+        st.tuples(st.sampled_from(top), st.sampled_from(inner)),
+    )
+    operands = odd_paths.map(ast.Field)
+    query = draw(trees(operands))
+    keys = draw(st.lists(st.builds(ast.SortKey, operands, st.booleans()), min_size=1, max_size=2))
+    return docs, query, keys
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=odd_case())
+@example(  # the issue's own: SQLite's path "$.\"c\\d\"" found nothing, PostgreSQL the document
+    case=(
+        [{"c\\d": 2}, {"cd": 2}, {'q"t': 2}, {"n\nl": [2]}],
+        ast.Or(
+            (
+                ast.Compare(ast.Field(("c\\d",)), "eq", 2),
+                ast.Compare(ast.Field(('q"t',)), "gte", 2),
+                ast.Compare(ast.Field(("n\nl",)), "eq", 2),
+            )
+        ),
+        [ast.SortKey(ast.Field(("c\\d",)), True)],
+    )
+)
+def test_odd_keys_agree_with_the_reference(
+    database: Database, case: tuple[list[dict[str, Any]], ast.Node, list[ast.SortKey]]
+) -> None:
+    docs, query, keys = case
+    space = _load(database, docs)
+    compiler = Compiler(_columns(False), database.dialect)
+    got = _select(database, space, compiler.filter(query), [])
+    expected = [f"d{i}" for i, body in enumerate(docs) if matches(query, body, {"$id": f"d{i}"})]
+    assert got == expected, query
+    ordered = _select(database, space, sa.true(), compiler.order_by(keys))
+    assert ordered == _reference_order(docs, keys)

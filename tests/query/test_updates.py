@@ -48,9 +48,12 @@ def test_operators(update: dict[str, Any], expected: dict[str, Any]) -> None:
         ({"$set": {"s.x": 1}}, "$set.s.x"),
         ({"$pop": {"tags": 2}}, "$pop.tags"),
         ({"$set": {"a.$b": 1}}, "$set.a.$b"),
+        ({"$inc": {"n": 2**63 - 1}}, "$inc.n"),
+        ({"$inc": {"m": 1, "f": -1e308, "n": 2**63 - 1}}, "$inc.n"),
+        ({"$inc": {"f": 1e308}}, "$inc.f"),
     ],
 )
 def test_errors(update: dict[str, Any], name: str) -> None:
     with pytest.raises(BadRequest) as caught:
-        apply_update(BODY, update)
+        apply_update({**BODY, "f": 1e308}, update)
     assert caught.value.invalid_params[0].name == name
