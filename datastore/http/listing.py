@@ -160,7 +160,7 @@ async def _page(
     clauses = [where] if where is not None else []
     if boundary is not None:
         name = "page[before]" if backwards else "page[after]"
-        values = cursor.decode(boundary, order, len(keys), name)
+        values = cursor.decode(boundary, order, keys, name)
         clauses.append(cursor.after(keys, values, backwards=backwards))
     query_keys = [(expr, desc != backwards) for expr, desc in keys]
     rows = await run_in_threadpool(

@@ -6,13 +6,15 @@ row it points at, plus a fingerprint of the order, encoded as URL-safe base64 of
 "The rows after the cursor" is the lexicographic condition
 ``c1 ▷ v1 OR (c1 = v1 AND (c2 ▷ v2 OR (... pk > p)))`` where ``▷`` is ``>`` for an ascending
 column and ``<`` for a descending one; "before" flips every direction. A cursor used with
-another order is refused (400).
+another order is refused (400), and so is a value of the wrong kind for its column (a tampered
+cursor: an object, a list, text where a number belongs, a naive time, NaN), before any SQL.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -21,8 +23,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from datastore.errors import BadRequest, InvalidParam
+from datastore.types import INT64_MAX
 
 Column = tuple[ColumnElement[Any], bool]  # (expression, descending)
 
@@ -56,8 +60,9 @@ def encode(order: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
 
 
-def decode(cursor: str, order: str, count: int, name: str) -> list[Any]:
-    """The values in a cursor; raises BadRequest when it is malformed or for another order."""
+def decode(cursor: str, order: str, columns: Sequence[Column], name: str) -> list[Any]:
+    """The values in a cursor for ``columns``; raises BadRequest naming ``name`` when it is
+    malformed, for another order, or holds a value its column cannot be compared with."""
     bad = BadRequest(
         "The paging cursor is not valid.",
         invalid_params=[InvalidParam(name, "is not a cursor of this listing")],
@@ -70,12 +75,38 @@ def decode(cursor: str, order: str, count: int, name: str) -> list[Any]:
     if not isinstance(payload, dict) or payload.get("o") != fingerprint(order):
         raise bad
     values = payload.get("v")
-    if not isinstance(values, list) or len(values) != count:
+    if not isinstance(values, list) or len(values) != len(columns):
         raise bad
     try:
-        return [_decode_value(v) for v in values]
+        decoded = [_decode_value(v) for v in values]
     except (ValueError, TypeError, ArithmeticError):
         raise bad from None
+    if not all(_fits(c.type, v) for (c, _), v in zip(columns, decoded, strict=True)):
+        raise bad
+    return decoded
+
+
+def _fits(column_type: TypeEngine[Any], value: Any) -> bool:
+    """Whether ``value`` is of the kind the column holds (what ``encode`` writes for it)."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if isinstance(value, bool) or value is None:
+        return False  # bools are written as 0/1; no order column is ever NULL
+    if isinstance(column_type, sa.DateTime):
+        return isinstance(value, datetime) and value.tzinfo is not None
+    if isinstance(column_type, sa.String):
+        return isinstance(value, str) and "\x00" not in value
+    if isinstance(column_type, sa.Integer):  # SQLite's number column too: ints and floats
+        return _finite_number(value) and abs(value) <= INT64_MAX
+    if isinstance(column_type, sa.Numeric):
+        return (isinstance(value, Decimal) and value.is_finite()) or _finite_number(value)
+    return isinstance(value, str) or _finite_number(value)
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def after(

@@ -4,7 +4,11 @@ errors only a request can cause. Each problem names what was wrong (issue 15).""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
@@ -60,3 +64,91 @@ def test_nul_anywhere_in_the_query_is_400(
     assert reasons(response) == {"query": "contains a NUL character (%00)"}
     assert names(seed) == [0, 1, 2]
     assert seed.get("/keyv/k").status_code == 404
+
+
+# -- tampered paging cursors ------------------------------------------------------------------
+
+
+def unpack(link: str) -> dict[str, Any]:
+    token = parse_qs(urlparse(link).query)["page[after]"][0]
+    payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    return payload
+
+
+def pack(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+
+
+WRONG_EVERYWHERE: list[Any] = [
+    {"x": 1},
+    [1, 2],
+    None,
+    True,
+    {"d": "NaN"},
+    {"d": "-Infinity"},
+    {"d": {"x": 1}},
+    {"t": "2026-01-01T00:00:00"},  # no time zone
+    {"t": 5},
+]
+
+
+def wrong_kinds(value: Any, last: bool) -> list[Any]:
+    """Values of another kind than a cursor's ``value`` (a string, a time, a number)."""
+    if isinstance(value, str):
+        return [*WRONG_EVERYWHERE, 1, "a\u0000b"]
+    if isinstance(value, dict) and "t" in value:
+        return [*WRONG_EVERYWHERE, value["t"], 1]
+    out_of_range = [2**64, -(2**64)] if last else []  # creation order: a 64-bit key
+    return [*WRONG_EVERYWHERE, "abc", "1", *out_of_range]
+
+
+SORTS = ["n", "-s,n", "_id", "-n,_id"]
+
+
+@pytest.fixture
+def mixed(database: Database, space: str) -> Iterator[Keyed]:
+    """Documents whose sort field holds every JSON type (and is missing once)."""
+    _, key = ApiKeyStore(database).add(space, readonly=False)
+    with serve(database, space, "codehooks.yaml") as client:
+        keyed = Keyed(client, key)
+        for n in [3, 2.5, "x", True, None, [1], {"a": 1}, 10**15]:
+            assert keyed.post("/things", json={"n": n, "s": str(n)}).status_code == 201
+        assert keyed.post("/things", json={"s": "missing"}).status_code == 201
+        yield keyed
+
+
+@pytest.mark.parametrize("sort", [*SORTS, "+document.$createdDatetime"])
+def test_cursors_still_page_through_every_type(mixed: Keyed, sort: str) -> None:
+    url: str | None = f"/things?sort={quote(sort)}&page[size]=2"
+    seen: list[str] = []
+    while url is not None:
+        page = mixed.get(url)
+        assert page.status_code == 200, page.text
+        seen += [d["s"] for d in page.json()["data"]]
+        url = page.json()["links"]["next"]
+    assert sorted(seen) == sorted(d["s"] for d in mixed.get("/things").json())
+    assert len(seen) == 9
+
+
+@pytest.mark.parametrize("sort", [*SORTS, "-document.$updatedDatetime"])
+@pytest.mark.parametrize("name", ["page[after]", "page[before]"])
+def test_tampered_cursors_are_400_naming_the_parameter(mixed: Keyed, sort: str, name: str) -> None:
+    """Each value of a real cursor replaced by a value of another kind; values added or removed.
+    These were 500s (objects and lists on both backends; NaN, naive times and booleans on
+    PostgreSQL) or pages of something (text for numbers, null, on SQLite)."""
+    first = mixed.get("/things", params={"sort": sort, "page[size]": "2"}).json()
+    payload = unpack(first["links"]["next"])
+    values = payload["v"]
+    variants = [
+        {**payload, "v": [*values[:i], bad, *values[i + 1 :]]}
+        for i, value in enumerate(values)
+        for bad in wrong_kinds(value, i == len(values) - 1)
+    ]
+    variants += [{**payload, "v": payload["v"][:-1]}, {**payload, "v": [*payload["v"], 1]}]
+    variants += [{**payload, "v": {"0": 1}}, {**payload, "v": None}, [payload]]
+    for variant in variants:
+        response = mixed.get(
+            "/things", params={"sort": sort, "page[size]": "2", name: pack(variant)}
+        )
+        assert response.status_code == 400, (variant, response.text)
+        assert reasons(response) == {name: "is not a cursor of this listing"}, variant
