@@ -113,26 +113,39 @@ def after(
     columns: Sequence[Column], values: Sequence[Any], *, backwards: bool = False
 ) -> ColumnElement[bool]:
     """The rows strictly after (``backwards``: before) the row with ``values`` in the order of
-    ``columns``. When every column runs the same way this is one row-value comparison, which
-    an index on those columns answers with a range scan."""
-    directions = {descending for _, descending in columns}
-    if len(directions) == 1:
-        forwards = directions.pop() == backwards
-        bounds = [
-            sa.literal(v, expression.type) if not isinstance(v, bool) else v
-            for (expression, _), v in zip(columns, values, strict=True)
-        ]
-        row = sa.tuple_(*[expression for expression, _ in columns])
-        bound_row = sa.tuple_(*bounds)
-        return row > bound_row if forwards else row < bound_row
-    condition: ColumnElement[bool] | None = None
-    for (expression, descending), value in reversed(list(zip(columns, values, strict=True))):
-        forwards = descending == backwards
-        bound = sa.literal(value, expression.type) if not isinstance(value, bool) else value
-        beyond = expression > bound if forwards else expression < bound
-        if condition is None:
-            condition = beyond
-        else:
-            condition = sa.or_(beyond, sa.and_(expression == bound, condition))
-    assert condition is not None
+    ``columns``. Each run of columns that go the same way is one row-value comparison, so when
+    every column runs the same way this is a single one, which an index on those columns
+    answers with a range scan. With mixed directions the first run that differs from the
+    cursor's values decides: ``CASE WHEN r1 <> v1 THEN r1 ▷ v1 WHEN r2 <> v2 THEN r2 ▷ v2 ...
+    ELSE false END`` (the last run ends with ``pk``, so only the cursor's own row is equal),
+    flat however many runs there are: nesting ``r1 ▷ v1 OR (r1 = v1 AND (...))`` per column
+    exhausted SQLAlchemy's recursion at 32 keys (a 500) and SQLite's parser stack at 16 (503)."""
+    runs = [(descending, *_row(run)) for descending, run in _runs(columns, values)]
+    beyond: list[ColumnElement[bool]] = [
+        row > bound if desc == backwards else row < bound for desc, row, bound in runs
+    ]
+    if len(runs) == 1:
+        return beyond[0]
+    decisions = [(row != bound, b) for (_, row, bound), b in zip(runs, beyond, strict=True)]
+    condition: ColumnElement[bool] = sa.case(*decisions, else_=sa.false())
     return condition
+
+
+def _runs(
+    columns: Sequence[Column], values: Sequence[Any]
+) -> list[tuple[bool, list[tuple[ColumnElement[Any], Any]]]]:
+    """Consecutive columns of one direction, each with its value."""
+    runs: list[tuple[bool, list[tuple[ColumnElement[Any], Any]]]] = []
+    for (expression, descending), value in zip(columns, values, strict=True):
+        if not runs or runs[-1][0] != descending:
+            runs.append((descending, []))
+        runs[-1][1].append((expression, value))
+    return runs
+
+
+def _row(run: list[tuple[ColumnElement[Any], Any]]) -> tuple[Any, Any]:
+    """The columns of a run and their bound values: a row value, or one column alone."""
+    bounds = [sa.literal(value, expression.type) for expression, value in run]
+    if len(run) == 1:
+        return run[0][0], bounds[0]
+    return sa.tuple_(*[expression for expression, _ in run]), sa.tuple_(*bounds)
