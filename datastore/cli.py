@@ -26,6 +26,8 @@ SERVE_SETTINGS = (
     "max_json_depth",
     "default_limit",
     "max_limit",
+    "max_sort_keys",
+    "max_query_nodes",
     "statement_timeout_ms",
     "pool_size",
     "queue_max_attempts",

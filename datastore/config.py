@@ -53,6 +53,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_json_depth", int, 64, "deepest nesting of JSON arrays/objects accepted"),
     Setting("default_limit", int, 100, "documents per list response when no limit is given"),
     Setting("max_limit", int, 1000, "largest limit / page size a client may ask for"),
+    Setting("max_sort_keys", int, 16, "most sort keys one listing may name (400 beyond)"),
+    Setting(
+        "max_query_nodes",
+        int,
+        100,
+        "most conditions and operators in one query: q, URL conditions or filters (400 beyond)",
+    ),
     Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
     Setting(
         "pool_size",
@@ -116,6 +123,8 @@ class Settings:
     max_json_depth: int = 64
     default_limit: int = 100
     max_limit: int = 1000
+    max_sort_keys: int = 16
+    max_query_nodes: int = 100
     statement_timeout_ms: int = 5000
     pool_size: int = 10
     queue_max_attempts: int = 5
@@ -212,6 +221,8 @@ def _check(settings: Settings) -> None:
         "max_json_depth",
         "default_limit",
         "max_limit",
+        "max_sort_keys",
+        "max_query_nodes",
         "pool_size",
         "queue_max_attempts",
     ):

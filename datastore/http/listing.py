@@ -22,6 +22,7 @@ from datastore.errors import BadRequest, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
 from datastore.query import ast, cursor
+from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
 from datastore.query.sql import Compiler, compiler_for
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
@@ -67,13 +68,17 @@ def select(call: Call, info: SchemaInfo | None) -> Selection:
     request = parse_list_request(
         pairs, default_limit=call.settings.default_limit, max_limit=call.settings.max_limit
     )
+    settings = call.settings
     node = request.filter
+    check_query(node, "q" if "q" in params else "query", settings.max_query_nodes)
     has_selector = request.has_selector
     if "filters" in params:
         squiz = parse_filters(params["filters"], _types(info))
+        check_query(squiz, "filters", settings.max_query_nodes)
         node = squiz if node == ast.TRUE else ast.And((node, squiz))
         has_selector = True
     sort = parse_sort(squiz_sort) if uses_squiz_sort else request.sort
+    check_sort(sort, "sort" if "sort" in params else "h.sort", settings.max_sort_keys)
     page = parse_page(
         dict(params),
         default_size=call.settings.default_limit,

@@ -26,6 +26,7 @@ from datastore.http.requests import parse_json, read_body
 from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
 from datastore.query import ast
+from datastore.query.limits import check_query, check_sort
 from datastore.query.sql import compiler_for
 from datastore.query.squiz import parse_filters, parse_sort
 from datastore.storage.tables import documents
@@ -96,8 +97,10 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     if isinstance(body, dict) and isinstance(body.get("filters"), str):
         types = info.property_types if info else {}
         squiz = parse_filters(body["filters"], lambda p: types.get(p[0]) if len(p) == 1 else None)
+        check_query(squiz, "filters", space.settings.max_query_nodes)
         node = ast.And((node, squiz))
-    sort = parse_sort(body["sort"]) if isinstance(body, dict) and body.get("sort") else ()
+    sort = _sort(body.get("sort") if isinstance(body, dict) else None)
+    check_sort(sort, "sort", space.settings.max_sort_keys)
     limit = body.get("limit", space.settings.default_limit) if isinstance(body, dict) else 0
     if (
         isinstance(limit, bool)
@@ -119,3 +122,12 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         shown["$collection"] = "/" + doc.collection
         data.append(shown)
     return json_response({"data": data})
+
+
+def _sort(text: Any) -> tuple[ast.SortKey, ...]:
+    """The body's ``sort`` (a Squiz sort string) as sort keys; none when absent or empty."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str):
+        raise BadRequest(invalid_params=[InvalidParam("sort", "must be a string")])
+    return parse_sort(text)

@@ -14,9 +14,9 @@ import pytest
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.storage.engine import Database
-from tests.http.test_documents import reasons
+from tests.http.test_documents import problem, reasons
 from tests.http.test_querying import Keyed
-from tests.support.client import serve
+from tests.support.client import CheckedClient, serve
 
 
 @pytest.fixture
@@ -27,6 +27,12 @@ def seed(database: Database, space: str) -> Iterator[Keyed]:
         for n in range(3):
             assert keyed.post("/things", json={"n": n, "s": f"s{n}"}).status_code == 201
         yield keyed
+
+
+@pytest.fixture
+def events(database: Database, space: str) -> Iterator[CheckedClient]:
+    with serve(database, space + "e", "events.yaml") as client:
+        yield client
 
 
 def names(seed: Keyed) -> list[int]:
@@ -152,3 +158,145 @@ def test_tampered_cursors_are_400_naming_the_parameter(mixed: Keyed, sort: str, 
         )
         assert response.status_code == 400, (variant, response.text)
         assert reasons(response) == {name: "is not a cursor of this listing"}, variant
+
+
+# -- the size of sorts and queries ------------------------------------------------------------
+
+
+def too_large(response: Any, name: str) -> str:
+    assert response.status_code == 400, response.text[:300]
+    assert problem(response)["detail"] == "The query is too large."
+    found = reasons(response)
+    assert set(found) == {name}
+    return found[name]
+
+
+def sort_of(count: int, squiz: bool = False) -> str:
+    """``count`` sort keys, alternating directions (the deepest cursor condition)."""
+    if squiz:
+        return ",".join(f"{'-+'[n % 2]}document.f{n}" for n in range(count))
+    return ",".join(f"{'-' * (n % 2)}f{n}" for n in range(count))
+
+
+def test_sorts_past_the_cap_are_400(seed: Keyed, events: CheckedClient) -> None:
+    """A 300-key sort took seconds (minutes on a collection with inheritance); 1000 keys were
+    refused by the database (503)."""
+    for params, name in [
+        ({"sort": sort_of(17)}, "sort"),
+        ({"h": json.dumps({"sort": {f"f{n}": 1 for n in range(300)}})}, "h.sort"),
+        ({"sort": sort_of(1000)}, "sort"),
+    ]:
+        assert too_large(seed.get("/things", params=params), name) == (
+            f"has {len(params.get('sort', '').split(',')) if 'sort' in params else 300} "
+            "sort keys; at most 16 are accepted"
+        )
+    too_large(events.get("/events", params={"sort": sort_of(17, squiz=True)}), "sort")
+    body = {"collections": ["/events"], "sort": sort_of(17, squiz=True)}
+    too_large(events.post("/__resources/collections", json=body), "sort")
+    assert seed.get("/things", params={"sort": sort_of(16)}).status_code == 200
+
+
+def test_a_sort_at_the_cap_pages_both_ways(database: Database, space: str) -> None:
+    """16 keys of alternating directions: the cursor condition nested one level per column,
+    and SQLAlchemy's recursion (32 keys: 500) or SQLite's parser stack (16 keys: 503) gave
+    out on the second page."""
+    _, key = ApiKeyStore(database).add(space, readonly=False)
+    with serve(database, space, "codehooks.yaml") as client:
+        keyed = Keyed(client, key)
+        for n in range(12):
+            body = {f"f{k}": (n >> (k % 4)) & 1 for k in range(16)}
+            assert keyed.post("/things", json={**body, "n": n}).status_code == 201
+        sort = sort_of(16)
+        whole = [d["n"] for d in keyed.get("/things", params={"sort": sort}).json()]
+        url: str | None = f"/things?sort={quote(sort)}&page[size]=5"
+        forwards: list[int] = []
+        pages: list[dict[str, Any]] = []
+        while url is not None:
+            page = keyed.get(url)
+            assert page.status_code == 200, page.text
+            pages.append(page.json())
+            forwards += [d["n"] for d in pages[-1]["data"]]
+            url = pages[-1]["links"]["next"]
+        assert forwards == whole and len(whole) == 12
+        back = keyed.get(pages[-1]["links"]["prev"]).json()
+        assert [d["n"] for d in back["data"]] == whole[5:10]
+
+
+def nested_or(depth: int) -> dict[str, Any]:
+    query: dict[str, Any] = {"n": 1}
+    for _ in range(depth):
+        query = {"$or": [query, {"s": "x"}]}
+    return query
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"$or": [{f"f{n}": n} for n in range(500)]}, "has 501 conditions and operators"),
+        ({f"f{n}": {"$gt": 1, "$lt": 5} for n in range(34)}, "has 103 conditions and operators"),
+        ({"t": {"$all": list(range(101))}}, "has 101 conditions and operators"),
+        ({"t": {"$in": [[n] for n in range(100)]}}, "has 101 conditions and operators"),
+        ({"$and": [{"n": {"$in": list(range(1000))}} for _ in range(5)]}, "lists 5000 values"),
+        ({"n": {"$in": list(range(600))}, "s": {"$nin": list(range(401))}}, "lists 1001 values"),
+    ],
+)
+def test_queries_past_the_cap_are_400(seed: Keyed, query: dict[str, Any], reason: str) -> None:
+    """500 $or branches: SQLite refused the statement (503); twenty 1000-value $in lists took
+    80 s on PostgreSQL; the others seconds of CPU building SQL."""
+    params = {"q": json.dumps(query)}
+    for method, path in [
+        ("GET", "/things"),
+        ("GET", "/things/_count"),
+        ("DELETE", "/things/_byquery"),
+    ]:
+        response = seed.client.request(method, path, params=params, headers=seed.headers)
+        assert too_large(response, "q").startswith(reason), method + path
+    assert names(seed) == [0, 1, 2]
+
+
+def test_queries_at_the_cap_are_answered(seed: Keyed) -> None:
+    for query, found in [
+        ({"$or": [{"n": 1}, *({f"f{k}": k} for k in range(98))]}, [1]),  # 100 nodes
+        ({"n": {"$in": list(range(999))}, "s": {"$nin": ["x"]}}, [0, 1, 2]),  # 1000 values
+        (nested_or(16), [1]),
+    ]:
+        response = seed.get("/things", params={"q": json.dumps(query)})
+        assert response.status_code == 200, response.text[:200]
+        assert sorted(d["n"] for d in response.json()) == found
+    too_deep = seed.get("/things", params={"q": json.dumps(nested_or(17))})
+    assert too_deep.status_code == 400
+
+
+def test_url_conditions_and_filters_past_the_cap_are_400(
+    seed: Keyed, events: CheckedClient
+) -> None:
+    conditions = {f"f{n}": "1" for n in range(101)}  # and their AND
+    assert too_large(seed.get("/things", params=conditions), "query").startswith("has 102")
+    values = {"n": ",".join(str(n) for n in range(1001))}  # one IN list of 1001
+    assert too_large(seed.get("/things", params=values), "query").startswith("lists 1001")
+    filters = ";".join(f"document.f{n}===1" for n in range(101))
+    assert too_large(events.get("/events", params={"filters": filters}), "filters").startswith(
+        "has 102"
+    )
+    body = {"collections": ["/events"], "filters": filters}
+    too_large(events.post("/__resources/collections", json=body), "filters")
+    assert events.get("/events", params={"filters": filters.rsplit(";", 2)[0]}).status_code == 200
+
+
+@pytest.mark.parametrize("depth", [17, 1000])
+def test_filters_nested_too_deep_are_400(events: CheckedClient, depth: int) -> None:
+    """1000 parentheses exhausted the parser's recursion: a 500."""
+    filters = "(" * depth + "document.name===x" + ")" * depth
+    response = events.get("/events", params={"filters": filters})
+    assert response.status_code == 400
+    assert "parentheses nest deeper than 16" in reasons(response)["filters"]
+    fine = "(" * 16 + "document.name===x" + ")" * 16
+    assert events.get("/events", params={"filters": fine}).json() == []
+
+
+def test_a_resources_sort_that_is_no_string_is_400(events: CheckedClient) -> None:
+    for sort in (5, ["+document.name"], {"a": 1}):
+        body = {"collections": ["/events"], "sort": sort}
+        response = events.post("/__resources/collections", json=body)
+        assert response.status_code == 400, response.text  # was a 500 (str methods on it)
+        assert reasons(response) == {"sort": "must be a string"}
