@@ -178,7 +178,7 @@ class JwtVerifier:
             raise Unauthorized("This server accepts no bearer tokens.")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # not JSON, a kid that is no string, a crit...
             raise Unauthorized("The token is malformed.") from exc
         if header.get("alg") not in self.algorithms:
             raise Unauthorized("The token's algorithm is not accepted.")

@@ -5,12 +5,20 @@ errors only a request can cause. Each problem names what was wrong (issue 15).""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.storage.engine import Database
@@ -300,3 +308,102 @@ def test_a_resources_sort_that_is_no_string_is_400(events: CheckedClient) -> Non
         response = events.post("/__resources/collections", json=body)
         assert response.status_code == 400, response.text  # was a 500 (str methods on it)
         assert reasons(response) == {"sort": "must be a string"}
+
+
+# -- malformed bearer tokens ------------------------------------------------------------------
+
+SECRET = "client-errors-secret-0123456789abcdef"
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged(header: Any, claims: Any = None, algorithm: str = "HS256") -> str:
+    """A token signed with the right key whatever its header holds (PyJWT refuses to build
+    most of these)."""
+
+    def part(value: Any) -> str:
+        return b64(value if isinstance(value, bytes) else json.dumps(value).encode())
+
+    payload = {"sub": "u1", "exp": int(time.time()) + 600} if claims is None else claims
+    signing = f"{part(header)}.{part(payload)}".encode()
+    if algorithm == "HS256":
+        signature = hmac.new(SECRET.encode(), signing, hashlib.sha256).digest()
+    else:
+        der = EC_KEY.sign(signing, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return f"{signing.decode()}.{b64(signature)}"
+
+
+HS = {"alg": "HS256", "typ": "JWT"}
+ES = {"alg": "ES256", "typ": "JWT", "kid": "k1"}
+MALFORMED = {
+    # crit: PyJWT raised InvalidTokenError from get_unverified_header, which was not caught (500)
+    "crit": forged({**HS, "crit": ["exp"]}),
+    "crit of an unknown extension": forged({**HS, "crit": ["x"], "x": 1}),
+    "crit not a list": forged({**HS, "crit": "exp"}),
+    "crit empty": forged({**HS, "crit": []}),
+    "kid a number": forged({**HS, "kid": 5}),
+    "kid a list": forged({**HS, "kid": ["k1"]}),
+    "kid an object": forged({**HS, "kid": {"k": 1}}),
+    "kid null": forged({**HS, "kid": None}),
+    # the rest were 401s already
+    "b64 false": forged({**HS, "b64": False}),
+    "b64 false, critical": forged({**HS, "b64": False, "crit": ["b64"]}),
+    "header a list": forged([1, 2]),
+    "header a string": forged("HS256"),
+    "header null": forged(None),
+    "header not JSON": forged(b"{nope"),
+    "header not UTF-8": forged(b"\xff\xfe"),
+    "alg a list": forged({"alg": ["HS256"]}),
+    "alg an object": forged({"alg": {"HS256": 1}}),
+    "header 100,000 brackets deep": forged(
+        b'{"alg": "HS256", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    ),
+    "claims a list": forged(HS, b"[1, 2]"),
+    "claims not JSON": forged(HS, b"{nope"),
+    "exp NaN": forged(HS, b'{"exp": NaN}'),
+    "exp text": forged(HS, {"sub": "u1", "exp": "soon"}),
+    "garbage of 1 MB": "x" * 1_000_000,
+    "1 MB header, bad signature": forged({**HS, "pad": "x" * 1_000_000}).rsplit(".", 1)[0] + ".AA",
+    "four parts": forged(HS) + ".x",
+}
+
+
+@pytest.fixture
+def jwks(tmp_path: Path) -> str:
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(EC_KEY.public_key()))
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "ES256"}]}))
+    return str(path)
+
+
+@pytest.mark.parametrize("key", ["secret", "jwks"])
+def test_malformed_bearer_tokens_are_401(
+    database: Database, space: str, jwks: str, key: str
+) -> None:
+    settings = {"jwt_secret": SECRET} if key == "secret" else {"jwks": jwks}
+    tokens = dict(MALFORMED)
+    if key == "jwks":
+        tokens |= {
+            "ES256 kid a number": forged({**ES, "kid": 5}, algorithm="ES256"),
+            "ES256 kid a list": forged({**ES, "kid": ["k1"]}, algorithm="ES256"),
+            "ES256 crit": forged({**ES, "crit": ["exp"]}, algorithm="ES256"),
+            "ES256 unknown kid": forged({**ES, "kid": "k9"}, algorithm="ES256"),
+        }
+    with serve(database, space, "multi-user.yaml", **settings) as client:
+        good = forged(HS) if key == "secret" else forged(ES, algorithm="ES256")
+        bearer = {"Authorization": f"Bearer {good}"}
+        assert (
+            client.post("/posts", json={"ownerId": "u1", "title": "t"}, headers=bearer).status_code
+            == 201
+        )
+        for name, token in tokens.items():
+            headers = {"Authorization": f"Bearer {token}"}
+            response = client.post("/posts", json={"ownerId": "u1", "title": name}, headers=headers)
+            assert response.status_code == 401, (name, response.text[:200])
+            assert problem(response)["title"] == "Unauthorized", name
+        assert [p["title"] for p in client.get("/posts", headers=bearer).json()] == ["t"]
