@@ -19,3 +19,24 @@ def json_type(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return "object"
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value (scalars 0); stops counting once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest

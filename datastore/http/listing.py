@@ -66,7 +66,10 @@ def select(call: Call, info: SchemaInfo | None) -> Selection:
     if uses_squiz_sort:
         pairs = [(k, v) for k, v in pairs if k != "sort"]
     request = parse_list_request(
-        pairs, default_limit=call.settings.default_limit, max_limit=call.settings.max_limit
+        pairs,
+        default_limit=call.settings.default_limit,
+        max_limit=call.settings.max_limit,
+        max_json_depth=call.settings.max_json_depth,
     )
     settings = call.settings
     node = request.filter

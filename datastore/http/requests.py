@@ -13,6 +13,7 @@ from starlette.requests import Request
 from datastore.blueprint.messages import join_path
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
+from datastore.jsonvalues import json_depth
 from datastore.query.mongo import contains_nul
 from datastore.types import INT64_MAX, INT64_MIN
 
@@ -114,27 +115,6 @@ def _json_error_reason(exc: orjson.JSONDecodeError) -> str:
     column = getattr(exc, "colno", None)
     where = f" at line {line}, column {column}" if line and column else ""
     return f"is not valid JSON{where}: {message}"
-
-
-def json_depth(value: Any, limit: int) -> int:
-    """Nesting depth of a JSON value (scalars 0); stops counting once past ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        depth += 1
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth) for child in children)
-    return deepest
 
 
 def _etag_list(value: str) -> tuple[str, ...]:

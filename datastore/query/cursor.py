@@ -16,7 +16,7 @@ import base64
 import hashlib
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -50,7 +50,8 @@ def _decode_value(value: Any) -> Any:
     if isinstance(value, dict) and "d" in value:
         return Decimal(value["d"])
     if isinstance(value, dict) and "t" in value:
-        return datetime.fromisoformat(value["t"])
+        moment = datetime.fromisoformat(value["t"])
+        return moment.astimezone(UTC) if moment.tzinfo else moment  # OverflowError past 9999
     return value
 
 

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from datastore.app import serve_blueprint_file
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.storage.engine import Database
-from tests.http.test_documents import problem, reasons
+from datastore.storage.indexes import ensure_indexes, index_specs
+from tests.http.test_documents import EVENT, problem, reasons
 from tests.http.test_querying import Keyed
-from tests.support.client import CheckedClient, serve
+from tests.support.client import BLUEPRINTS, CheckedClient, serve
 
 
 @pytest.fixture
@@ -110,8 +113,8 @@ def wrong_kinds(value: Any, last: bool) -> list[Any]:
     """Values of another kind than a cursor's ``value`` (a string, a time, a number)."""
     if isinstance(value, str):
         return [*WRONG_EVERYWHERE, 1, "a\u0000b"]
-    if isinstance(value, dict) and "t" in value:
-        return [*WRONG_EVERYWHERE, value["t"], 1]
+    if isinstance(value, dict) and "t" in value:  # the last: past year 9999 in UTC (500)
+        return [*WRONG_EVERYWHERE, value["t"], 1, {"t": "0001-01-01T00:00:00+14:00"}]
     out_of_range = [2**64, -(2**64)] if last else []  # creation order: a 64-bit key
     return [*WRONG_EVERYWHERE, "abc", "1", *out_of_range]
 
@@ -407,3 +410,104 @@ def test_malformed_bearer_tokens_are_401(
             assert response.status_code == 401, (name, response.text[:200])
             assert problem(response)["title"] == "Unauthorized", name
         assert [p["title"] for p in client.get("/posts", headers=bearer).json()] == ["t"]
+
+
+# -- database errors a request causes ---------------------------------------------------------
+
+
+def deep_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("params", "name", "reason"),
+    [
+        # PostgreSQL: jsonb_extract_path takes at most 100 arguments (TooManyArguments: 503)
+        ({"sort": ".".join(["a"] * 150)}, "sort", "names a field 150 levels deep; at most 64"),
+        ({"q": json.dumps({".".join(["a"] * 65): 1})}, "q." + ".".join(["a"] * 65), "names"),
+        ({"fields": ".".join(["a"] * 65)}, "fields", "names a field 65 levels deep"),
+        # SQLite: sqlite3 binds 64-bit integers at most (OverflowError: 500)
+        ({"q": json.dumps({"n": {"$size": 2**63}})}, "q.n.$size", "must be at most"),
+        ({"n:size": str(2**70)}, "n:size", "must be at most"),
+        # orjson writes at most 254 levels: the SQL compiler raised TypeError (500)
+        ({"q": json.dumps({"n": deep_list(300)})}, "q", "may be nested at most 64 levels deep"),
+        ({"q": json.dumps({"n": {"$in": [deep_list(65)]}})}, "q", "may be nested at most 64"),
+        # datetime.fromtimestamp overflowed (500)
+        ({"q": json.dumps({"n": {"$gt": {"$date": 10**20}}})}, "q.n.$gt.$date", "is not a time"),
+        ({"q": json.dumps({"n": {"$in": [{"$date": -1e300}]}})}, "q.n.$in[0].$date", "is not"),
+    ],
+)
+def test_requests_past_the_databases_limits_are_400(
+    seed: Keyed, params: dict[str, str], name: str, reason: str
+) -> None:
+    response = seed.get("/things", params=params)
+    assert response.status_code == 400, response.text[:300]
+    assert reasons(response)[name].startswith(reason)
+
+
+def test_times_past_year_9999_in_utc_compare_as_no_time(events: CheckedClient) -> None:
+    """A time that is in year 9999 locally but in 10000 in UTC overflowed the conversion (500);
+    like any text that is no time, it matches nothing."""
+    events.post("/events", json=EVENT)
+    for filters in (
+        "document.$createdDatetime<9999-12-31T23:59:59-14:00",
+        "document.$createdDatetime>0001-01-01T00:00:00+14:00",
+    ):
+        response = events.get("/events", params={"filters": filters})
+        assert response.status_code == 200, response.text
+        assert response.json() == []
+
+
+def test_elem_match_nested_16_deep(seed: Keyed, database: Database) -> None:
+    """SQLite's parser stack overflowed (a 503, as if the database were down): now a 400 that
+    says why. PostgreSQL answers it."""
+    query: Any = {"$gt": 1}
+    for _ in range(15):
+        query = {"$elemMatch": query}
+    response = seed.get("/things", params={"q": json.dumps({"n": query})})
+    if database.dialect == "sqlite":
+        assert response.status_code == 400, response.text
+        assert (
+            "too deeply nested for the database (parser stack overflow)"
+            in (problem(response)["detail"])
+        )
+    else:
+        assert response.status_code == 200
+        assert response.json() == []
+
+
+@pytest.fixture
+def indexed(database: Database, space: str) -> Iterator[Keyed]:
+    _, key = ApiKeyStore(database).add(space, readonly=False)
+    served = serve_blueprint_file(BLUEPRINTS / "codehooks.yaml", space)
+    served.document["paths"]["/{collection}"]["x-datastore-indexes"] = ["tag"]
+    ensure_indexes(database, index_specs(served.document))
+    with serve(database, space, served.document) as client:
+        yield Keyed(client, key)
+
+
+def test_indexed_values_too_large_for_the_index(indexed: Keyed, database: Database) -> None:
+    """PostgreSQL's B-tree refuses an index row over 2704 bytes (program_limit_exceeded, which
+    was answered 503 as if the database were down); SQLite has no such index."""
+    big = secrets.token_hex(1600)  # incompressible: 3200 bytes
+    created = indexed.post("/things", json={"tag": "small"})
+    assert created.status_code == 201
+    url = created.headers["location"]
+    answers = [
+        indexed.post("/things", json={"tag": big}),  # PostgreSQL: the async path
+        indexed.put("/things/other", json={"tag": big}),  # the threaded path
+        indexed.patch(url, json={"tag": big}),
+        indexed.patch(url, json={"$set": {"tag": big}}),
+    ]
+    if database.dialect == "postgresql":
+        for response in answers:
+            assert response.status_code == 400, response.text[:300]
+            assert problem(response)["detail"].startswith(
+                "A value of an indexed field (x-datastore-indexes) is too large for its index"
+            )
+        assert [d["tag"] for d in indexed.get("/things").json()] == ["small"]
+    else:
+        assert [r.status_code for r in answers] == [201, 200, 200, 200]
