@@ -84,6 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt_issuer", str, "", "required iss claim of bearer tokens"),
     Setting("jwt_leeway", int, 30, "seconds of clock skew allowed for exp/nbf"),
     Setting(
+        "jwt_allow_no_exp",
+        bool,
+        False,
+        "accept bearer tokens without an exp claim (they never expire); refused by default",
+    ),
+    Setting(
         "dev",
         bool,
         False,
@@ -142,6 +148,7 @@ class Settings:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     jwt_leeway: int = 30
+    jwt_allow_no_exp: bool = False
     dev: bool = False
     log_level: str = "info"
     cors_origin: str = ""
