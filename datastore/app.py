@@ -194,6 +194,7 @@ def jwt_verifier(settings: Settings) -> JwtVerifier | None:
         audience=settings.jwt_audience or None,
         issuer=settings.jwt_issuer or None,
         leeway_seconds=settings.jwt_leeway,
+        require_exp=not settings.jwt_allow_no_exp,
     )
     if not jwt_settings.configured:
         return None

@@ -26,6 +26,8 @@ SERVE_SETTINGS = (
     "max_json_depth",
     "default_limit",
     "max_limit",
+    "max_sort_keys",
+    "max_query_nodes",
     "statement_timeout_ms",
     "pool_size",
     "queue_max_attempts",
@@ -35,6 +37,7 @@ SERVE_SETTINGS = (
     "jwt_audience",
     "jwt_issuer",
     "jwt_leeway",
+    "jwt_allow_no_exp",
     "dev",
     "log_level",
     "cors_origin",
@@ -160,7 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--secret", help="HMAC secret (default: DATASTORE_JWT_SECRET)")
     token.add_argument("--claims", default="{}", help='claims as JSON, e.g. \'{"sub": "u1"}\'')
     token.add_argument(
-        "--expires", default="1h", help="lifetime: 30s, 15m, 1h, 7d, or 'never' (default 1h)"
+        "--expires",
+        default="1h",
+        help="lifetime: 30s, 15m, 1h, 7d (default 1h), or 'never': no exp claim, which servers "
+        "accept only with --jwt-allow-no-exp",
     )
     token.add_argument("--algorithm", default="HS256", choices=("HS256", "HS384", "HS512"))
 
@@ -557,9 +563,13 @@ def _token(args: argparse.Namespace) -> int:
         raise ConfigError(f"--claims is not valid JSON: {exc}") from exc
     if not isinstance(claims, dict):
         raise ConfigError("--claims must be a JSON object")
-    token = mint_token(
-        claims, secret=secret, algorithm=args.algorithm, expires_in=parse_duration(args.expires)
-    )
+    expires_in = parse_duration(args.expires)
+    token = mint_token(claims, secret=secret, algorithm=args.algorithm, expires_in=expires_in)
+    if expires_in is None and "exp" not in claims:
+        print(
+            "note: this token has no exp claim; servers accept it only with --jwt-allow-no-exp",
+            file=sys.stderr,
+        )
     print(token)
     return 0
 

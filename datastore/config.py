@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+MAX_JSON_DEPTH = 128
+"""The deepest ``max_json_depth``: orjson writes at most 254 levels, and the SQL of a query
+holds a value under its field path (up to 64 levels more)."""
 DEV_SECRET = "datastore-development-secret-not-for-production"
 """The JWT secret of ``serve --dev`` when none is configured (development only)."""
 
@@ -50,9 +53,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", int, 1, "server worker processes"),
     Setting("migrate", bool, True, "run pending database migrations at start-up"),
     Setting("max_body_bytes", int, 1024 * 1024, "largest request body accepted (413 beyond)"),
-    Setting("max_json_depth", int, 64, "deepest nesting of JSON arrays/objects accepted"),
+    Setting(
+        "max_json_depth",
+        int,
+        64,
+        "deepest nesting of JSON arrays/objects accepted in bodies and in q/h (at most 128)",
+    ),
     Setting("default_limit", int, 100, "documents per list response when no limit is given"),
     Setting("max_limit", int, 1000, "largest limit / page size a client may ask for"),
+    Setting("max_sort_keys", int, 16, "most sort keys one listing may name (400 beyond)"),
+    Setting(
+        "max_query_nodes",
+        int,
+        100,
+        "most conditions and operators in one query: q, URL conditions or filters (400 beyond)",
+    ),
     Setting("statement_timeout_ms", int, 5000, "PostgreSQL statement timeout (0 = none)"),
     Setting(
         "pool_size",
@@ -68,6 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt_audience", str, "", "required aud claim of bearer tokens"),
     Setting("jwt_issuer", str, "", "required iss claim of bearer tokens"),
     Setting("jwt_leeway", int, 30, "seconds of clock skew allowed for exp/nbf"),
+    Setting(
+        "jwt_allow_no_exp",
+        bool,
+        False,
+        "accept bearer tokens without an exp claim (they never expire); refused by default",
+    ),
     Setting(
         "dev",
         bool,
@@ -116,6 +137,8 @@ class Settings:
     max_json_depth: int = 64
     default_limit: int = 100
     max_limit: int = 1000
+    max_sort_keys: int = 16
+    max_query_nodes: int = 100
     statement_timeout_ms: int = 5000
     pool_size: int = 10
     queue_max_attempts: int = 5
@@ -125,6 +148,7 @@ class Settings:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     jwt_leeway: int = 30
+    jwt_allow_no_exp: bool = False
     dev: bool = False
     log_level: str = "info"
     cors_origin: str = ""
@@ -212,11 +236,15 @@ def _check(settings: Settings) -> None:
         "max_json_depth",
         "default_limit",
         "max_limit",
+        "max_sort_keys",
+        "max_query_nodes",
         "pool_size",
         "queue_max_attempts",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.max_json_depth > MAX_JSON_DEPTH:
+        raise ConfigError(f"max_json_depth may be at most {MAX_JSON_DEPTH}")
     if settings.jwt_leeway < 0:
         raise ConfigError("jwt_leeway may not be negative")
     keys = [k for k in (settings.jwt_secret, settings.jwt_public_key, settings.jwks) if k]

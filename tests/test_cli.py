@@ -87,6 +87,12 @@ def test_keys_and_token(tmp_path: Path) -> None:
     token = run("token", "--secret", secret, "--claims", '{"sub": "u1"}', "--expires", "1h")
     claims = jwt.decode(token.stdout.strip(), secret, algorithms=["HS256"])
     assert claims["sub"] == "u1" and claims["exp"] > claims["iat"]
+    default = run("token", "--secret", secret, "--claims", '{"sub": "u1"}')  # an hour
+    claims = jwt.decode(default.stdout.strip(), secret, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 3600 and default.stderr == ""
+    forever = run("token", "--secret", secret, "--expires", "never")
+    assert "exp" not in jwt.decode(forever.stdout.strip(), secret, algorithms=["HS256"])
+    assert "servers accept it only with --jwt-allow-no-exp" in forever.stderr
     assert run("token", "--secret", secret, "--claims", "[1]").returncode == 2
     assert run("token", "--secret", secret, "--expires", "soon").returncode == 2
 

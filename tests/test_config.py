@@ -37,6 +37,10 @@ def test_environment_then_flags() -> None:
         ({"DATASTORE_MIGRATE": "maybe"}, "DATASTORE_MIGRATE"),
         ({"DATASTORE_PORT": "70000"}, "port"),
         ({"DATASTORE_DEFAULT_LIMIT": "5000"}, "default_limit"),
+        ({"DATASTORE_MAX_SORT_KEYS": "0"}, "max_sort_keys"),
+        ({"DATASTORE_MAX_QUERY_NODES": "0"}, "max_query_nodes"),
+        ({"DATASTORE_MAX_JSON_DEPTH": "129"}, "max_json_depth may be at most 128"),
+        ({"DATASTORE_JWT_ALLOW_NO_EXP": "sometimes"}, "DATASTORE_JWT_ALLOW_NO_EXP"),
     ],
 )
 def test_malformed_values(env: dict[str, str], message: str) -> None:
@@ -58,3 +62,15 @@ def test_repeatable_cors_origin() -> None:
         ["--cors-origin", "https://a.example", "--cors-origin", "https://b.example"]
     )
     assert load_settings(args, {}).cors_origin == "https://a.example,https://b.example"
+
+
+def test_tokens_without_exp_are_refused_unless_allowed() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert load_settings(parser.parse_args([]), {}).jwt_allow_no_exp is False
+    env = {"DATASTORE_JWT_ALLOW_NO_EXP": "true"}
+    assert load_settings(parser.parse_args([]), env).jwt_allow_no_exp is True
+    assert (
+        load_settings(parser.parse_args(["--no-jwt-allow-no-exp"]), env).jwt_allow_no_exp is False
+    )
+    assert load_settings(parser.parse_args(["--jwt-allow-no-exp"]), {}).jwt_allow_no_exp is True

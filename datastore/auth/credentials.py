@@ -4,8 +4,9 @@ JWT verification accepts only the algorithm family of the configured key: HS256/
 shared secret; RS/PS/ES/EdDSA with a PEM public key or a JWKS (a file, or a URL fetched through
 PyJWT's ``PyJWKClient``, cached and refetched when a token names an unknown ``kid``). ``alg:
 none`` and algorithm confusion (an HS token checked against a public key) are refused because
-the accepted list never mixes families. ``exp`` and ``nbf`` are enforced with a small leeway;
-``aud`` and ``iss`` when configured.
+the accepted list never mixes families. ``exp`` is required (a token without it would be good
+forever) unless ``JwtSettings.require_exp`` is off; ``exp`` and ``nbf`` are enforced with a
+small leeway; ``aud`` and ``iss`` when configured.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class JwtSettings:
     audience: str | None = None
     issuer: str | None = None
     leeway_seconds: int = 30
+    require_exp: bool = True
 
     @property
     def configured(self) -> bool:
@@ -178,7 +180,7 @@ class JwtVerifier:
             raise Unauthorized("This server accepts no bearer tokens.")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # not JSON, a kid that is no string, a crit...
             raise Unauthorized("The token is malformed.") from exc
         if header.get("alg") not in self.algorithms:
             raise Unauthorized("The token's algorithm is not accepted.")
@@ -191,13 +193,15 @@ class JwtVerifier:
                 issuer=self.settings.issuer,
                 leeway=self.settings.leeway_seconds,
                 options={
-                    "require": [],
+                    "require": ["exp"] if self.settings.require_exp else [],
                     "verify_aud": self.settings.audience is not None,
                     "verify_iss": self.settings.issuer is not None,
                 },
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("The token has expired.") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(_missing(exc.claim)) from exc
         except jwt.ImmatureSignatureError as exc:
             raise Unauthorized("The token is not valid yet.") from exc
         except jwt.InvalidAudienceError as exc:
@@ -213,14 +217,25 @@ class JwtVerifier:
         return claims
 
 
+def _missing(claim: str) -> str:
+    if claim == "exp":
+        return "The token has no expiry (exp)."
+    return f"The token has no {claim} claim."
+
+
+DEFAULT_LIFETIME = timedelta(hours=1)
+
+
 def mint_token(
     claims: Mapping[str, Any],
     *,
     secret: str,
     algorithm: str = "HS256",
-    expires_in: timedelta | None = None,
+    expires_in: timedelta | None = DEFAULT_LIFETIME,
 ) -> str:
-    """A signed JWT for local use (``datastore token``, ``serve --dev``'s ``/__jwt``)."""
+    """A signed JWT for local use (``datastore token``, ``serve --dev``'s ``/__jwt``), expiring
+    after ``expires_in``; ``None`` leaves ``exp`` out (servers accept such a token only with
+    ``--jwt-allow-no-exp``)."""
     if algorithm not in HMAC_ALGORITHMS:
         raise CredentialConfigError(f"tokens are minted with HS256/384/512, not {algorithm}")
     payload = dict(claims)

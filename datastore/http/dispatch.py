@@ -215,6 +215,24 @@ _CONTROL_IN_PATH = BadRequest(
 )
 """No id, collection name, key or topic may hold one, and the router would misread them (a
 trailing newline matches ``$``): such paths are refused before any routing."""
+_NUL_IN_QUERY = BadRequest(
+    "The query may not contain the NUL character.",
+    invalid_params=[InvalidParam("query", "contains a NUL character (%00)")],
+)
+"""Nothing can store or compare U+0000 (PostgreSQL's text and JSONB refuse it), and in a
+parameter name it became part of the SQL (a URL condition's field): it cut PostgreSQL's
+statement short (500) and SQLite refused it (503). Refused in every name and value, on every
+route, before routing."""
+
+
+def _refused(scope: Scope) -> BadRequest | None:
+    """The error for a request whose path or query no route may see, if it is one."""
+    if _CONTROL.search(scope["path"]):
+        return _CONTROL_IN_PATH
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:  # unquoting makes U+0000 of nothing else
+        return _NUL_IN_QUERY
+    return None
 
 
 class SystemRoutes:
@@ -252,8 +270,9 @@ class SystemRoutes:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _CONTROL.search(scope["path"]):
-            await problem_response(_CONTROL_IN_PATH)(scope, receive, send)
+        refused = _refused(scope) if scope["type"] == "http" else None
+        if refused is not None:
+            await problem_response(refused)(scope, receive, send)
             return
         route = self._route(scope["path"]) if scope["type"] == "http" else None
         if route is None:

@@ -22,6 +22,7 @@ from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
 from datastore.query import ast, cursor
+from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
 from datastore.query.sql import Compiler, compiler_for
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
@@ -58,27 +59,29 @@ def _types(info: SchemaInfo | None) -> Any:
 
 def select(call: Call, info: SchemaInfo | None) -> Selection:
     """Parse every query parameter of a list-like request; raises BadRequest."""
-    params = call.request.query_params
-    if "\x00" in str(call.request.url.query) or any("\x00" in v for v in params.values()):
-        raise BadRequest(
-            "The query may not contain the NUL character.",
-            invalid_params=[InvalidParam("query", "contains a NUL character")],
-        )
+    params = call.request.query_params  # never with U+0000: see http/dispatch.py
     pairs = [(k, v) for k, v in params.multi_items() if k not in SQUIZ_KEYS]
     squiz_sort = params.get("sort", "")
     uses_squiz_sort = squiz_sort.lstrip("+- ").startswith("document.")
     if uses_squiz_sort:
         pairs = [(k, v) for k, v in pairs if k != "sort"]
     request = parse_list_request(
-        pairs, default_limit=call.settings.default_limit, max_limit=call.settings.max_limit
+        pairs,
+        default_limit=call.settings.default_limit,
+        max_limit=call.settings.max_limit,
+        max_json_depth=call.settings.max_json_depth,
     )
+    settings = call.settings
     node = request.filter
+    check_query(node, "q" if "q" in params else "query", settings.max_query_nodes)
     has_selector = request.has_selector
     if "filters" in params:
         squiz = parse_filters(params["filters"], _types(info))
+        check_query(squiz, "filters", settings.max_query_nodes)
         node = squiz if node == ast.TRUE else ast.And((node, squiz))
         has_selector = True
     sort = parse_sort(squiz_sort) if uses_squiz_sort else request.sort
+    check_sort(sort, "sort" if "sort" in params else "h.sort", settings.max_sort_keys)
     page = parse_page(
         dict(params),
         default_size=call.settings.default_limit,
@@ -189,7 +192,7 @@ async def _page(
     clauses = [where] if where is not None else []
     if boundary is not None:
         name = "page[before]" if backwards else "page[after]"
-        values = cursor.decode(boundary, order, len(keys), name)
+        values = cursor.decode(boundary, order, keys, name)
         clauses.append(cursor.after(keys, values, backwards=backwards))
     query_keys = [(expr, desc != backwards) for expr, desc in keys]
     rows = await run_in_threadpool(

@@ -22,11 +22,12 @@ from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import render
 from datastore.errors import BadRequest, CollectionNotFound, Forbidden, InvalidParam, Unauthorized
 from datastore.http.dispatch import MountedSpace
-from datastore.http.endpoint import Endpoint
+from datastore.http.endpoint import Endpoint, Space
 from datastore.http.requests import parse_json, read_body
 from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
 from datastore.query import ast
+from datastore.query.limits import check_query, check_sort
 from datastore.query.sql import compiler_for
 from datastore.query.squiz import parse_filters, parse_sort
 from datastore.storage.tables import documents
@@ -50,9 +51,10 @@ def _match(mount: MountedSpace, path: str) -> tuple[Endpoint, str]:
 
 
 def _readable(
-    endpoint: Endpoint, collection: str, ctx: AclContext, filters: Any, dialect: str
+    endpoint: Endpoint, collection: str, ctx: AclContext, filters: Any, space: Space
 ) -> sa.ColumnElement[bool]:
     """The documents of ``collection`` the caller may read that match the ``filters``."""
+    dialect = space.db.dialect
     info = endpoint.document_info or endpoint.response_info
     compiler = compiler_for(
         info.default_paths if info else None, inherits=endpoint.inherits, dialect=dialect
@@ -61,6 +63,7 @@ def _readable(
     if isinstance(filters, str):
         types = info.property_types if info else {}
         squiz = parse_filters(filters, lambda p: types.get(p[0]) if len(p) == 1 else None)
+        check_query(squiz, "filters", space.settings.max_query_nodes)
         node = ast.And((node, squiz))
     return sa.and_(documents.c.collection == collection, compiler.filter(node))
 
@@ -97,7 +100,8 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         if not allowed(access, ctx) or (access.rule is None and endpoint.op.security is None):
             raise Forbidden()
     filters = body.get("filters") if isinstance(body, dict) else None
-    sort = parse_sort(body["sort"]) if isinstance(body, dict) and body.get("sort") else ()
+    sort = _sort(body.get("sort") if isinstance(body, dict) else None)
+    check_sort(sort, "sort", space.settings.max_sort_keys)
     limit = body.get("limit", space.settings.default_limit) if isinstance(body, dict) else 0
     if (
         isinstance(limit, bool)
@@ -109,8 +113,7 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     # Each collection is filtered by its own document GET rule, compiled with its own
     # defaults, so every document shown is one its GET would answer.
     clauses = [
-        _readable(endpoint, collection, ctx, filters, space.db.dialect)
-        for endpoint, collection in matched
+        _readable(endpoint, collection, ctx, filters, space) for endpoint, collection in matched
     ]
     where = sa.or_(*clauses)
     first = matched[0][0]
@@ -130,3 +133,12 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         shown["$collection"] = "/" + doc.collection
         data.append(shown)
     return json_response({"data": data})
+
+
+def _sort(text: Any) -> tuple[ast.SortKey, ...]:
+    """The body's ``sort`` (a Squiz sort string) as sort keys; none when absent or empty."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str):
+        raise BadRequest(invalid_params=[InvalidParam("sort", "must be a string")])
+    return parse_sort(text)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from datastore.errors import BadRequest, InvalidParam
-from datastore.jsonvalues import contains_nul, query_integer
+from datastore.jsonvalues import contains_nul, json_depth, query_integer
 from datastore.query import ast
 from datastore.types import INT64_MAX
 
@@ -31,6 +31,9 @@ COMPARE_OPS: dict[str, ast.CompareOp] = {
 }
 MAX_IN_VALUES = 1000
 MAX_DEPTH = 16
+MAX_PATH_PARTS = 64
+"""Parts of a dotted field name (PostgreSQL's jsonb_extract_path takes at most 99: a sort by a
+150-part name was refused by the database, a 503; no stored document is that deep)."""
 _NUMBER = re.compile(r"^-?(?:0|[1-9]\d*|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 
 
@@ -43,6 +46,8 @@ def field_path(name: str, where: str) -> tuple[str, ...]:
     parts = tuple(name.split("."))
     if not name or any(not p for p in parts):
         raise _bad(where, f"{name!r} is not a field name")
+    if len(parts) > MAX_PATH_PARTS:
+        raise _bad(where, f"names a field {len(parts)} levels deep; at most {MAX_PATH_PARTS}")
     return parts
 
 
@@ -52,8 +57,9 @@ def _operand(name: str, where: str) -> ast.Operand:
     return ast.Field(field_path(name, where))
 
 
-def _value(value: Any) -> Any:
-    """``{"$date": "..."}`` → the date string (dates are stored as ISO strings)."""
+def _value(value: Any, where: str) -> Any:
+    """``{"$date": "..."}`` → the date string (dates are stored as ISO strings); milliseconds
+    since 1970 outside years 1-9999 are a BadRequest (they were a 500)."""
     if isinstance(value, dict) and set(value) == {"$date"}:
         inner = value["$date"]
         if isinstance(inner, str):
@@ -61,7 +67,11 @@ def _value(value: Any) -> Any:
         if isinstance(inner, int | float) and not isinstance(inner, bool):
             from datetime import UTC, datetime
 
-            return datetime.fromtimestamp(inner / 1000, UTC).isoformat().replace("+00:00", "Z")
+            try:
+                moment = datetime.fromtimestamp(inner / 1000, UTC)
+            except (OverflowError, ValueError, OSError):
+                raise _bad(f"{where}.$date", "is not a time between the years 1 and 9999") from None
+            return moment.isoformat().replace("+00:00", "Z")
     return value
 
 
@@ -107,7 +117,7 @@ def _condition(field: ast.Operand, condition: Any, where: str, depth: int) -> as
         and set(condition) != {"$date"}
     ):
         raise _bad(where, "mixes operators and plain fields")
-    return ast.Compare(field, "eq", _value(condition))
+    return ast.Compare(field, "eq", _value(condition, where))
 
 
 def _list(value: Any, where: str) -> tuple[Any, ...]:
@@ -115,7 +125,7 @@ def _list(value: Any, where: str) -> tuple[Any, ...]:
         raise _bad(where, "must be a list")
     if len(value) > MAX_IN_VALUES:
         raise _bad(where, f"may hold at most {MAX_IN_VALUES} values")
-    return tuple(_value(v) for v in value)
+    return tuple(_value(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 def check_regex(pattern: Any, where: str, flags: str = "") -> str:
@@ -144,7 +154,7 @@ def _operators(field: ast.Operand, ops: dict[str, Any], where: str, depth: int) 
     for op, arg in ops.items():
         here = f"{where}.{op}"
         if op in COMPARE_OPS:
-            items.append(ast.Compare(field, COMPARE_OPS[op], _value(arg)))
+            items.append(ast.Compare(field, COMPARE_OPS[op], _value(arg, here)))
         elif op in ("$in", "$nin"):
             node: ast.Node = ast.In(field, _list(arg, here))
             items.append(node if op == "$in" else ast.Not(node))
@@ -173,7 +183,7 @@ def _operators(field: ast.Operand, ops: dict[str, Any], where: str, depth: int) 
         elif op == "$size":
             if isinstance(arg, bool) or not isinstance(arg, int) or arg < 0:
                 raise _bad(here, "must be a whole number, 0 or more")
-            items.append(ast.ArraySize(field, arg))
+            items.append(ast.ArraySize(field, _int(arg, here, maximum=INT64_MAX)))
         elif op in ("$startsWith", "$endsWith"):
             if not isinstance(arg, str):
                 raise _bad(here, "must be a string")
@@ -214,13 +224,15 @@ class ListRequest:
     has_selector: bool = False
 
 
-def _json_param(raw: str, name: str) -> Any:
+def _json_param(raw: str, name: str, max_depth: int) -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise _bad(name, f"is not valid JSON: {exc}") from None
     if contains_nul(value):
         raise _bad(name, "contains a NUL character")
+    if json_depth(value, max_depth) > max_depth:  # 255 levels broke the SQL compiler: a 500
+        raise _bad(name, f"may be nested at most {max_depth} levels deep")
     return value
 
 
@@ -358,7 +370,7 @@ def _named_url_op(field: ast.Operand, op: str, values: list[Any], raw: str, key:
             raise _bad(key, "needs values")
         return ast.ArrayAll(field, tuple(values))
     if op == "size":
-        return ast.ArraySize(field, _int(raw, key))
+        return ast.ArraySize(field, _int(raw, key, maximum=INT64_MAX))
     if op in ("in", "nin"):
         node: ast.Node = ast.In(field, tuple(values))
         return node if op == "in" else ast.Not(node)
@@ -374,8 +386,10 @@ def parse_list_request(
     *,
     default_limit: int,
     max_limit: int,
+    max_json_depth: int = 64,
 ) -> ListRequest:
-    """A Codehooks list request from the URL's query parameters."""
+    """A Codehooks list request from the URL's query parameters (``q`` and ``h`` nested at most
+    ``max_json_depth`` levels, like bodies)."""
     pairs = list(params)
     single: dict[str, str] = {}
     for key, value in pairs:
@@ -386,14 +400,14 @@ def parse_list_request(
     has_selector = False
     if "q" in single or "h" in single:
         if "q" in single:
-            node = parse_mongo_query(_json_param(single["q"], "q"))
+            node = parse_mongo_query(_json_param(single["q"], "q", max_json_depth))
             has_selector = True
     else:
         conditions = _url_conditions(pairs)
         if conditions:
             node = conditions[0] if len(conditions) == 1 else ast.And(tuple(conditions))
             has_selector = True
-    hints = _json_param(single["h"], "h") if "h" in single else {}
+    hints = _json_param(single["h"], "h", max_json_depth) if "h" in single else {}
     if not isinstance(hints, dict):
         raise _bad("h", "must be a JSON object")
     sort: tuple[ast.SortKey, ...] = ()

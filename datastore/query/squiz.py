@@ -45,6 +45,8 @@ _OPS: dict[str, str] = {
 }
 _OP_ORDER = ("===", "!==", ">=", "<=", "@>", "<@", ">", "<")
 MAX_FILTER_LENGTH = 4000
+MAX_DEPTH = 16
+"""Deepest nesting of parentheses (1,000 of them exhausted the parser's stack: a 500)."""
 
 
 def _bad(name: str, reason: str) -> BadRequest:
@@ -56,6 +58,7 @@ class _FilterParser:
         self.text = text
         self.types = types
         self.pos = 0
+        self.depth = 0
 
     def fail(self, reason: str) -> BadRequest:
         return _bad("filters", f"{reason} at character {self.pos + 1}")
@@ -87,11 +90,15 @@ class _FilterParser:
 
     def unit(self) -> ast.Node:
         if self.peek() == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"parentheses nest deeper than {MAX_DEPTH}")
             self.pos += 1
             node = self.expr()
             if self.peek() != ")":
                 raise self.fail("missing )")
             self.pos += 1
+            self.depth -= 1
             return node
         return self.condition()
 

@@ -42,6 +42,7 @@ from datastore.storage.documents import (
     insert_params,
     update_params,
 )
+from datastore.storage.errors import too_large
 
 _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _SQL = str(BY_PATH.compile(dialect=_DIALECT))
@@ -124,8 +125,10 @@ class AsyncStore:
                 "A value in the request cannot be stored or compared"
                 + (f": {message}." if message else ".")
             ) from exc
-        except psycopg.OperationalError as exc:
-            raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
+        except psycopg.OperationalError as exc:  # an index row too large is one (class 54)
+            raise too_large(exc) or ServiceUnavailable(
+                "The database is unavailable; try again shortly."
+            ) from exc
 
     async def get(self, space: str, collection: str, doc_id: str) -> StoredDocument | None:
         """The document at this place, or None."""

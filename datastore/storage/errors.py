@@ -16,20 +16,60 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _TIMEOUT_CODES = {"57014"}  # query_canceled (statement_timeout)
+_LIMIT_CLASS = "54"
+"""PostgreSQL's program_limit_exceeded: stack depth, too many arguments or columns, an index
+row too large. The request was too large; the database is fine."""
+_SQLITE_LIMITS = (
+    "parser stack overflow",
+    "expression tree is too large",
+    "too many sql variables",
+    "too many terms in compound select",
+    "too many arguments on function",
+    "too many columns",
+    "at most 64 tables in a join",
+    "like or glob pattern too complex",
+    "string or blob too big",
+)
+"""SQLite's refusals of a statement too large or too deep (SQLITE_ERROR / SQLITE_TOOBIG)."""
+
+
+def too_large(exc: BaseException) -> BadRequest | None:
+    """A 400 for a statement past one of the database's limits (``exc``: the driver's error or
+    SQLAlchemy's around it), else None."""
+    driver = getattr(exc, "orig", None) or exc
+    code = str(getattr(driver, "sqlstate", None) or "")
+    message = str(driver).split("\n", 1)[0]
+    if code.startswith(_LIMIT_CLASS) and message.startswith("index row"):
+        return BadRequest(
+            "A value of an indexed field (x-datastore-indexes) is too large for its index: "
+            "keep indexed values under 2,000 bytes."
+        )
+    if code.startswith(_LIMIT_CLASS) or message.lower().startswith(_SQLITE_LIMITS):
+        return BadRequest(
+            f"The request is too large or too deeply nested for the database ({message}); "
+            "simplify it."
+        )
+    return None
 
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Map database failures to 503 (unreachable, timed out) with the driver error kept."""
+    """Map database failures to 503 (unreachable, timed out) and statements the request made
+    too large for the database to 400, with the driver error kept."""
     try:
         yield
     except sqlalchemy.exc.OperationalError as exc:
         code = getattr(exc.orig, "sqlstate", None)
         if code in _TIMEOUT_CODES:
             raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
-        raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
+        raise too_large(exc) or ServiceUnavailable(
+            "The database is unavailable; try again shortly."
+        ) from exc
     except sqlalchemy.exc.DataError as exc:
         # Class 22 (data exception): a value the database cannot take, e.g. U+0000 in JSONB.
+        refused = too_large(exc)  # SQLite's "string or blob too big" is a DataError
+        if refused is not None:
+            raise refused from exc
         diag = getattr(exc.orig, "diag", None)
         message = str(getattr(diag, "message_primary", "") or "")
         raise BadRequest(
@@ -44,7 +84,12 @@ def translate_errors() -> Iterator[None]:
         code = getattr(exc.orig, "sqlstate", None)
         if code in _TIMEOUT_CODES:
             raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
+        refused = too_large(exc)
+        if refused is not None:
+            raise refused from exc
         raise
+    except OverflowError as exc:  # sqlite3 binds integers of 64 bits at most
+        raise BadRequest("A number in the request is too large for the database.") from exc
 
 
 RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected

@@ -26,6 +26,11 @@ from datastore.storage.engine import Database
 SECRET = "s3cret-for-tests-only-32-bytes-long!"
 
 
+def later() -> int:
+    """An ``exp`` an hour from now (tokens without one are refused by default)."""
+    return int(time.time()) + 3600
+
+
 def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -52,7 +57,7 @@ def test_hs256_round_trip_and_expiry() -> None:
     assert verifier.verify(token)["sub"] == "u1"
     expired = jwt.encode({"sub": "u1", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256")
     refused(verifier, expired, "expired")
-    future = jwt.encode({"nbf": int(time.time()) + 600}, SECRET, algorithm="HS256")
+    future = jwt.encode({"nbf": int(time.time()) + 600, "exp": later()}, SECRET, "HS256")
     refused(verifier, future, "not valid yet")
 
 
@@ -81,6 +86,35 @@ def test_remembering_does_not_outlive_the_window(monkeypatch: pytest.MonkeyPatch
     assert calls == [token]  # checked again after the window
 
 
+def test_a_token_without_exp_is_refused_unless_allowed() -> None:
+    forever = jwt.encode({"sub": "u1"}, SECRET, algorithm="HS256")
+    refused(JwtVerifier(JwtSettings(secret=SECRET)), forever, "The token has no expiry (exp).")
+    allowing = JwtVerifier(JwtSettings(secret=SECRET, require_exp=False))
+    assert allowing.verify(forever)["sub"] == "u1"
+    refused(allowing, jwt.encode({"exp": int(time.time()) - 60}, SECRET, "HS256"), "expired")
+    for exp in ("soon", [1], {"t": 1}):  # present but no number: malformed either way
+        token = jwt.encode({"sub": "u1", "exp": exp}, SECRET, algorithm="HS256")
+        refused(JwtVerifier(JwtSettings(secret=SECRET)), token, "malformed")
+        refused(allowing, token, "malformed")
+    null = jwt.encode({"sub": "u1", "exp": None}, SECRET, algorithm="HS256")
+    refused(JwtVerifier(JwtSettings(secret=SECRET)), null, "The token has no expiry (exp).")
+
+
+def test_missing_audience_or_issuer_is_named() -> None:
+    verifier = JwtVerifier(JwtSettings(secret=SECRET, audience="api", issuer="me"))
+    no_aud = jwt.encode({"iss": "me", "exp": later()}, SECRET, algorithm="HS256")
+    refused(verifier, no_aud, "The token has no aud claim.")
+    no_iss = jwt.encode({"aud": "api", "exp": later()}, SECRET, algorithm="HS256")
+    refused(verifier, no_iss, "The token has no iss claim.")
+
+
+def test_minted_tokens_expire_unless_told_not_to() -> None:
+    claims = jwt.decode(mint_token({"sub": "u1"}, secret=SECRET), SECRET, algorithms=["HS256"])
+    assert 3590 < claims["exp"] - time.time() <= 3600
+    forever = mint_token({"sub": "u1"}, secret=SECRET, expires_in=None)
+    assert "exp" not in jwt.decode(forever, SECRET, algorithms=["HS256"])
+
+
 def test_leeway_tolerates_small_skew() -> None:
     verifier = JwtVerifier(JwtSettings(secret=SECRET, leeway_seconds=30))
     token = jwt.encode({"exp": int(time.time()) - 5}, SECRET, algorithm="HS256")
@@ -103,7 +137,7 @@ def test_attacks_are_refused() -> None:
 def test_algorithm_confusion_is_refused() -> None:
     key, public = rsa_keys()
     verifier = JwtVerifier(JwtSettings(public_key_pem=public))
-    good = jwt.encode({"sub": "u1"}, key, algorithm="RS256")
+    good = jwt.encode({"sub": "u1", "exp": later()}, key, algorithm="RS256")
     assert verifier.verify(good)["sub"] == "u1"
     # An attacker signs with HS256 using the public key as the HMAC secret.
     header = _b64({"alg": "HS256", "typ": "JWT"})
@@ -115,15 +149,18 @@ def test_algorithm_confusion_is_refused() -> None:
     forged = f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
     refused(verifier, forged, "algorithm")
     other_key, _ = rsa_keys()
-    refused(verifier, jwt.encode({"sub": "u1"}, other_key, algorithm="RS256"), "signature")
+    other = jwt.encode({"sub": "u1", "exp": later()}, other_key, algorithm="RS256")
+    refused(verifier, other, "signature")
 
 
 def test_audience_and_issuer() -> None:
     verifier = JwtVerifier(JwtSettings(secret=SECRET, audience="api", issuer="me"))
-    ok = jwt.encode({"aud": "api", "iss": "me"}, SECRET, algorithm="HS256")
+    ok = jwt.encode({"aud": "api", "iss": "me", "exp": later()}, SECRET, algorithm="HS256")
     assert verifier.verify(ok)
-    refused(verifier, jwt.encode({"aud": "x", "iss": "me"}, SECRET, algorithm="HS256"), "audience")
-    refused(verifier, jwt.encode({"aud": "api", "iss": "x"}, SECRET, algorithm="HS256"), "issuer")
+    other_aud = jwt.encode({"aud": "x", "iss": "me", "exp": later()}, SECRET, algorithm="HS256")
+    refused(verifier, other_aud, "audience")
+    other_iss = jwt.encode({"aud": "api", "iss": "x", "exp": later()}, SECRET, algorithm="HS256")
+    refused(verifier, other_iss, "issuer")
 
 
 def test_jwks_file_with_rotation(tmp_path: Path) -> None:
@@ -137,9 +174,9 @@ def test_jwks_file_with_rotation(tmp_path: Path) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk(first, "k1")]}))
     verifier = JwtVerifier(JwtSettings(jwks=str(path)))
-    token = jwt.encode({"sub": "u"}, first, algorithm="ES256", headers={"kid": "k1"})
+    token = jwt.encode({"sub": "u", "exp": later()}, first, "ES256", headers={"kid": "k1"})
     assert verifier.verify(token)["sub"] == "u"
-    rotated = jwt.encode({"sub": "v"}, second, algorithm="ES256", headers={"kid": "k2"})
+    rotated = jwt.encode({"sub": "v", "exp": later()}, second, "ES256", headers={"kid": "k2"})
     refused(verifier, rotated, "key is not known")
     path.write_text(json.dumps({"keys": [jwk(first, "k1"), jwk(second, "k2")]}))
     assert verifier.verify(rotated)["sub"] == "v"
@@ -205,16 +242,16 @@ def test_jwks_url_is_fetched_cached_and_refetched_on_unknown_kid() -> None:
         # PyJWT refetches for an unknown kid at most once per cooldown (30 s): shorten it here.
         assert verifier._remote is not None
         verifier._remote.cooldown_duration = 0
-        token = jwt.encode({"sub": "u"}, first, algorithm="ES256", headers={"kid": "k1"})
+        token = jwt.encode({"sub": "u", "exp": later()}, first, "ES256", headers={"kid": "k1"})
         assert verifier.verify(token)["sub"] == "u"
         assert verifier.verify(token)["sub"] == "u"
         assert len(hits) == 1  # cached
         served["keys"].append(jwk(second, "k2"))
-        rotated = jwt.encode({"sub": "v"}, second, algorithm="ES256", headers={"kid": "k2"})
+        rotated = jwt.encode({"sub": "v", "exp": later()}, second, "ES256", headers={"kid": "k2"})
         assert verifier.verify(rotated)["sub"] == "v"
         assert len(hits) == 2  # refetched for the unknown kid
         forged = jwt.encode(
-            {"sub": "x"},
+            {"sub": "x", "exp": later()},
             ec.generate_private_key(ec.SECP256R1()),
             algorithm="ES256",
             headers={"kid": "k9"},

@@ -47,7 +47,10 @@ def test_no_credential_is_401(app: CheckedClient) -> None:
     "header",
     [
         "Bearer " + jwt.encode({"sub": "u1", "exp": int(time.time()) - 3600}, SECRET, "HS256"),
-        "Bearer " + jwt.encode({"sub": "u1"}, "some-other-secret-0123456789abcd", "HS256"),
+        "Bearer "
+        + jwt.encode(
+            {"sub": "u1", "exp": int(time.time()) + 3600}, "some-other-secret-0123456789abcd"
+        ),
         "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSJ9.",
         "Bearer garbage",
         "Basic dXNlcjpwYXNz",
@@ -60,6 +63,26 @@ def test_bad_tokens_are_401(app: CheckedClient, header: str) -> None:
     )
     assert response.status_code == 401
     assert app.get("/posts", headers={"Authorization": header}).status_code == 401
+
+
+def test_a_token_without_exp_is_401_unless_the_server_allows_it(
+    database: Database, space: str
+) -> None:
+    """A token without exp was good forever: refused by default (issue 15)."""
+    forever = {"Authorization": "Bearer " + jwt.encode({"sub": "u1"}, SECRET, "HS256")}
+    body = {"ownerId": "u1", "title": "t"}
+    with serve(database, space, "multi-user.yaml", jwt_secret=SECRET) as client:
+        response = client.post("/posts", json=body, headers=forever)
+        assert response.status_code == 401
+        assert problem(response)["detail"] == "The token has no expiry (exp)."
+        assert client.post("/posts", json=body, headers=auth("u1")).status_code == 201
+    with serve(
+        database, space, "multi-user.yaml", jwt_secret=SECRET, jwt_allow_no_exp=True
+    ) as client:
+        assert client.post("/posts", json=body, headers=forever).status_code == 201
+        expired = jwt.encode({"sub": "u1", "exp": int(time.time()) - 3600}, SECRET, "HS256")
+        refused = client.post("/posts", json=body, headers={"Authorization": f"Bearer {expired}"})
+        assert problem(refused)["detail"] == "The token has expired."
 
 
 def test_rule_false_is_403(app: CheckedClient) -> None:

@@ -41,7 +41,11 @@ def attacks(readonly_key: str, foreign_key: str) -> dict[str, dict[str, str]]:
             jwt.encode({"sub": VICTIM, "exp": int(time.time()) - 3600}, SECRET, "HS256")
         ),
         "token signed by another key": bearer(
-            jwt.encode({"sub": VICTIM}, "another-secret-0123456789abcdefgh", "HS256")
+            jwt.encode(
+                {"sub": VICTIM, "exp": int(time.time()) + 3600},
+                "another-secret-0123456789abcdefgh",
+                "HS256",
+            )
         ),
         "alg none": bearer(unsigned({"sub": VICTIM, "isAdmin": True})),
         "token of another user": bearer(mint_token({"sub": "u2"}, secret=SECRET)),
