@@ -498,7 +498,7 @@ def test_indexed_values_too_large_for_the_index(indexed: Keyed, database: Databa
     url = created.headers["location"]
     answers = [
         indexed.post("/things", json={"tag": big}),  # PostgreSQL: the async path
-        indexed.put("/things/other", json={"tag": big}),  # the threaded path
+        indexed.put(url, json={"tag": big}),  # the threaded path
         indexed.patch(url, json={"tag": big}),
         indexed.patch(url, json={"$set": {"tag": big}}),
     ]
