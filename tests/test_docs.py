@@ -62,3 +62,24 @@ def test_the_tutorial_runs(tmp_path: Path) -> None:
     assert '"title":"Buy milk"' in out and "}401" in out and '"status":"403"' in out
     assert '"invalid-params"' in out and '"name":"extra"' in out
     assert out.rstrip().endswith("204")
+
+
+def test_the_architecture_layout_is_the_checkout() -> None:
+    """docs/architecture.md's top level names every folder, and the Alembic scripts are a real
+    top-level folder that the migrations runner uses (installed as ``datastore.migrations``)."""
+    from datastore.storage import migrate
+
+    text = (DOCS / "architecture.md").read_text()
+    layout = text.split("## Top level", 1)[1].split("```")[1]
+    named = {line.split()[0] for line in layout.splitlines() if line.strip()}
+    folders = {
+        f"{p.name}/"
+        for p in ROOT.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(".egg-info")
+    } - {"build/", "dist/"}
+    assert folders <= named, folders - named
+    migrations = ROOT / "migrations"
+    assert migrations.is_dir() and not migrations.is_symlink()
+    assert (migrations / "env.py").is_file() and not (ROOT / "datastore" / "migrations").exists()
+    assert migrations == migrate.MIGRATIONS
+    assert '"datastore.migrations": "migrations"' in (ROOT / "setup.py").read_text()
