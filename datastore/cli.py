@@ -281,9 +281,17 @@ def _prepare_database(settings: object) -> None:
 
 def _lint(args: argparse.Namespace) -> int:
     from datastore.blueprint.diagnostics import format_diagnostics
+    from datastore.blueprint.files import declares_openapi
     from datastore.blueprint.lint import lint_paths
 
-    diagnostics = lint_paths(args.blueprints)
+    blueprints = [path for path in args.blueprints if declares_openapi(path)]
+    if args.strict:
+        for path in args.blueprints:
+            if path not in blueprints:
+                print(
+                    f"datastore: skipped {path}: not a blueprint (no openapi: key)", file=sys.stderr
+                )
+    diagnostics = lint_paths(blueprints)
     output = format_diagnostics(diagnostics, args.format)
     if output:
         print(output)
