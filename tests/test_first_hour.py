@@ -277,3 +277,75 @@ def test_a_worker_imports_handlers_from_the_current_folder(tmp_path: Path) -> No
         _, stderr = worker.communicate(timeout=20)
     assert (tmp_path / "sent.txt").read_text() == "ann"
     assert "worker stopped after 1 jobs" in stderr
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+def test_an_unsupported_content_type_is_said_in_words(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from datastore.app import create_app, serve_blueprint_file
+    from datastore.config import Settings
+
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}"),
+        [serve_blueprint_file(BLUEPRINTS / "events.yaml")],
+    )
+    with TestClient(app) as client:
+        answer = client.post("/events", content="hello", headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 415
+    assert answer.json()["detail"] == (
+        "Content-Type text/plain is not accepted here; send application/json."
+    )
+
+
+COLLECT = [sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider"]
+COLLECT += ["tests/test_config.py"]
+
+
+def test_the_pytest_header_names_the_backends() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_config.py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    header = next(line for line in result.stdout.splitlines() if "datastore backends" in line)
+    assert header.startswith(
+        ("datastore backends: SQLite and PostgreSQL (found at ", "datastore backends: SQLite only")
+    )
+    down = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_config.py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATASTORE_TEST_POSTGRES_URL": f"postgresql://nobody@127.0.0.1:{free_port()}/x",
+            "DATASTORE_REQUIRE_POSTGRES": "",
+            "CI": "",
+        },
+    )
+    assert "datastore backends: SQLite only; PostgreSQL not found at postgresql://" in down.stdout
+    assert "its tests are skipped" in down.stdout
