@@ -579,6 +579,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
+    import shlex
     import shutil
 
     target = Path(args.folder)
@@ -595,7 +596,8 @@ def _init(args: argparse.Namespace) -> int:
         f"created {target}: api.yaml, schemas/item.json, blueprint.schema.json (for editors), "
         "README.md, requests.http"
     )
-    print(f"next: datastore serve {target / 'api.yaml'} --dev")
+    # serve from inside the project, so its SQLite file lands there
+    print(f"next: cd {shlex.quote(str(target))} && datastore serve api.yaml --dev")
     return 0
 
 
