@@ -265,17 +265,27 @@ def _serve(args: argparse.Namespace) -> int:
         spaces = parse_spaces(",".join(args.space))
         paths = [str(Path(p).resolve()) for p in spaces.values()]
         env[SPACES_ENV] = ",".join(f"{n}={p}" for n, p in zip(spaces, paths, strict=True))
+        prefixes = {p: f"/{n}" for n, p in zip(spaces, paths, strict=True)}
     else:
         paths = [str(Path(args.blueprint).resolve())]
         env[BLUEPRINT_ENV] = paths[0]
+        prefixes = {paths[0]: ""}
     for path in paths:
         if not Path(path).is_file():
             raise ConfigError(f"no blueprint at {path}")
     if not _lint_or_report(paths):
         return 1
     from datastore.app import jwt_verifier
+    from datastore.preflight import jwt_warning_for_files, port_problem
 
-    jwt_verifier(settings)  # an unreadable key file or a bad JWKS is one clear line, exit 2
+    # an unreadable key file, a bad JWKS or a short secret is one clear line, exit 2
+    if jwt_verifier(settings) is None:
+        warning = jwt_warning_for_files(prefixes)
+        if warning:
+            print(f"datastore: {warning}", file=sys.stderr)
+    problem = port_problem(settings.host, settings.port)
+    if problem:
+        raise ConfigError(problem)
     for setting_name in SERVE_SETTINGS:
         value = getattr(args, setting_name, None)
         if value is not None:
@@ -291,7 +301,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    print(f"datastore: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+    from datastore.storage.connect import shown
+
+    print(
+        f"datastore: serving on http://{settings.host}:{settings.port} "
+        f"(database: {shown(os.environ['DATASTORE_DATABASE_URL'])})",
+        file=sys.stderr,
+    )
     uvicorn.run(
         "datastore.asgi:application",
         factory=True,
@@ -308,16 +324,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _prepare_database(settings: object) -> None:
-    """Run migrations once before workers start (each worker would otherwise race)."""
+    """Check the database answers, and run migrations once before workers start (each worker
+    would otherwise race)."""
     from datastore.config import Settings
     from datastore.storage import migrate
-    from datastore.storage.engine import Database
 
     assert isinstance(settings, Settings)
-    if not settings.migrate:
-        return
-    db = Database(settings.database_url)
+    db = _connect(settings.database_url)
     try:
+        if not settings.migrate:
+            return
         migrate.upgrade(db)
     except Exception as exc:
         raise ConfigError(f"cannot prepare the database: {str(exc).splitlines()[0]}") from exc
@@ -326,11 +342,31 @@ def _prepare_database(settings: object) -> None:
     os.environ["DATASTORE_MIGRATE"] = "false"
 
 
+def _connect(url: str) -> Any:
+    """The database at ``url`` (default: the SQLite file in the working directory), checked to
+    answer; a bad URL or an unreachable server is one line (exit 2)."""
+    from datastore.storage.connect import DatabaseUnavailable, open_database
+    from datastore.storage.engine import default_sqlite_url
+
+    try:
+        return open_database(url or default_sqlite_url())
+    except DatabaseUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _lint(args: argparse.Namespace) -> int:
     from datastore.blueprint.diagnostics import format_diagnostics
+    from datastore.blueprint.files import declares_openapi
     from datastore.blueprint.lint import lint_paths
 
-    diagnostics = lint_paths(args.blueprints)
+    blueprints = [path for path in args.blueprints if declares_openapi(path)]
+    if args.strict:
+        for path in args.blueprints:
+            if path not in blueprints:
+                print(
+                    f"datastore: skipped {path}: not a blueprint (no openapi: key)", file=sys.stderr
+                )
+    diagnostics = lint_paths(blueprints)
     output = format_diagnostics(diagnostics, args.format)
     if output:
         print(output)
@@ -457,7 +493,6 @@ def _worker(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from datastore.storage import migrate
-    from datastore.storage.engine import Database, default_sqlite_url
     from datastore.worker import HandlerError, JobHandler, Worker, load_callable, webhook
 
     settings = load_settings(args)
@@ -465,6 +500,8 @@ def _worker(args: argparse.Namespace) -> int:
     if not _lint_or_report([args.blueprint]):
         return 1
     handlers: dict[str, JobHandler] = {}
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # handler modules in the current folder, as uvicorn does
     try:
         for spec, make in [(h, load_callable) for h in args.handler] + [
             (w, webhook) for w in args.webhook
@@ -481,7 +518,7 @@ def _worker(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one --handler TOPIC=MODULE:FUNCTION or --webhook")
     if args.visibility_timeout <= 0 or args.poll_interval <= 0:
         raise ConfigError("--visibility-timeout and --poll-interval must be positive")
-    db = Database(settings.database_url or default_sqlite_url())
+    db = _connect(settings.database_url)
     if settings.migrate:
         migrate.upgrade(db)
     worker = Worker(
@@ -507,10 +544,9 @@ def _worker(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     from datastore.auth.apikeys import ApiKeyStore
     from datastore.storage import migrate
-    from datastore.storage.engine import Database, default_sqlite_url
 
     settings = load_settings(args)
-    db = Database(settings.database_url or default_sqlite_url())
+    db = _connect(settings.database_url)
     try:
         migrate.upgrade(db)
         store = ApiKeyStore(db)
@@ -552,7 +588,7 @@ def parse_duration(text: str) -> timedelta | None:
 def _token(args: argparse.Namespace) -> int:
     import json
 
-    from datastore.auth.credentials import mint_token
+    from datastore.auth.credentials import CredentialConfigError, mint_token
 
     secret = args.secret or os.environ.get("DATASTORE_JWT_SECRET")
     if not secret:
@@ -564,7 +600,10 @@ def _token(args: argparse.Namespace) -> int:
     if not isinstance(claims, dict):
         raise ConfigError("--claims must be a JSON object")
     expires_in = parse_duration(args.expires)
-    token = mint_token(claims, secret=secret, algorithm=args.algorithm, expires_in=expires_in)
+    try:
+        token = mint_token(claims, secret=secret, algorithm=args.algorithm, expires_in=expires_in)
+    except CredentialConfigError as exc:
+        raise ConfigError(str(exc)) from None
     if expires_in is None and "exp" not in claims:
         print(
             "note: this token has no exp claim; servers accept it only with --jwt-allow-no-exp",
@@ -576,10 +615,9 @@ def _token(args: argparse.Namespace) -> int:
 
 def _open_database(args: argparse.Namespace) -> Any:
     from datastore.storage import migrate
-    from datastore.storage.engine import Database, default_sqlite_url
 
     settings = load_settings(args)
-    db = Database(settings.database_url or default_sqlite_url())
+    db = _connect(settings.database_url)
     migrate.upgrade(db)
     return db
 
@@ -687,6 +725,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
+    import shlex
     import shutil
 
     target = Path(args.folder)
@@ -703,16 +742,16 @@ def _init(args: argparse.Namespace) -> int:
         f"created {target}: api.yaml, schemas/item.json, blueprint.schema.json (for editors), "
         "README.md, requests.http"
     )
-    print(f"next: datastore serve {target / 'api.yaml'} --dev")
+    # serve from inside the project, so its SQLite file lands there
+    print(f"next: cd {shlex.quote(str(target))} && datastore serve api.yaml --dev")
     return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
     from datastore.storage import migrate
-    from datastore.storage.engine import Database, default_sqlite_url
 
     settings = load_settings(args)
-    db = Database(settings.database_url or default_sqlite_url())
+    db = _connect(settings.database_url)
     try:
         before = migrate.current_revision(db)
         migrate.upgrade(db)

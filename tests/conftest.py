@@ -36,6 +36,19 @@ def _postgres_reachable() -> str | None:
     return None
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which backends this run tests (the README promises both)."""
+    shown = sa.make_url(ADMIN_URL).render_as_string(hide_password=True)
+    problem = _postgres_reachable()
+    if problem is None:
+        return f"datastore backends: SQLite and PostgreSQL (found at {shown})"
+    consequence = "required, so its tests fail" if REQUIRE_POSTGRES else "its tests are skipped"
+    return (
+        f"datastore backends: SQLite only; PostgreSQL not found at {shown} ({problem}): "
+        f"{consequence} (set DATASTORE_TEST_POSTGRES_URL to use another server)"
+    )
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; dropped afterwards."""

@@ -318,6 +318,23 @@ def references(rule: Rule) -> set[str]:
     return found
 
 
+def needs_claims(rule: Rule) -> bool:
+    """Whether the rule can pass only with verified JWT claims: every way through it compares
+    a ``jwt.`` value, and a comparison with a missing value is false. (Conservative: a rule
+    under ``!`` is taken to pass without claims.)"""
+
+    def needs(expr: Expr) -> bool:
+        if isinstance(expr, Cmp):
+            return any(isinstance(o, Ref) and o.root == "jwt" for o in (expr.left, expr.right))
+        if isinstance(expr, AllOf):
+            return any(needs(item) for item in expr.items)
+        if isinstance(expr, AnyOf):
+            return all(needs(item) for item in expr.items)
+        return False
+
+    return rule.expr is not None and needs(rule.expr)
+
+
 # -- evaluation ---------------------------------------------------------------------------
 
 _MISSING: Any = object()

@@ -25,6 +25,8 @@ from jwt import PyJWKClient
 from datastore.errors import Unauthorized
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+HMAC_MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+"""The shortest secret each HMAC algorithm is used with: its hash's size (RFC 7518 §3.2)."""
 PUBLIC_KEY_ALGORITHMS = (
     "RS256",
     "RS384",
@@ -58,6 +60,16 @@ ANONYMOUS = Principal()
 
 class CredentialConfigError(ValueError):
     """A key, key file or JWKS that cannot be used."""
+
+
+def check_secret(secret: str, algorithm: str = "HS256") -> None:
+    """Raises CredentialConfigError (one line) when the secret is too short for ``algorithm``."""
+    size, needed = len(secret.encode()), HMAC_MIN_SECRET_BYTES[algorithm]
+    if size < needed:
+        raise CredentialConfigError(
+            f"the JWT secret is {size} bytes; {algorithm} needs at least {needed} "
+            "(make one with: openssl rand -hex 32)"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,12 @@ class JwtVerifier:
         self._remote: PyJWKClient | None = None
         self._local: _LocalJwks | None = None
         if settings.secret:
-            self.algorithms: tuple[str, ...] = HMAC_ALGORITHMS
+            check_secret(settings.secret)
+            size = len(settings.secret.encode())
+            # only the algorithms the secret is long enough for (PyJWT would warn on the others)
+            self.algorithms: tuple[str, ...] = tuple(
+                a for a in HMAC_ALGORITHMS if size >= HMAC_MIN_SECRET_BYTES[a]
+            )
         else:
             self.algorithms = PUBLIC_KEY_ALGORITHMS
         if settings.public_key_pem:
@@ -238,6 +255,7 @@ def mint_token(
     ``--jwt-allow-no-exp``)."""
     if algorithm not in HMAC_ALGORITHMS:
         raise CredentialConfigError(f"tokens are minted with HS256/384/512, not {algorithm}")
+    check_secret(secret, algorithm)
     payload = dict(claims)
     now = datetime.now(UTC)
     payload.setdefault("iat", int(now.timestamp()))

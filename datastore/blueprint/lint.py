@@ -27,6 +27,7 @@ from datastore.blueprint.loader import (
     resolve_pointer,
     value_at,
 )
+from datastore.blueprint.meta_messages import meta_schema_message
 from datastore.blueprint.model import ALLOWED_METHODS, HTTP_METHODS, Kind, classify, split_path
 
 AclChecker = Callable[[str], list[tuple[int, str]]]
@@ -108,6 +109,18 @@ _OWN_RULES = {"DuplicateOperationIDError", "UnresolvableParameterError"}
 
 
 def _check_openapi(report: _Report, document: dict[str, Any], slots: list[Pointer]) -> None:
+    if "openapi" not in document:
+        swagger = document.get("swagger")
+        if swagger is not None:
+            report.add(
+                ("swagger",),
+                "openapi",
+                f"this is a Swagger {swagger} file (swagger: {str(swagger)!r}); a blueprint is "
+                "OpenAPI 3.0 or 3.1: convert it first (for example: npx swagger2openapi FILE)",
+            )
+        else:
+            report.add((), "openapi", "no openapi: key: a blueprint starts with openapi: 3.1.0")
+        return
     version = str(document.get("openapi", ""))
     if not version.startswith(("3.0", "3.1")):
         report.add(("openapi",), "openapi", f"openapi must be 3.0.x or 3.1.x, got {version!r}")
@@ -136,7 +149,7 @@ def _check_schemas(report: _Report, document: dict[str, Any], slots: list[Pointe
         meta = cls(cls.META_SCHEMA)
         for error in meta.iter_errors(schema):
             where = (*pointer, *error.absolute_path)
-            report.add(where, "schema", f"not a valid JSON Schema: {error.message[:200]}")
+            report.add(where, "schema", meta_schema_message(error))
 
 
 def _walk(node: Any, pointer: Pointer) -> Iterator[tuple[Pointer, str, Any, dict[str, Any]]]:
@@ -175,19 +188,52 @@ def _check_extensions(report: _Report, document: dict[str, Any]) -> None:
 
 
 def _declared_path_params(
-    item: dict[str, Any], operation: dict[str, Any], doc: dict[str, Any]
-) -> set[str]:
-    names: set[str] = set()
-    for params in (item.get("parameters"), operation.get("parameters")):
-        for param in params if isinstance(params, list) else []:
+    item: dict[str, Any], operation: dict[str, Any], doc: dict[str, Any], where: Pointer
+) -> dict[str, Pointer]:
+    """The operation's path parameters (its own and its path item's): name → where its name
+    is written (the ``$ref`` of a referenced one)."""
+    names: dict[str, Pointer] = {}
+    for owner, params in (
+        (where[:2], item.get("parameters")),
+        (where, operation.get("parameters")),
+    ):
+        for index, param in enumerate(params if isinstance(params, list) else []):
+            at: Pointer = (*owner, "parameters", index)
             if isinstance(param, dict) and "$ref" in param:
+                at = (*at, "$ref")
                 try:
                     param = resolve_pointer(doc, str(param["$ref"]).lstrip("#"))
                 except (KeyError, IndexError, ValueError):
                     continue
+            elif isinstance(param, dict) and "name" in param:
+                at = (*at, "name")
             if isinstance(param, dict) and param.get("in") == "path":
-                names.add(str(param.get("name")))
+                names[str(param.get("name"))] = at
     return names
+
+
+def _check_path_params(
+    report: _Report, where: Pointer, templated: set[str], declared: dict[str, Pointer]
+) -> None:
+    """Each template without a parameter, each parameter not in the template; a misnamed one
+    (one of each) is one error at the parameter, however many operations share it."""
+    missing = sorted(templated - declared.keys())
+    extra = sorted(declared.keys() - templated)
+    path = str(where[1])
+    if len(missing) == 1 and len(extra) == 1:
+        report.add(
+            declared[extra[0]],
+            "path-parameter",
+            f"path parameter {extra[0]!r} is not in the path {path}: "
+            f"did you mean {missing[0]!r}? (the names must match)",
+        )
+        return
+    for name in missing:
+        report.add(where, "path-parameter", f"{{{name}}} has no path parameter")
+    for name in extra:
+        report.add(
+            declared[name], "path-parameter", f"path parameter {name!r} is not in the path {path}"
+        )
 
 
 def _check_paths(report: _Report, document: dict[str, Any], check_acl: AclChecker | None) -> None:
@@ -243,11 +289,8 @@ def _check_paths(report: _Report, document: dict[str, Any], check_acl: AclChecke
                     "method",
                     f"{method.upper()} is not allowed on a {kind.value} endpoint ({allowed})",
                 )
-            declared = _declared_path_params(item, operation, document)
-            for missing in sorted(templated - declared):
-                report.add(where, "path-parameter", f"{{{missing}}} has no path parameter")
-            for extra in sorted(declared - templated):
-                report.add(where, "path-parameter", f"path parameter {extra!r} is not in the path")
+            declared = _declared_path_params(item, operation, document, where)
+            _check_path_params(report, where, templated, declared)
             _check_operation(report, where, operation, global_security, check_acl)
             user_id = operation.get("operationId")
             if isinstance(user_id, str):

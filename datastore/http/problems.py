@@ -8,6 +8,7 @@ is logged with its traceback and answered with a bare 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -44,7 +45,7 @@ def from_connexion_problem(status: int, detail: str | None, title: str | None) -
     if status == 405:
         return MethodNotAllowed()
     if status == 415:
-        return UnsupportedMediaType(detail or None)
+        return UnsupportedMediaType(_media_type_detail(detail))
     if status == 404:
         return NotFound(detail or None)
     if status == 400:
@@ -52,6 +53,17 @@ def from_connexion_problem(status: int, detail: str | None, title: str | None) -
     error = DatastoreError(detail or None, title=title or "Error")
     error.status = status
     return error
+
+
+def _media_type_detail(detail: str | None) -> str | None:
+    """connexion says "Invalid Content-type (text/plain), expected ['application/json']" (a
+    Python list); say it in words."""
+    match = re.fullmatch(r"Invalid Content-type \((.*)\), expected \[(.*)\]", detail or "", re.S)
+    if match is None:
+        return detail or None
+    expected = [t.strip().strip("'\"") for t in match[2].split(",") if t.strip()]
+    given = f"Content-Type {match[1]}" if match[1] else "A body without a Content-Type"
+    return f"{given} is not accepted here; send {' or '.join(expected)}."
 
 
 def _params_from_detail(detail: str | None) -> list[InvalidParam]:

@@ -11,11 +11,21 @@ from alembic.script import ScriptDirectory
 
 from datastore.storage.engine import Database
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+def _migrations_folder() -> Path:
+    """The Alembic scripts: ``datastore/migrations`` in an installed wheel (``setup.py`` maps
+    the repository's top-level ``migrations/`` there); that folder itself in a checkout or an
+    editable install."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "migrations"
+    return installed if (installed / "env.py").is_file() else package.parent / "migrations"
+
+
+MIGRATIONS = _migrations_folder()
 
 
 def alembic_config(db: Database) -> Config:
-    """An Alembic config for this database (scripts from the package's migrations folder)."""
+    """An Alembic config for this database (scripts from the migrations folder)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
