@@ -50,13 +50,14 @@ def json_equal(left: Any, right: Any) -> bool:
 
 def with_defaults(document: Any, defaults: Mapping[tuple[str, ...], Any]) -> Any:
     """``document`` with the schema ``defaults`` (by property path) filled in, as
-    ``blueprint.schemas.apply_defaults`` does: a missing or null property gets its default, and
-    a nested default applies only inside an object that is present (or defaulted)."""
+    ``blueprint.schemas.apply_defaults`` does: a missing property gets its default (a null is
+    a value and stays), and a nested default applies only inside an object that is present (or
+    defaulted)."""
     if not defaults or not isinstance(document, Mapping):
         return document
     out = dict(document)
     for name in {path[0] for path in defaults}:
-        if (name,) in defaults and out.get(name) is None:
+        if (name,) in defaults and name not in out:
             out[name] = defaults[(name,)]
         inner = {path[1:]: v for path, v in defaults.items() if path[0] == name and path[1:]}
         if inner and isinstance(out.get(name), Mapping):

@@ -243,11 +243,11 @@ class SchemaCompiler:
 
 
 def apply_defaults(body: dict[str, Any], info: SchemaInfo) -> dict[str, Any]:
-    """A copy of ``body`` with schema defaults filled in for missing or null properties,
-    recursively into nested objects that are present."""
+    """A copy of ``body`` with schema defaults filled in for missing properties, recursively
+    into nested objects that are present. A null is a value: it stays null."""
     out = dict(body)
     for name, value in info.defaults.items():
-        if out.get(name) is None:
+        if name not in out:
             out[name] = copy.deepcopy(value)
     for name, inner in info.nested.items():
         if isinstance(out.get(name), dict):

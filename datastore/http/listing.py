@@ -164,7 +164,8 @@ async def _shape(
 ) -> list[Any]:
     from datastore.http.handlers import resolved
 
-    response_info = call.endpoint.response_info
+    # A listing that declares no schema shows documents as their GET does.
+    response_info = call.endpoint.response_info or call.endpoint.document_info
     bodies = await resolved(call, docs, response_info)
     id_prop = id_property(info, call.op.dynamic)
     out = []

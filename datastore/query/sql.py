@@ -3,8 +3,8 @@
 Every field is first turned into a *JSON expression* (``jsonb`` on PostgreSQL, JSON text via
 SQLite's ``->`` operator), SQL NULL when the property is missing, with schema defaults applied
 exactly as ``blueprint.schemas.apply_defaults`` applies them to what GET shows: a default in place
-of a missing or null property, a nested one only inside an object that is present (or itself
-defaulted), and an object's value with the defaults inside it filled in. Comparisons then go
+of a missing property (a null is a value), a nested one only inside an object that is present (or
+itself defaulted), and an object's value with the defaults inside it filled in. Comparisons then go
 through four typed views of that expression — its JSON type, and its value as a number, a string or
 a boolean, each NULL unless the JSON type matches — so a comparison only ever matches values of the
 same JSON type (``"10" > 9`` is false) and no cast can fail. ``CASE`` guards every cast, because
@@ -440,10 +440,10 @@ class Compiler:
         return sa.case(*whens, else_=filled) if whens else filled
 
     def _default_applies(self, prefix: tuple[str, ...]) -> ColumnElement[bool]:
-        """Whether the stored value at ``prefix`` is missing or null, inside an object (a
-        nested default applies only there; every default above it is known not to apply)."""
-        stored = self.d.field(self.cols.body, prefix)
-        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        """Whether the stored value at ``prefix`` is missing (a null is a value), inside an
+        object (a nested default applies only there; every default above it is known not to
+        apply)."""
+        missing = self.d.field(self.cols.body, prefix).is_(None)
         if len(prefix) == 1:
             return missing
         parent = self.d.field(self.cols.body, prefix[:-1])
@@ -481,11 +481,10 @@ class Compiler:
 
     def _filled_child(self, child: tuple[str, ...]) -> ColumnElement[Any]:
         """The value at ``child`` inside an object that is stored: its default when it is
-        missing or null, else the stored value filled in."""
+        missing, else the stored value filled in."""
         if child not in self.cols.defaults:
             return self._filled(child)
-        stored = self.d.field(self.cols.body, child)
-        missing = sa.or_(stored.is_(None), self.d.has_type(stored, "null"))
+        missing = self.d.field(self.cols.body, child).is_(None)
         return sa.case((missing, self._from_default(child, child)), else_=self._filled(child))
 
     # -- filters --------------------------------------------------------------------------

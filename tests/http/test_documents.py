@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.client import CheckedClient
+from datastore.storage.engine import Database
+from tests.support.client import CheckedClient, serve
 
 EVENT = {"name": "Gig", "eventDate": "2026-12-01T20:00:00Z"}
 
@@ -153,3 +154,41 @@ def test_a_missing_parent_is_named(events: CheckedClient) -> None:
             "status": "404",
             "detail": "The parent document /events/nope does not exist.",
         }
+
+
+def test_an_explicit_null_is_a_value_not_the_default(database: Database, space: str) -> None:
+    """A default applies to a missing property; a null the schema allows reads back as null,
+    in the document, in listings and in filters (issue 23)."""
+    schema = {
+        "type": "object",
+        "properties": {"note": {"type": ["null", "string"], "default": "my default"}},
+    }
+    content = {"application/json": {"schema": schema}}
+    blueprint = {
+        "openapi": "3.1.0",
+        "info": {"title": "nulls", "version": "1"},
+        "paths": {
+            "/n": {
+                "get": {"x-datastore-acl": "public", "responses": {"200": {"description": "ok"}}}
+            },
+            "/n/{id}": {
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "get": {
+                    "x-datastore-acl": "public",
+                    "responses": {"200": {"description": "ok", "content": content}},
+                },
+                "put": {
+                    "x-datastore-acl": "public",
+                    "requestBody": {"content": content},
+                    "responses": {"200": {"description": "ok", "content": content}},
+                },
+            },
+        },
+    }
+    with serve(database, space, blueprint) as client:
+        assert client.put("/n/null", json={"note": None}).json() == {"note": None}
+        assert client.put("/n/absent", json={}).json() == {"note": "my default"}
+        assert client.get("/n/null").json() == {"note": None}
+        assert client.get("/n", params={"note": "my default"}).json() == [{"note": "my default"}]

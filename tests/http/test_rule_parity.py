@@ -158,18 +158,18 @@ def test_nested_default_hides_in_lists_too(database: Database) -> None:
     bodies = [
         {"settings": {}},  # hidden by the default
         {"settings": {"hidden": False}},
-        {"settings": {"hidden": None}},  # null counts as missing: the default
+        {"settings": {"hidden": None}},  # a null is a value: no default
         {},  # no settings object: a nested default does not apply
         {"settings": None},
         {"settings": [1]},
     ]
     with served(database, rule, schema({}, {"hidden": True})) as client:
         ids = put_all(client, bodies)
-        assert visible(client, ids, {"sub": "u"}) == {"d1", "d3", "d4", "d5"}
-    # A defaulted parent gets the defaults inside it.
+        assert visible(client, ids, {"sub": "u"}) == {"d1", "d2", "d3", "d4", "d5"}
+    # A defaulted parent gets the defaults inside it (a null parent is a value: not defaulted).
     with served(database, rule, schema({"settings": {}}, {"hidden": True})) as client:
         ids = put_all(client, bodies)
-        assert visible(client, ids, {"sub": "u"}) == {"d1", "d5"}
+        assert visible(client, ids, {"sub": "u"}) == {"d1", "d2", "d4", "d5"}
 
 
 def test_whole_objects_include_their_nested_defaults(database: Database) -> None:
