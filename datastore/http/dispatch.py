@@ -132,14 +132,30 @@ class Dispatcher:
 
     async def _unrouted(self, scope: Scope, receive: Receive) -> Response:
         path: str = scope["path"]
+        base = ""
         for base_path in self.mounts:
             if base_path and path.startswith(base_path + "/"):
-                path = path[len(base_path) :]
+                base, path = base_path, path[len(base_path) :]
                 break
         segments = [s for s in path.split("/") if s]
+        hint = self._space_hint(base, segments)
         if len(segments) % 2 == 0 and segments:
-            raise DocumentNotFound()
-        raise CollectionNotFound()
+            raise DocumentNotFound(hint)
+        raise CollectionNotFound(hint)
+
+    def _space_hint(self, base: str, segments: list[str]) -> str | None:
+        """When the path would route without its first segment, that segment is likely a
+        Codehooks space name (``/dev/events``): say where the collection is served."""
+        if len(segments) < 2:
+            return None
+        rest = "/" + "/".join(segments[1:])
+        if self.routes(base + rest) is None:
+            return None
+        return (
+            f"No collection {segments[0]!r} is served here. Codehooks URLs begin with a space "
+            f"name; if {segments[0]!r} is one, this server is not addressed by space: request "
+            f"{base}{rest}."
+        )
 
 
 def _refuse_undecodable(scope: Scope, endpoint: Endpoint) -> None:

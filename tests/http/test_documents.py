@@ -192,3 +192,11 @@ def test_an_explicit_null_is_a_value_not_the_default(database: Database, space: 
         assert client.put("/n/absent", json={}).json() == {"note": "my default"}
         assert client.get("/n/null").json() == {"note": None}
         assert client.get("/n", params={"note": "my default"}).json() == [{"note": "my default"}]
+
+
+def test_a_codehooks_space_before_a_declared_collection_gets_a_hint(events: CheckedClient) -> None:
+    # (Outside the served document's server URL: sent past the conformance check.)
+    wrong = events.client.get("/dev/events")
+    assert wrong.status_code == 404
+    assert "request /events" in problem(wrong)["detail"]
+    assert "detail" not in problem(events.client.get("/nothing/here/at/all"))
