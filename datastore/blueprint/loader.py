@@ -26,6 +26,7 @@ import yaml
 
 from datastore.blueprint.diagnostics import BlueprintError, Diagnostic
 from datastore.blueprint.model import HTTP_METHODS, split_path
+from datastore.blueprint.oas30 import SCHEMA_KEYWORDS
 
 Pointer = tuple[str | int, ...]
 Location = tuple[str, int, int]
@@ -324,41 +325,6 @@ def dump_yaml(document: dict[str, Any]) -> str:
 
 # -- the view of a blueprint handed to connexion -------------------------------------------
 
-_OAS30_SCHEMA_KEYS = {
-    "title",
-    "multipleOf",
-    "maximum",
-    "exclusiveMaximum",
-    "minimum",
-    "exclusiveMinimum",
-    "maxLength",
-    "minLength",
-    "pattern",
-    "maxItems",
-    "minItems",
-    "uniqueItems",
-    "maxProperties",
-    "minProperties",
-    "required",
-    "enum",
-    "type",
-    "allOf",
-    "oneOf",
-    "anyOf",
-    "not",
-    "items",
-    "properties",
-    "additionalProperties",
-    "description",
-    "format",
-    "default",
-    "nullable",
-    "readOnly",
-    "writeOnly",
-    "example",
-    "deprecated",
-}
-
 
 def _deref(document: dict[str, Any], node: Any, seen: frozenset[str] = frozenset()) -> Any:
     """``node`` with internal references replaced by their targets (cycles cut to ``{}``)."""
@@ -395,7 +361,7 @@ def _schema_30(schema: Any) -> Any:
     if "const" in schema:
         out["enum"] = [schema["const"]]
     for key, value in schema.items():
-        if key in ("type", "const") or key not in _OAS30_SCHEMA_KEYS:
+        if key in ("type", "const") or key not in SCHEMA_KEYWORDS:
             continue
         if key in ("allOf", "oneOf", "anyOf") and isinstance(value, list):
             out[key] = [_schema_30(v) for v in value]
