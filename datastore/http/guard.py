@@ -170,14 +170,12 @@ def guarded(access: Access) -> bool:
     return not access.public and access.rule is not None
 
 
-async def check_incoming(call: Call, collection: str, view: dict[str, Any]) -> None:
+def check_incoming(call: Call, view: dict[str, Any], parent: Parent | None) -> None:
     """POST, and PUT before the stored state is known: the rule against the incoming
-    document (and its parent)."""
+    document (and its parent, read by ``parent_of``)."""
     access = call.endpoint.access
-    if not guarded(access):
-        return
-    parent = await parent_of(call, collection)
-    require(call, access, rule_context(call, view, parent), parent)
+    if guarded(access):
+        require(call, access, rule_context(call, view, parent), parent)
 
 
 def refuse_when_no_document_could_pass(call: Call, parent: Parent | None) -> None:

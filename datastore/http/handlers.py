@@ -273,7 +273,7 @@ async def _incoming_guards(
     parent = await parent_of(call, collection) if guarded(call.endpoint.access) else None
     if parts.extends is None:
         view = document_view(parts.body, call.endpoint.view_info, doc_id=doc_id)
-        await check_incoming(call, collection, view)
+        check_incoming(call, view, parent)
     return write_guards(
         call,
         parent,
