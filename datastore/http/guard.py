@@ -34,7 +34,7 @@ from datastore.errors import (
 from datastore.http.endpoint import Call, Endpoint
 from datastore.http.security import Access, allowed, context, denies_everything, list_filter
 from datastore.query import ast
-from datastore.query.sql import compiler_for
+from datastore.storage.compiler import compiler_for
 from datastore.storage.documents import StoredDocument
 from datastore.types import Document
 

@@ -24,8 +24,8 @@ from datastore.http.guard import listing_filter
 from datastore.query import ast, cursor
 from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
-from datastore.query.sql import Compiler, compiler_for
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
+from datastore.storage.compiler import Compiler, compiler_for
 from datastore.storage.documents import StoredDocument
 from datastore.storage.tables import documents
 

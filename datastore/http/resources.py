@@ -28,8 +28,8 @@ from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
 from datastore.query import ast
 from datastore.query.limits import check_query, check_sort
-from datastore.query.sql import compiler_for
 from datastore.query.squiz import parse_filters, parse_sort
+from datastore.storage.compiler import compiler_for
 from datastore.storage.tables import documents
 
 MAX_COLLECTIONS = 20

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from datastore.clock import utc_now
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.storage.compiler import Compiler, document_columns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.indexes import IndexSpec, ensure_indexes, index_specs
