@@ -57,6 +57,7 @@ from datastore.http.listing import (
 )
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.query import filterable
 from datastore.query.selection import Selection
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
@@ -185,6 +186,7 @@ async def _selected(call: Call) -> tuple[str, Listing, Selection]:
     info = call.endpoint.document_info or call.endpoint.response_info
     listing = select(call, info)
     access = await listing_filter(call, collection)
+    filterable.check(listing.filter)
     return collection, listing, Selection(listing.filter, access)
 
 

@@ -19,7 +19,7 @@ from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
-from datastore.query import ast, cursor
+from datastore.query import ast, cursor, filterable
 from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
 from datastore.query.selection import Keyset, Rule, Selection
@@ -93,6 +93,7 @@ async def read_collection(call: Call, collection: str) -> Any:
     info = call.endpoint.response_info or call.endpoint.document_info
     listing = select(call, info)
     access = await listing_filter(call, collection)
+    filterable.check(listing.filter)
     documents, facts = call.space.documents, call.endpoint.facts
     if listing.request.count_only:
         selected = Selection(listing.filter, access)

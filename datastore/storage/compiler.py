@@ -45,13 +45,12 @@ from datastore.errors import BadRequest
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
+from datastore.query.filterable import DATETIME_SOURCES, TEXT_SOURCES
 from datastore.storage.dialects import dialect_for
 from datastore.storage.dialects.base import const
 from datastore.storage.dialects.postgresql import JSONB
 from datastore.storage.union import exclusive_or
 
-_DATETIME_SOURCES = ("$createdDatetime", "$updatedDatetime")
-_TEXT_SOURCES = ("$id", "$extends")
 _RANGE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "gt": operator.gt,
     "gte": operator.ge,
@@ -224,7 +223,7 @@ class Compiler:
         """A source property as GET shows it and rules see it (``http/guard.document_view``):
         its text, ``""`` for no ``$extends``, a datetime as ``format_datetime`` writes it."""
         column = self.cols.sources[name]
-        if name in _DATETIME_SOURCES:
+        if name in DATETIME_SOURCES:
             return self.d.datetime_text(column)
         if name == "$extends":
             return sa.func.coalesce(column, "")
@@ -495,12 +494,12 @@ class Compiler:
         if not node.elementwise:
             return self._source_as_rules_see(name, op, value)
         column = self.cols.sources[name]
-        if name in _DATETIME_SOURCES:
+        if name in DATETIME_SOURCES:
             moment = ast.as_datetime(value)
             if moment is None:
                 return sa.true() if op == "ne" else sa.false()
             bound: Any = sa.literal(moment, column.type)
-        elif name in _TEXT_SOURCES:
+        elif name in TEXT_SOURCES:
             if name == "$extends" and value in (None, "") and op in ("eq", "ne"):
                 missing = sa.or_(column.is_(None), column == "")
                 return missing if op == "eq" else sa.not_(missing)
@@ -521,7 +520,7 @@ class Compiler:
         return _COMPARE[op](shown, sa.literal(value, sa.Text))
 
     def _source_text(self, name: str) -> ColumnElement[Any]:
-        if name in _TEXT_SOURCES:
+        if name in TEXT_SOURCES:
             return self.cols.sources[name]
         raise BadRequest(f"{name} is not a text property.")
 
@@ -539,7 +538,7 @@ class Compiler:
         descending = key.descending
         if isinstance(key.field, ast.Source):
             column = self.cols.sources[key.field.name]
-            if key.field.name in _TEXT_SOURCES:
+            if key.field.name in TEXT_SOURCES:
                 column = self.d.collate(sa.func.coalesce(column, ""))
             return [(column, descending)]
         # Constants are written into the SQL, not bound: the sort index of an indexed field
