@@ -53,6 +53,7 @@ from datastore.http.security import Authenticator, access_for
 from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue import KeyValueService, purge_forever
+from datastore.query.selection import CollectionFacts
 from datastore.queue import QueueService
 from datastore.storage.engine import Database, default_sqlite_url
 from datastore.storage.indexes import ensure_indexes, index_specs
@@ -138,9 +139,30 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
         if endpoint.op.kind is Kind.BYQUERY:
             write = document_ops.get(((*collection, "{}"), endpoint.op.method))
             endpoint = replace(endpoint, document_write=write)
-        endpoints[op_id] = endpoint
+        endpoints[op_id] = _with_facts(endpoint)
     readers = _readers(endpoints.values())
     return {op_id: replace(e, readers=readers) for op_id, e in endpoints.items()}
+
+
+def _with_facts(endpoint: Endpoint) -> Endpoint:
+    """The compiler's facts of a collection endpoint's documents: as its answer shows them
+    (a listing: the response schema first; a count or by-query write: the document schema
+    first) and as its document GET rule sees them."""
+    if endpoint.op.kind not in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
+        return endpoint
+    document, response = endpoint.document_info, endpoint.response_info
+    info = (response or document) if endpoint.op.kind is Kind.COLLECTION else (document or response)
+    return replace(
+        endpoint,
+        facts=CollectionFacts(
+            info.default_paths if info is not None else None,
+            inherits=endpoint.inherits,
+            indexed=endpoint.indexed,
+        ),
+        rule_facts=CollectionFacts(
+            document.default_paths if document is not None else None, inherits=endpoint.inherits
+        ),
+    )
 
 
 def _readers(endpoints: Iterable[Endpoint]) -> Readers:

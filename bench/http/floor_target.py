@@ -19,7 +19,7 @@ from bench.http.ours import ROOT, SPACE
 from bench.http.servers import Server, free_port
 from bench.http.wrk import Load
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.storage.compiler import Compiler, document_columns
 
 
 def sort_expressions(field: str) -> list[str]:

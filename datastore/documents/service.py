@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datastore.clock import utc_now
@@ -30,6 +29,9 @@ from datastore.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from datastore.query import ast
+from datastore.query.selection import CollectionFacts, Selection
+from datastore.storage import plans
 from datastore.storage.async_store import AsyncStore
 from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.engine import Database
@@ -274,16 +276,12 @@ class DocumentService:
         return doc
 
     def find(
-        self,
-        collection: str,
-        *,
-        where: sa.ColumnElement[bool] | None = None,
-        keys: Sequence[tuple[sa.ColumnElement[Any], bool]] = (),
-        limit: int | None = None,
-        offset: int = 0,
+        self, collection: str, selection: Selection, facts: CollectionFacts
     ) -> list[StoredDocument]:
-        """Documents of a collection, ordered by ``keys`` ((expression, descending) pairs,
-        then creation order); raises CollectionNotFound when its parent is missing."""
+        """The selected documents of a collection, in its order (then creation order), within
+        its limit and offset; raises CollectionNotFound when its parent is missing."""
+        where = plans.where(selection, facts, self.db.dialect)
+        keys = plans.sort_keys(selection, facts, self.db.dialect)
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
             return self.store.find(
@@ -292,19 +290,23 @@ class DocumentService:
                 collection,
                 where=where,
                 keys=keys,
-                limit=limit,
-                offset=offset,
+                limit=selection.limit,
+                offset=selection.offset,
             )
 
     def find_in(
         self,
-        collections: Sequence[str],
+        parts: Sequence[tuple[str, ast.Node, CollectionFacts]],
         *,
-        where: sa.ColumnElement[bool] | None,
-        order_by: Sequence[sa.ColumnElement[Any]],
+        sort: Sequence[ast.SortKey],
+        facts: CollectionFacts,
         limit: int,
     ) -> list[StoredDocument]:
-        """Documents of several collections at once."""
+        """Documents of several collections at once: (collection, node, facts) selects those
+        of each; ordered by ``sort`` compiled with ``facts``, then creation order."""
+        collections = [collection for collection, _, _ in parts]
+        where = plans.any_of(parts, self.db.dialect)
+        order_by = plans.order_by(sort, facts, self.db.dialect)
         with translate_errors(), self.db.read() as conn:
             return self.store.find_in(
                 conn, self.space, collections, where=where, order_by=order_by, limit=limit
@@ -318,22 +320,23 @@ class DocumentService:
             return self.links.resolve(conn, docs, family=family)
 
     def page(
-        self,
-        collection: str,
-        *,
-        where: sa.ColumnElement[bool] | None,
-        keys: Sequence[tuple[sa.ColumnElement[Any], bool]],
-        limit: int,
+        self, collection: str, selection: Selection, facts: CollectionFacts
     ) -> list[tuple[StoredDocument, list[Any]]]:
-        """A keyset page: documents in ``keys`` order with their key values."""
+        """A keyset page: up to ``selection.limit`` documents past its boundary, in its order
+        (reversed for a page before the boundary), each with its order values (``pk`` last).
+        Raises BadRequest when the boundary does not fit the order."""
+        assert selection.limit is not None
+        limit = selection.limit
+        where, keys = plans.page(selection, facts, self.db.dialect)
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
             return self.store.page(
                 conn, self.space, collection, where=where, keys=keys, limit=limit
             )
 
-    def count(self, collection: str, *, where: sa.ColumnElement[bool] | None = None) -> int:
-        """How many documents of a collection match."""
+    def count(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
+        """How many of a collection's documents are selected."""
+        where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
             return self.store.count(conn, self.space, collection, where=where)
@@ -503,13 +506,15 @@ class DocumentService:
     def update_many(
         self,
         collection: str,
-        where: sa.ColumnElement[bool] | None,
+        selection: Selection,
+        facts: CollectionFacts,
         compute: Callable[[StoredDocument], Change],
         *,
         guards: Guards = NO_GUARDS,
     ) -> int:
-        """Update every matching document in one transaction (all or nothing: a guard or
+        """Update every selected document in one transaction (all or nothing: a guard or
         ``compute`` that raises for one document rolls every change back); the count."""
+        where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
@@ -529,8 +534,9 @@ class DocumentService:
             return len(matched)
 
     @retry_conflicts
-    def delete_many(self, collection: str, where: sa.ColumnElement[bool] | None) -> int:
-        """Delete every matching document (and their sub-collections) in one transaction."""
+    def delete_many(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
+        """Delete every selected document (and their sub-collections) in one transaction."""
+        where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             matched = self.store.find(conn, self.space, collection, where=where, lock=True)

@@ -16,6 +16,7 @@ from datastore.config import Settings
 from datastore.documents.service import DocumentService
 from datastore.http.security import Access, Authenticator
 from datastore.keyvalue import KeyValueService
+from datastore.query.selection import CollectionFacts
 from datastore.queue import QueueService
 from datastore.storage.engine import Database
 
@@ -64,6 +65,12 @@ class Endpoint:
     selects the documents a by-query write may touch (None: none is declared)."""
     readers: Readers = field(default_factory=lambda: Readers(()))
     """Who may read which document path: for ``$extends`` targets and parents."""
+    facts: CollectionFacts = field(default_factory=CollectionFacts)
+    """For collection endpoints: the compiler's facts of the documents its filter and sort
+    speak of (defaults as the answer shows them, inheritance, indexes)."""
+    rule_facts: CollectionFacts = field(default_factory=CollectionFacts)
+    """For collection endpoints: the facts of the documents as its document GET rule sees
+    them (the rule's access filter is compiled with these)."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from datastore.auth.acl import AclContext
 from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
@@ -34,7 +32,7 @@ from datastore.errors import (
 from datastore.http.endpoint import Call, Endpoint
 from datastore.http.security import Access, allowed, context, denies_everything, list_filter
 from datastore.query import ast
-from datastore.query.sql import compiler_for
+from datastore.query.selection import Rule
 from datastore.storage.documents import StoredDocument
 from datastore.types import Document
 
@@ -242,9 +240,9 @@ async def check_target(call: Call, parts: Incoming) -> None:
         )
 
 
-async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] | None:
-    """The collection rule must pass; then the WHERE clause of the documents the caller may
-    read (the paired document GET rule translated to SQL), or None when all may be read. A
+async def listing_filter(call: Call, collection: str) -> Rule | None:
+    """The collection rule must pass; then the documents the caller may read (the paired
+    document GET rule as a query tree), or None when all may be read. A
     ``_byquery`` write also selects only documents its document PATCH/DELETE rule allows."""
     endpoint = call.endpoint
     access = endpoint.access
@@ -266,13 +264,7 @@ async def listing_filter(call: Call, collection: str) -> sa.ColumnElement[bool] 
     node = ast.And(tuple(nodes)) if len(nodes) > 1 else nodes[0]
     if all(n == ast.TRUE for n in nodes):
         return None
-    info = endpoint.document_info
-    compiler = compiler_for(
-        info.default_paths if info is not None else None,
-        inherits=endpoint.inherits,
-        dialect=call.space.db.dialect,
-    )
-    return compiler.filter(node)
+    return Rule(node, endpoint.rule_facts)
 
 
 def _write_filter(

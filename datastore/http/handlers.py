@@ -48,15 +48,17 @@ from datastore.http.guard import (
     write_guards,
 )
 from datastore.http.listing import (
+    Listing,
     absent_collection_hint,
     read_collection,
     require_collection,
     require_selector,
     select,
-    where_clause,
 )
 from datastore.http.requests import not_modified, parse_json, preconditions, read_body
 from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.query import filterable
+from datastore.query.selection import Selection
 from datastore.query.updates import apply_update
 from datastore.storage.documents import StoredDocument
 
@@ -179,19 +181,20 @@ async def list_documents(call: Call) -> Response:
     return json_response(answer, status)
 
 
-async def _selected(call: Call) -> tuple[str, Any, SchemaInfo | None]:
+async def _selected(call: Call) -> tuple[str, Listing, Selection]:
     collection, _ = locate(call)
     info = call.endpoint.document_info or call.endpoint.response_info
-    selection = select(call, info)
-    access_where = await listing_filter(call, collection)
-    _, where = where_clause(call, selection, access_where, info)
-    return collection, (selection, where), info
+    listing = select(call, info)
+    access = await listing_filter(call, collection)
+    filterable.check(listing.filter)
+    return collection, listing, Selection(listing.filter, access)
 
 
 async def count_documents(call: Call) -> Response:
     """GET ``/_count``: ``{"count": n}`` of the matching documents the caller may read."""
-    collection, (_, where), _ = await _selected(call)
-    count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+    collection, _, selection = await _selected(call)
+    documents, facts = call.space.documents, call.endpoint.facts
+    count = await run_in_threadpool(lambda: documents.count(collection, selection, facts))
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -200,9 +203,10 @@ async def count_documents(call: Call) -> Response:
 async def delete_by_query(call: Call) -> Response:
     """DELETE ``/_byquery``: delete every matching document the caller may read and delete
     (the document DELETE rule, in the WHERE clause), in one transaction."""
-    collection, (selection, where), _ = await _selected(call)
-    require_selector(selection)
-    count = await run_in_threadpool(lambda: call.space.documents.delete_many(collection, where))
+    collection, listing, selection = await _selected(call)
+    require_selector(listing)
+    documents, facts = call.space.documents, call.endpoint.facts
+    count = await run_in_threadpool(lambda: documents.delete_many(collection, selection, facts))
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -213,8 +217,8 @@ async def update_by_query(call: Call) -> Response:
     and change (the document PATCH rule, in the WHERE clause), each re-validated and its
     result checked against the PATCH rule, all in one transaction (one violation rolls the
     whole batch back)."""
-    collection, (selection, where), _ = await _selected(call)
-    require_selector(selection)
+    collection, listing, selection = await _selected(call)
+    require_selector(listing)
     update = await read_json(call)
     if not isinstance(update, dict):
         raise ValidationFailed(invalid_params=[InvalidParam("body", "must be a JSON object")])
@@ -237,8 +241,9 @@ async def update_by_query(call: Call) -> Response:
                 )
         return Change(body, current.extends)
 
+    documents, facts = call.space.documents, call.endpoint.facts
     count = await run_in_threadpool(
-        lambda: call.space.documents.update_many(collection, where, compute, guards=guards)
+        lambda: documents.update_many(collection, selection, facts, compute, guards=guards)
     )
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])

@@ -6,32 +6,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import sqlalchemy.exc
 from starlette.requests import Request
 from starlette.responses import Response
 
 from datastore.auth.credentials import mint_token
 from datastore.concurrency import run_in_threadpool
-from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed, ServiceUnavailable
+from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed
 from datastore.http.requests import parse_json, read_body
 from datastore.http.shaping import json_response
 from datastore.storage.engine import Database
+from datastore.storage.status import ping
 
 
 def health_route(db: Database) -> Callable[[Request], Awaitable[Response]]:
     """The health endpoint for one database."""
 
-    def ping() -> None:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-
     async def health(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
-        try:
-            await run_in_threadpool(ping)
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise ServiceUnavailable("The database is unreachable.") from exc
+        await run_in_threadpool(ping, db)
         return json_response({"status": "ok", "database": db.dialect})
 
     return health

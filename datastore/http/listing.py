@@ -13,28 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
-
 from datastore.blueprint.schemas import SchemaInfo
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
-from datastore.query import ast, cursor
+from datastore.query import ast, cursor, filterable
 from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
-from datastore.query.sql import Compiler, compiler_for
+from datastore.query.selection import Keyset, Rule, Selection
 from datastore.query.squiz import PageRequest, parse_filters, parse_page, parse_sort
 from datastore.storage.documents import StoredDocument
-from datastore.storage.tables import documents
 
 SQUIZ_KEYS = ("filters",)
 
 
 @dataclass(frozen=True)
-class Selection:
-    """What a list-like request selects: the filter, order, window and shape."""
+class Listing:
+    """What a list-like request asks for: the filter, order, window and shape, as parsed."""
 
     filter: ast.Node
     sort: tuple[ast.SortKey, ...]
@@ -57,7 +54,7 @@ def _types(info: SchemaInfo | None) -> Any:
     return lookup
 
 
-def select(call: Call, info: SchemaInfo | None) -> Selection:
+def select(call: Call, info: SchemaInfo | None) -> Listing:
     """Parse every query parameter of a list-like request; raises BadRequest."""
     params = call.request.query_params  # never with U+0000: see http/dispatch.py
     pairs = [(k, v) for k, v in params.multi_items() if k not in SQUIZ_KEYS]
@@ -88,55 +85,32 @@ def select(call: Call, info: SchemaInfo | None) -> Selection:
         max_size=call.settings.max_limit,
     )
     sort_text = squiz_sort if uses_squiz_sort else params.get("sort", "") + params.get("h", "")
-    return Selection(node, sort, sort_text, request, page, has_selector)
-
-
-def where_clause(
-    call: Call,
-    selection: Selection,
-    access_where: sa.ColumnElement[bool] | None,
-    info: SchemaInfo | None,
-) -> tuple[Compiler, sa.ColumnElement[bool] | None]:
-    """The compiler for this collection and the whole WHERE clause (filters and access)."""
-    compiler = compiler_for(
-        info.default_paths if info is not None else None,
-        inherits=call.endpoint.inherits,
-        dialect=call.space.db.dialect,
-        indexed=call.endpoint.indexed,
-    )
-    clauses = [access_where] if access_where is not None else []
-    if selection.filter != ast.TRUE:
-        clauses.append(compiler.filter(selection.filter))
-    where = sa.and_(*clauses) if clauses else None
-    return compiler, where
+    return Listing(node, sort, sort_text, request, page, has_selector)
 
 
 async def read_collection(call: Call, collection: str) -> Any:
     """The JSON answer of a collection GET (an array, a page object, or a count)."""
     info = call.endpoint.response_info or call.endpoint.document_info
-    selection = select(call, info)
-    access_where = await listing_filter(call, collection)
-    compiler, where = where_clause(call, selection, access_where, info)
-    if selection.request.count_only:
-        count = await run_in_threadpool(lambda: call.space.documents.count(collection, where=where))
+    listing = select(call, info)
+    access = await listing_filter(call, collection)
+    filterable.check(listing.filter)
+    documents, facts = call.space.documents, call.endpoint.facts
+    if listing.request.count_only:
+        selected = Selection(listing.filter, access)
+        count = await run_in_threadpool(lambda: documents.count(collection, selected, facts))
         await require_collection(call, collection, found=count > 0)
         return [{"count": count}]
-    if selection.page is not None:
-        page = await _page(call, collection, selection, compiler, where, info)
+    if listing.page is not None:
+        page = await _page(call, collection, listing, access, info)
         await require_collection(call, collection, found=bool(page["data"]))
         return page
-    keys = compiler.sort_keys(selection.sort)
-    docs = await run_in_threadpool(
-        lambda: call.space.documents.find(
-            collection,
-            where=where,
-            keys=keys,
-            limit=selection.request.limit,
-            offset=selection.request.offset,
-        )
+    request = listing.request
+    selection = Selection(
+        listing.filter, access, listing.sort, limit=request.limit, offset=request.offset
     )
+    docs = await run_in_threadpool(lambda: documents.find(collection, selection, facts))
     await require_collection(call, collection, found=bool(docs))
-    return await _shape(call, docs, selection, info)
+    return await _shape(call, docs, listing, info)
 
 
 async def require_collection(call: Call, collection: str, *, found: bool) -> None:
@@ -160,7 +134,7 @@ def absent_collection_hint(collection: str, doc_id: str | None = None) -> str:
 
 
 async def _shape(
-    call: Call, docs: list[StoredDocument], selection: Selection, info: SchemaInfo | None
+    call: Call, docs: list[StoredDocument], listing: Listing, info: SchemaInfo | None
 ) -> list[Any]:
     from datastore.http.handlers import resolved
 
@@ -172,43 +146,34 @@ async def _shape(
     for doc in docs:
         body, lineage = bodies[doc.pk]
         shown = render(doc, response_info, dynamic=call.op.dynamic, body=body, lineage=lineage)
-        out.append(apply_projection(shown, selection.request.projection, id_prop))
+        out.append(apply_projection(shown, listing.request.projection, id_prop))
     return out
 
 
 async def _page(
     call: Call,
     collection: str,
-    selection: Selection,
-    compiler: Compiler,
-    where: sa.ColumnElement[bool] | None,
+    listing: Listing,
+    access: Rule | None,
     info: SchemaInfo | None,
 ) -> dict[str, Any]:
-    page = selection.page
+    page = listing.page
     assert page is not None
-    keys = [*compiler.sort_keys(selection.sort), (documents.c.pk, False)]
-    order = f"{call.space.db.dialect}|{selection.sort_text}|{selection.sort}"
+    order = f"{call.space.db.dialect}|{listing.sort_text}|{listing.sort}"
     backwards = page.before is not None
     boundary = page.before if backwards else page.after
-    clauses = [where] if where is not None else []
+    keyset = None
     if boundary is not None:
         name = "page[before]" if backwards else "page[after]"
-        values = cursor.decode(boundary, order, keys, name)
-        clauses.append(cursor.after(keys, values, backwards=backwards))
-    query_keys = [(expr, desc != backwards) for expr, desc in keys]
-    rows = await run_in_threadpool(
-        lambda: call.space.documents.page(
-            collection,
-            where=sa.and_(*clauses) if clauses else None,
-            keys=query_keys,
-            limit=page.size + 1,
-        )
-    )
+        keyset = Keyset(cursor.decode(boundary, order, name), backwards, name)
+    selection = Selection(listing.filter, access, listing.sort, limit=page.size + 1, keyset=keyset)
+    documents, facts = call.space.documents, call.endpoint.facts
+    rows = await run_in_threadpool(lambda: documents.page(collection, selection, facts))
     more = len(rows) > page.size
     rows = rows[: page.size]
     if backwards:
         rows.reverse()
-    data = await _shape(call, [doc for doc, _ in rows], selection, info)
+    data = await _shape(call, [doc for doc, _ in rows], listing, info)
     has_next = (more if not backwards else True) and bool(rows)
     has_prev = (boundary is not None if not backwards else more) and bool(rows)
     links = {
@@ -228,9 +193,9 @@ def _link(call: Call, name: str, token: str) -> str:
     return call.request.url.path + "?" + urlencode(params)
 
 
-def require_selector(selection: Selection) -> None:
+def require_selector(listing: Listing) -> None:
     """``_byquery`` refuses a request without any selector (``q={}`` selects everything)."""
-    if not selection.has_selector:
+    if not listing.has_selector:
         raise BadRequest(
             "Say which documents: give q (q={} for all of them) or conditions.",
             invalid_params=[InvalidParam("q", "is required")],

@@ -14,10 +14,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.datastructures import MutableHeaders
@@ -27,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datastore.concurrency import run_in_threadpool
 from datastore.storage.engine import Database
-from datastore.storage.tables import jobs
+from datastore.storage.status import connections_in_use, queue_depths
 
 access_log = logging.getLogger("datastore.access")
 OBSERVED = "datastore.observed"
@@ -72,18 +70,10 @@ class Metrics:
         self.latency.labels(operation).observe(seconds)
 
     def _refresh(self) -> None:
-        pool: Any = self.db.engine.pool
-        checked_out = getattr(pool, "checkedout", None)
-        self.pool.set(checked_out() if callable(checked_out) else 0)
+        self.pool.set(connections_in_use(self.db))
         self.queue_depth.clear()
-        with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(jobs.c.space, jobs.c.topic, jobs.c.status, sa.func.count())
-                .where(jobs.c.status.in_(["queued", "running", "dead"]))
-                .group_by(jobs.c.space, jobs.c.topic, jobs.c.status)
-            )
-            for space, topic, status, count in rows:
-                self.queue_depth.labels(space, topic, status).set(count)
+        for space, topic, status, count in queue_depths(self.db):
+            self.queue_depth.labels(space, topic, status).set(count)
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /__metrics``."""

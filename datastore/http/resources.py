@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,9 +27,8 @@ from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
 from datastore.query import ast
 from datastore.query.limits import check_query, check_sort
-from datastore.query.sql import compiler_for
+from datastore.query.selection import CollectionFacts
 from datastore.query.squiz import parse_filters, parse_sort
-from datastore.storage.tables import documents
 
 MAX_COLLECTIONS = 20
 
@@ -50,22 +48,25 @@ def _match(mount: MountedSpace, path: str) -> tuple[Endpoint, str]:
     raise CollectionNotFound(f"No collection at {path}.")
 
 
+def _facts(endpoint: Endpoint) -> CollectionFacts:
+    """A collection's documents as the compiler sees them here: with the defaults of its
+    document GET's schema (else its listing's)."""
+    info = endpoint.document_info or endpoint.response_info
+    return CollectionFacts(info.default_paths if info else None, inherits=endpoint.inherits)
+
+
 def _readable(
     endpoint: Endpoint, collection: str, ctx: AclContext, filters: Any, space: Space
-) -> sa.ColumnElement[bool]:
+) -> tuple[str, ast.Node, CollectionFacts]:
     """The documents of ``collection`` the caller may read that match the ``filters``."""
-    dialect = space.db.dialect
     info = endpoint.document_info or endpoint.response_info
-    compiler = compiler_for(
-        info.default_paths if info else None, inherits=endpoint.inherits, dialect=dialect
-    )
     node = list_filter(endpoint.document_access, ctx)
     if isinstance(filters, str):
         types = info.property_types if info else {}
         squiz = parse_filters(filters, lambda p: types.get(p[0]) if len(p) == 1 else None)
         check_query(squiz, "filters", space.settings.max_query_nodes)
         node = ast.And((node, squiz))
-    return sa.and_(documents.c.collection == collection, compiler.filter(node))
+    return collection, node, _facts(endpoint)
 
 
 async def read_collections(request: Request, mount: MountedSpace) -> Response:
@@ -112,18 +113,12 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     collections = [collection for _, collection in matched]
     # Each collection is filtered by its own document GET rule, compiled with its own
     # defaults, so every document shown is one its GET would answer.
-    clauses = [
+    parts = [
         _readable(endpoint, collection, ctx, filters, space) for endpoint, collection in matched
     ]
-    where = sa.or_(*clauses)
-    first = matched[0][0]
-    info = first.document_info or first.response_info
-    compiler = compiler_for(
-        info.default_paths if info else None, inherits=first.inherits, dialect=space.db.dialect
-    )
-    order = compiler.order_by(sort)
+    facts = _facts(matched[0][0])
     docs = await run_in_threadpool(
-        lambda: space.documents.find_in(collections, where=where, order_by=order, limit=limit)
+        lambda: space.documents.find_in(parts, sort=sort, facts=facts, limit=limit)
     )
     by_collection = dict(zip(collections, (e for e, _ in matched), strict=True))
     data: list[dict[str, Any]] = []

@@ -1,8 +1,8 @@
 """The single query tree every dialect parses into and the one SQL compiler consumes.
 
 Both query dialects (Codehooks ``q=``/``h=``/URL parameters and Squiz ``filters=``/``sort=``)
-and the ACL rules (for list filtering) produce these nodes; ``query/sql.py`` turns them into one
-SQLAlchemy expression per backend, and ``query/evaluate.py`` evaluates them in Python (the
+and the ACL rules (for list filtering) produce these nodes; ``storage/compiler.py`` turns them
+into one SQLAlchemy expression per backend, and ``query/evaluate.py`` evaluates them in Python (the
 reference the compiler is tested against).
 
 Semantics, shared by every backend and the reference evaluator:
@@ -31,7 +31,8 @@ Semantics, shared by every backend and the reference evaluator:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias
 
 from datastore.types import JSON
 
@@ -220,3 +221,20 @@ class Query:
     limit: int | None = None
     offset: int = 0
     projection: Projection | None = None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A value compared with ``$createdDatetime`` / ``$updatedDatetime`` as a UTC moment (an
+    ISO 8601 text; naive means UTC), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        return None

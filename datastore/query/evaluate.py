@@ -178,9 +178,7 @@ def _re2(pattern: str, flags: str) -> Any:
 
 
 def _compare_datetime(value: datetime, op: str, other: Any) -> bool:
-    from datastore.query.sql import _as_datetime
-
-    moment = _as_datetime(other)
+    moment = ast.as_datetime(other)
     if moment is None:
         return op == "ne"
     return scalar_compare(value.timestamp(), op, moment.timestamp())

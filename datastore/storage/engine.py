@@ -8,7 +8,6 @@ instead of failing with "database is locked".
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from datastore.jsonvalues import json_equal, with_defaults
+from datastore.storage.dialects.sqlite import register as register_sqlite_functions
 
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
@@ -31,94 +30,6 @@ DEFAULT_SQLITE_FILE = "datastore.sqlite3"
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _sqlite_regexp(pattern: str | None, value: Any) -> int | None:
-    """SQLite's REGEXP function: ``value REGEXP pattern`` (flags inline, e.g. ``(?i)``), run by
-    RE2 in linear time (see ``query/regex.py``)."""
-    from datastore.query import regex
-
-    if pattern is None or not isinstance(value, str):
-        return None
-    try:
-        return 1 if regex.search(pattern, value) else 0
-    except ValueError:
-        return 0
-
-
-def _sqlite_json_equal(left: Any, right: Any) -> int | None:
-    """SQLite function ``json_equal(a, b)``: whether two JSON texts hold equal values, compared
-    as decoded JSON (``[1]`` equals ``[1.0]``, ``{"a":1,"b":2}`` equals ``{"b":2,"a":1}``;
-    SQLite's own ``=`` compares the texts). NULL when either is NULL (a missing value)."""
-    if left is None or right is None:
-        return None
-    try:
-        return 1 if json_equal(_decoded(left), _decoded(right)) else 0
-    except orjson.JSONDecodeError:
-        return 0
-
-
-def _decoded(value: Any) -> Any:
-    """A JSON text as its value; SQLite hands numbers over as numbers."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _sqlite_json_fill(value: str | None, spec: str) -> str | None:
-    """SQLite function ``json_fill(value, spec)``: the JSON ``value`` with the schema defaults
-    of ``spec`` (``[[path, default], ...]``, paths relative to it) filled in when it is an
-    object, as ``jsonvalues.with_defaults`` (and the documents GET shows) fill them."""
-    if value is None:
-        return None
-    decoded = orjson.loads(value)
-    if not isinstance(decoded, dict):
-        return value
-    return orjson.dumps(with_defaults(decoded, _fill_spec(spec))).decode()
-
-
-@functools.lru_cache(maxsize=256)
-def _fill_spec(spec: str) -> dict[tuple[str, ...], Any]:
-    return {tuple(path): default for path, default in orjson.loads(spec)}
-
-
-class _JsonInherit:
-    """SQLite aggregate ``json_inherit(body, depth)``: the ancestors' bodies merged, each
-    property taken from the nearest ancestor (smallest depth) that sets it."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, Any]] = []
-
-    def step(self, body: str | None, depth: int) -> None:
-        if body is not None:
-            self.rows.append((depth, orjson.loads(body)))
-
-    def finalize(self) -> str:
-        merged: dict[str, Any] = {}
-        for _, body in sorted(self.rows, key=lambda row: row[0]):
-            for key, value in body.items():
-                if merged.get(key) is None and (value is not None or key not in merged):
-                    merged[key] = value
-        return orjson.dumps(merged).decode()
-
-
-def _json_overlay(own: str | None, inherited: str | None) -> str | None:
-    """SQLite function ``json_overlay(own, inherited)``: ``own`` with every property it does not
-    set (missing or null) taken from ``inherited``."""
-    if own is None:
-        return inherited
-    body = orjson.loads(own)
-    if inherited is None:
-        return own
-    for key, value in orjson.loads(inherited).items():
-        if body.get(key) is None and (value is not None or key not in body):
-            body[key] = value
-    return orjson.dumps(body).decode()
-
-
-def _json_real(value: float | None) -> str | None:
-    """SQLite function ``json_real(x)``: a REAL as JSON text, in the shortest form that reads
-    back as the same double (as orjson writes it into documents). SQLite's own printing keeps
-    15 digits (0.30000000000000004 became 0.3) and its ``%.17g`` gets the last digits wrong."""
-    return None if value is None else orjson.dumps(float(value)).decode()
 
 
 def normalise_url(url: str) -> str:
@@ -256,9 +167,4 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
-        dbapi_conn.create_aggregate("json_inherit", 2, _JsonInherit)
-        dbapi_conn.create_function("json_overlay", 2, _json_overlay, deterministic=True)
-        dbapi_conn.create_function("json_equal", 2, _sqlite_json_equal, deterministic=True)
-        dbapi_conn.create_function("json_fill", 2, _sqlite_json_fill, deterministic=True)
-        dbapi_conn.create_function("json_real", 1, _json_real, deterministic=True)
+        register_sqlite_functions(dbapi_conn)

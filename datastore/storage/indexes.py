@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.storage.compiler import Compiler, document_columns
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.tables import documents

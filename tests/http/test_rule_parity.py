@@ -31,7 +31,7 @@ from datastore.blueprint.schemas import schema_info
 from datastore.documents.extends import inherit
 from datastore.documents.sources import format_datetime
 from datastore.http.guard import document_view
-from datastore.query.sql import compiler_for
+from datastore.storage.compiler import compiler_for
 from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.engine import Database
 from datastore.storage.lineage import LineageStore

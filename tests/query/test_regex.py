@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from datastore.query import ast, casefold, charsets
 from datastore.query.evaluate import matches
 from datastore.query.regex import normalise, postgres, problem
-from datastore.query.sql import Compiler, DocumentColumns
+from datastore.storage.compiler import Compiler, DocumentColumns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.tables import documents

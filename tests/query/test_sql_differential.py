@@ -15,7 +15,7 @@ from datastore.blueprint.schemas import apply_defaults, schema_info
 from datastore.jsonvalues import with_defaults
 from datastore.query import ast
 from datastore.query.evaluate import MISSING, lookup, matches, sort_key
-from datastore.query.sql import Compiler, DocumentColumns
+from datastore.storage.compiler import Compiler, DocumentColumns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.tables import documents
@@ -323,7 +323,7 @@ def test_filters_see_inherited_values(
         return inherit(docs[index], chain)
 
     columns = _columns(False)
-    from datastore.query.sql import effective_body
+    from datastore.storage.compiler import effective_body
 
     columns = DocumentColumns(
         body=effective_body(database.dialect), sources=columns.sources, stored_body=False

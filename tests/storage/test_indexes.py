@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from datastore.clock import utc_now
 from datastore.query import ast
-from datastore.query.sql import Compiler, document_columns
+from datastore.storage.compiler import Compiler, document_columns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
 from datastore.storage.indexes import IndexSpec, ensure_indexes, index_specs
@@ -271,10 +271,10 @@ def test_listings_use_the_indexes_in_a_generic_plan(own_database: Database, spac
     assert _name_of(spec, "string/pk") in equal, equal
     assert _name_of(spec, "array") in equal, equal
     # a keyset page of a listing sorted by the field: its sort index, no sort of the collection
-    from datastore.query import cursor
+    from datastore.storage import keyset
 
     keys = [*indexed.sort_columns(ast.SortKey(ast.Field(("cat",)))), (documents.c.pk, False)]
-    after = cursor.after(keys, [2, 0, "c1", 0, 0], backwards=False)
+    after = keyset.after(keys, [2, 0, "c1", 0, 0], backwards=False)
     page = _generic_plan(database, _ordered(space, "gen", after, keys, 21, 0))
     assert _name_of(spec, "sort/pk") in page, page
     assert "Sort" not in page, page

@@ -24,6 +24,10 @@ boolean), then by the typed values (objects and arrays do not order among themse
 by code point: ``COLLATE "C"`` on PostgreSQL, SQLite's
 binary collation), and the caller appends the creation order. ``sort_columns`` returns the
 non-NULL column expressions of that order so keyset cursors can compare against them exactly.
+
+What differs per backend (typed views, literals, array elements, regular expressions) is each
+dialect's (``storage/dialects/``); requests reach the compiler as neutral selections, through
+``storage/plans.py``.
 """
 
 from __future__ import annotations
@@ -31,24 +35,22 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.errors import BadRequest
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.query import ast
+from datastore.query.filterable import DATETIME_SOURCES, TEXT_SOURCES
+from datastore.storage.dialects import dialect_for
+from datastore.storage.dialects.base import const
+from datastore.storage.dialects.postgresql import JSONB
 from datastore.storage.union import exclusive_or
 
-JSONB = postgresql.JSONB
-_DATETIME_SOURCES = ("$createdDatetime", "$updatedDatetime")
-_TEXT_SOURCES = ("$id", "$extends")
 _RANGE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "gt": operator.gt,
     "gte": operator.ge,
@@ -84,312 +86,6 @@ def _false() -> ColumnElement[bool]:
 
 def _safe(expression: ColumnElement[Any]) -> ColumnElement[bool]:
     return sa.func.coalesce(expression, sa.false())
-
-
-class _Dialect:
-    """The typed views of a JSON expression; one subclass per backend."""
-
-    name = ""
-
-    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def literal(self, value: Any) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raise NotImplementedError
-
-    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
-        raise NotImplementedError
-
-    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
-        """Whether two JSON expressions hold equal values (numbers by value, objects whatever
-        their key order)."""
-        raise NotImplementedError
-
-    def fill_defaults(
-        self,
-        x: ColumnElement[Any],
-        inner: Mapping[tuple[str, ...], Any],
-        child: Callable[[str], ColumnElement[Any]],
-    ) -> ColumnElement[Any]:
-        """``x`` with the defaults ``inner`` (by path relative to ``x``) filled in when it is
-        an object; ``child(key)`` is the filled value of a key of ``x`` (NULL when missing and
-        without a default), for a backend that sets keys one by one."""
-        raise NotImplementedError
-
-    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
-        """A text column as a JSON string."""
-        raise NotImplementedError
-
-    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
-        """Whether a JSON value is ``null``, an ``object`` or an ``array`` (NULL when missing):
-        the backend's own type function, without ``jtype``'s mapping."""
-        raise NotImplementedError
-
-    def number_literal(self, value: int | float) -> ColumnElement[Any]:
-        """A number bound so that it compares with ``number`` views as Python compares the
-        decoded values (a 64-bit integer exactly, not rounded to a double)."""
-        raise NotImplementedError
-
-    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        """A UTC datetime column as ``documents.sources.format_datetime`` writes it:
-        ``2026-01-01T10:00:00.000000Z``."""
-        raise NotImplementedError
-
-    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
-        """(a FROM-able select over the array's elements, the element's JSON expression)."""
-        raise NotImplementedError
-
-    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        raise NotImplementedError
-
-    def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
-        return text
-
-
-class _PostgreSQL(_Dialect):
-    name = "postgresql"
-
-    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        if not path:
-            return body
-        # Keys are written into the SQL (quoted by SQLAlchemy), not bound: an expression index
-        # applies only where the query repeats its expression, constants included, and a
-        # prepared statement's generic plan sees bound values as unknown.
-        parts = [sa.literal(p, sa.Text, literal_execute=True) for p in path]
-        return sa.func.jsonb_extract_path(body, *parts, type_=JSONB)
-
-    def literal(self, value: Any) -> ColumnElement[Any]:
-        return sa.cast(sa.literal(orjson.dumps(value).decode(), sa.Text), JSONB)
-
-    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.func.jsonb_typeof(x)
-
-    def _scalar(self, x: ColumnElement[Any], kind: str, cast: Any) -> ColumnElement[Any]:
-        text = x.op("#>>", return_type=sa.Text)(sa.literal_column("'{}'::text[]"))
-        is_kind = sa.func.jsonb_typeof(x) == _const(kind)
-        return sa.case((is_kind, sa.cast(text, cast)), else_=None)
-
-    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return self._scalar(x, "number", sa.Numeric)
-
-    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return self._scalar(x, "string", sa.Text)
-
-    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return self._scalar(x, "boolean", sa.Boolean)
-
-    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
-        return x == self.literal(value)
-
-    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
-        return x == y  # jsonb equality is structural
-
-    def fill_defaults(
-        self,
-        x: ColumnElement[Any],
-        inner: Mapping[tuple[str, ...], Any],
-        child: Callable[[str], ColumnElement[Any]],
-    ) -> ColumnElement[Any]:
-        filled = x
-        for key in sorted({path[0] for path in inner}):
-            # A key with a default is always set; one with defaults only deeper only when x
-            # has it (jsonb_set is strict: a NULL value must not null the object).
-            create = (key,) in inner
-            value = child(key) if create else sa.func.coalesce(child(key), self.literal(None))
-            path = sa.literal([key], postgresql.ARRAY(sa.Text))
-            filled = sa.func.jsonb_set(filled, path, value, sa.literal(create), type_=JSONB)
-        return sa.case((self.has_type(x, "object"), filled), else_=x)
-
-    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
-
-    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
-        return sa.func.jsonb_typeof(x) == _const(kind)
-
-    def number_literal(self, value: int | float) -> ColumnElement[Any]:
-        # A float as the decimal of its shortest text, which is how a stored JSON number
-        # reads: a float parameter made PostgreSQL compare in double precision, so stored
-        # integers beyond 2**53 were rounded (2**53 + 1 > 2.0**53 was false).
-        exact = Decimal(repr(value)) if isinstance(value, float) else value
-        return sa.literal(exact, sa.Numeric)
-
-    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        utc = sa.func.timezone("UTC", column)
-        return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"', type_=sa.Text)
-
-    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
-        array = sa.case((sa.func.jsonb_typeof(x) == "array", x), else_=None)
-        each = sa.func.jsonb_array_elements(array).table_valued("value").alias("e")
-        return sa.select(sa.literal(1)).select_from(each), each.c.value
-
-    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        from datastore.query.regex import postgres
-
-        # RE2's meaning as an ARE of explicit code point sets and anchors (query/regex.py).
-        are = postgres(pattern, flags)
-        return text.op("~", return_type=sa.Boolean)(sa.literal(are, sa.Text))
-
-    def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
-        return text.collate("C")
-
-
-class _SQLite(_Dialect):
-    name = "sqlite"
-
-    def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
-        """Runs of plain keys as one JSON path (``$."a"."b"``); any other key through
-        ``member``. SQLite's path syntax has no escapes (3.40 compares a quoted label with the
-        key's JSON text as stored, and ends it at the first ``"``), so a key holding ``"``,
-        ``\\`` or a control character cannot be spelt in a path."""
-        x: ColumnElement[Any] = body
-        plain: list[str] = []
-        for part in path:
-            if _plain_key(part):
-                plain.append(part)
-                continue
-            x = self.member(self._path(x, plain), part)
-            plain = []
-        return self._path(x, plain)
-
-    @staticmethod
-    def _path(x: ColumnElement[Any], keys: list[str]) -> ColumnElement[Any]:
-        if not keys:
-            return x
-        json_path = "$" + "".join(f'."{key}"' for key in keys)
-        return x.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
-
-    def member(self, x: ColumnElement[Any], key: str) -> ColumnElement[Any]:
-        """The JSON text of ``x``'s member ``key`` (NULL when ``x`` is no object or lacks it),
-        found by ``json_each``, whose ``key`` column is the decoded key."""
-        obj = sa.case((sa.func.json_type(x) == "object", x), else_=None)
-        each = sa.func.json_each(obj).table_valued("key", "value", "type").alias()
-        return (
-            sa.select(_element_json(each))
-            .where(each.c.key == sa.literal(key, sa.Text))
-            .correlate_except(each)
-            .scalar_subquery()
-        )
-
-    def literal(self, value: Any) -> ColumnElement[Any]:
-        return sa.func.json(sa.literal(orjson.dumps(value).decode(), sa.Text))
-
-    def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
-        return sa.case(
-            (raw.in_(["integer", "real"]), "number"),
-            (raw.in_(["true", "false"]), "boolean"),
-            (raw == "text", "string"),
-            else_=raw,
-        )
-
-    def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case(
-            (sa.func.json_type(x).in_(["integer", "real"]), sa.func.json_extract(x, "$")),
-            else_=None,
-        )
-
-    def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case((sa.func.json_type(x) == "text", sa.func.json_extract(x, "$")), else_=None)
-
-    def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
-        return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
-
-    def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
-        kind = json_type_name(value)
-        if kind == "number":
-            return sa.and_(self.jtype(x) == "number", self.number(x) == value)
-        if kind == "string":
-            result: ColumnElement[bool] = self.string(x) == value
-            return result
-        if kind == "boolean":
-            flag: ColumnElement[bool] = self.boolean(x) == value
-            return flag
-        if kind == "null":
-            return self.jtype(x) == "null"
-        return self.json_equal(x, self.literal(value))
-
-    def json_equal(self, x: ColumnElement[Any], y: ColumnElement[Any]) -> ColumnElement[bool]:
-        """Structural JSON equality (``storage/engine.py``'s ``json_equal``): SQLite's ``=``
-        compares JSON texts, in which ``1`` and ``1.0`` or two key orders differ."""
-        return sa.func.json_equal(x, y, type_=sa.Boolean)
-
-    def fill_defaults(
-        self,
-        x: ColumnElement[Any],
-        inner: Mapping[tuple[str, ...], Any],
-        child: Callable[[str], ColumnElement[Any]],
-    ) -> ColumnElement[Any]:
-        # One call of storage/engine.py's json_fill: setting keys one by one nests the SQL a
-        # few levels per level of defaults, and SQLite's parser stack overflowed at five.
-        spec = orjson.dumps(sorted([list(path), value] for path, value in inner.items()))
-        return sa.func.json_fill(x, sa.literal(spec.decode(), sa.Text), type_=sa.Text)
-
-    def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.func.json_quote(text, type_=sa.Text)
-
-    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
-        return sa.func.json_type(x) == _const(kind)
-
-    def number_literal(self, value: int | float) -> ColumnElement[Any]:
-        # SQLAlchemy binds a Numeric as a double on SQLite, rounding integers beyond 2**53;
-        # SQLite compares an INTEGER with a REAL exactly.
-        kind = sa.Float() if isinstance(value, float) else sa.BigInteger()
-        return sa.literal(value, kind)
-
-    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        # Stored as "2026-01-01 10:00:00.000000" (UTC; tables.UTCDateTime, always with
-        # microseconds).
-        stored = sa.type_coerce(column, sa.Text)
-        return sa.func.replace(stored, " ", "T").concat("Z")
-
-    def elements(self, x: ColumnElement[Any]) -> tuple[sa.Select[Any], ColumnElement[Any]]:
-        array = sa.case((sa.func.json_type(x) == "array", x), else_=None)
-        each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
-        return sa.select(sa.literal(1)).select_from(each), _element_json(each)
-
-    def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
-        from datastore.query.regex import normalise
-
-        full = normalise(pattern, flags)
-        return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(full, sa.Text))
-
-
-def _plain_key(key: str) -> bool:
-    """Whether a key's JSON text is the key itself (no ``"``, ``\\`` or control character)."""
-    return not any(char in '"\\' or char < " " for char in key)
-
-
-def _element_json(each: Any) -> ColumnElement[Any]:
-    """The JSON text of a ``json_each`` row's value (SQLite gives scalars as SQL values). A
-    real is printed by ``json_real`` (storage/engine.py), the shortest text of the same double:
-    a text cast kept 15 digits, so 0.30000000000000004 came back as 0.3 and the largest double
-    as infinity."""
-    return sa.case(
-        (each.c.type == "true", "true"),
-        (each.c.type == "false", "false"),
-        (each.c.type == "null", "null"),
-        (each.c.type == "text", sa.func.json_quote(each.c.value)),
-        (each.c.type == "real", sa.func.json_real(each.c.value)),
-        else_=sa.cast(each.c.value, sa.Text),
-    )
-
-
-def dialect_for(name: str) -> _Dialect:
-    """The compiler's view of a backend (``postgresql`` or ``sqlite``)."""
-    return _PostgreSQL() if name == "postgresql" else _SQLite()
 
 
 class Compiler:
@@ -527,7 +223,7 @@ class Compiler:
         """A source property as GET shows it and rules see it (``http/guard.document_view``):
         its text, ``""`` for no ``$extends``, a datetime as ``format_datetime`` writes it."""
         column = self.cols.sources[name]
-        if name in _DATETIME_SOURCES:
+        if name in DATETIME_SOURCES:
             return self.d.datetime_text(column)
         if name == "$extends":
             return sa.func.coalesce(column, "")
@@ -637,7 +333,7 @@ class Compiler:
     def is_array(self, x: ColumnElement[Any]) -> ColumnElement[bool]:
         """Whether a JSON value is an array: the predicate of an indexed field's partial index
         of array-valued documents (``storage/indexes.py``), repeated exactly in its equality."""
-        return self.d.jtype(x) == _const("array")
+        return self.d.jtype(x) == const("array")
 
     def typed_views(self, x: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
         """A JSON value as a number and as a (C-collated) string, NULL when it is not one:
@@ -723,7 +419,7 @@ class Compiler:
                 sa.and_(self._scalar_compare(x, op, value), self._in_sort_order(node, sort)),
                 sa.and_(
                     self.is_array(x),
-                    rank == _const(_RANK["array"]),  # implied; bounds a sort-index scan
+                    rank == const(_RANK["array"]),  # implied; bounds a sort-index scan
                     select.where(self._scalar_compare(element, op, value)).exists(),
                 ),
                 key=node.field.path,
@@ -744,7 +440,7 @@ class Compiler:
             typed, kind, bound = string, "string", sa.literal(node.value, sa.Text)
         else:
             typed, kind, bound = number, "number", self.d.number_literal(node.value)
-        return sa.and_(rank == _const(_RANK[kind]), _RANGE[node.op](typed, bound))
+        return sa.and_(rank == const(_RANK[kind]), _RANGE[node.op](typed, bound))
 
     def _indexed_range(self, node: ast.Compare) -> bool:
         """A range comparison of a number or string with an ``x-datastore-indexes`` field
@@ -798,12 +494,12 @@ class Compiler:
         if not node.elementwise:
             return self._source_as_rules_see(name, op, value)
         column = self.cols.sources[name]
-        if name in _DATETIME_SOURCES:
-            moment = _as_datetime(value)
+        if name in DATETIME_SOURCES:
+            moment = ast.as_datetime(value)
             if moment is None:
                 return sa.true() if op == "ne" else sa.false()
             bound: Any = sa.literal(moment, column.type)
-        elif name in _TEXT_SOURCES:
+        elif name in TEXT_SOURCES:
             if name == "$extends" and value in (None, "") and op in ("eq", "ne"):
                 missing = sa.or_(column.is_(None), column == "")
                 return missing if op == "eq" else sa.not_(missing)
@@ -824,7 +520,7 @@ class Compiler:
         return _COMPARE[op](shown, sa.literal(value, sa.Text))
 
     def _source_text(self, name: str) -> ColumnElement[Any]:
-        if name in _TEXT_SOURCES:
+        if name in TEXT_SOURCES:
             return self.cols.sources[name]
         raise BadRequest(f"{name} is not a text property.")
 
@@ -842,7 +538,7 @@ class Compiler:
         descending = key.descending
         if isinstance(key.field, ast.Source):
             column = self.cols.sources[key.field.name]
-            if key.field.name in _TEXT_SOURCES:
+            if key.field.name in TEXT_SOURCES:
                 column = self.d.collate(sa.func.coalesce(column, ""))
             return [(column, descending)]
         # Constants are written into the SQL, not bound: the sort index of an indexed field
@@ -852,17 +548,15 @@ class Compiler:
         x = self.value(key.field)
         jtype = self.d.jtype(x)
         rank = sa.case(
-            *[(jtype == _const(name), _const(value)) for name, value in _RANK.items() if value],
-            else_=_const(0),
+            *[(jtype == const(name), const(value)) for name, value in _RANK.items() if value],
+            else_=const(0),
         )
         return [
             (rank, descending),
-            (sa.func.coalesce(self.d.number(x), _const(0)), descending),
-            (self.d.collate(sa.func.coalesce(self.d.string(x), _const(""))), descending),
+            (sa.func.coalesce(self.d.number(x), const(0)), descending),
+            (self.d.collate(sa.func.coalesce(self.d.string(x), const(""))), descending),
             (
-                sa.func.coalesce(
-                    sa.case((self.d.boolean(x), _const(1)), else_=_const(0)), _const(0)
-                ),
+                sa.func.coalesce(sa.case((self.d.boolean(x), const(1)), else_=const(0)), const(0)),
                 descending,
             ),
         ]
@@ -875,29 +569,6 @@ class Compiler:
     def order_by(self, keys: Sequence[ast.SortKey]) -> list[ColumnElement[Any]]:
         """The ORDER BY expressions of ``keys`` (the caller appends creation order)."""
         return [c.desc() if desc else c.asc() for c, desc in self.sort_keys(keys)]
-
-
-def _const(value: int | str) -> ColumnElement[Any]:
-    """A constant of the compiler's own (a type name, a rank) written into the SQL."""
-    if isinstance(value, int):
-        return sa.literal_column(str(int(value)), sa.Integer)
-    assert "'" not in value
-    return sa.literal_column(f"'{value}'", sa.Text)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
-        return None
 
 
 def compile_filter(node: ast.Node, cols: DocumentColumns, dialect: str) -> ColumnElement[bool]:

@@ -1,0 +1,103 @@
+"""The layering the code keeps, read from every module's imports (any import, at any depth of
+the module: top level, functions, ``TYPE_CHECKING`` blocks).
+
+* The HTTP layer parses requests into backend-neutral values (``query/selection.py``): no
+  module under ``datastore/http/`` imports SQLAlchemy or ``datastore.storage.tables``.
+* The query package is backend-neutral: nothing under ``datastore/query/`` imports from
+  ``datastore.storage``.
+* Storage compiles: ``storage/indexes.py`` takes the compiler from ``datastore.storage``
+  (so the query and storage packages import each other in one direction only).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "datastore"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` (a module of the package) imports."""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    return imported(path.read_text(), package)
+
+
+def imported(source: str, package: list[str]) -> set[str]:
+    """Every module ``source`` (a module of ``package``) imports, by full dotted name
+    (``from a import b`` counts as both ``a`` and ``a.b``, since ``b`` may be a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(folder: str) -> Iterator[Path]:
+    """Every Python module under ``datastore/<folder>``."""
+    yield from sorted((PACKAGE / folder).rglob("*.py"))
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def offending(folder: str, *forbidden: str) -> dict[str, list[str]]:
+    """The modules under ``folder`` that import one of ``forbidden`` (or a module in it)."""
+    found = {}
+    for path in modules(folder):
+        bad = sorted(n for n in imports(path) if any(_within(n, f) for f in forbidden))
+        if bad:
+            found[str(path.relative_to(PACKAGE.parent))] = bad
+    return found
+
+
+def test_the_folders_hold_modules() -> None:
+    for folder in ("http", "query", "storage"):
+        assert len(list(modules(folder))) > 3, folder
+
+
+def test_import_reading_sees_every_form() -> None:
+    source = """
+import sqlalchemy.exc
+from datastore import storage
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from ..storage.tables import documents
+def late():
+    from .sibling import thing
+"""
+    found = imported(source, ["datastore", "http"])
+    assert {"sqlalchemy.exc", "datastore.storage", "datastore.storage.tables"} <= found
+    assert "datastore.http.sibling" in found
+    assert "datastore.query.ast" in imports(PACKAGE / "query" / "selection.py")
+
+
+@pytest.mark.parametrize("forbidden", ["sqlalchemy", "datastore.storage.tables"])
+def test_http_builds_no_sql(forbidden: str) -> None:
+    assert offending("http", forbidden) == {}
+
+
+def test_query_knows_no_storage() -> None:
+    assert offending("query", "datastore.storage") == {}
+
+
+def test_storage_indexes_take_the_compiler_from_storage() -> None:
+    names = imports(PACKAGE / "storage" / "indexes.py")
+    assert "datastore.storage.compiler" in names
+    assert not (PACKAGE / "query" / "sql.py").exists()
