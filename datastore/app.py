@@ -51,10 +51,10 @@ from datastore.http.dispatch import (
 from datastore.http.docs_ui import asset as docs_asset
 from datastore.http.docs_ui import page_route
 from datastore.http.endpoint import Endpoint, Readers, Space
-from datastore.http.handlers import handler_for
 from datastore.http.health import dev_token_route, health_route
 from datastore.http.observability import Metrics, Observability
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
+from datastore.http.registry import handler_for
 from datastore.http.resources import read_collections
 from datastore.http.routes import RouteTable
 from datastore.http.sdk import sdk_route

@@ -21,6 +21,7 @@ from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
+from datastore.http.shaping import resolved
 from datastore.query import ast, cursor
 from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
@@ -162,8 +163,6 @@ def absent_collection_hint(collection: str, doc_id: str | None = None) -> str:
 async def _shape(
     call: Call, docs: list[StoredDocument], selection: Selection, info: SchemaInfo | None
 ) -> list[Any]:
-    from datastore.http.handlers import resolved
-
     # A listing that declares no schema shows documents as their GET does.
     response_info = call.endpoint.response_info or call.endpoint.document_info
     bodies = await resolved(call, docs, response_info)
