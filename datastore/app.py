@@ -61,8 +61,8 @@ from datastore.http.sdk import sdk_route
 from datastore.http.security import Authenticator, access_for
 from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
-from datastore.keyvalue import KeyValueService, purge_forever
-from datastore.queue import QueueService
+from datastore.keyvalue.service import KeyValueService, purge_forever
+from datastore.queue.service import QueueService
 from datastore.storage.engine import Database, default_sqlite_url
 from datastore.storage.indexes import ensure_indexes, index_specs
 

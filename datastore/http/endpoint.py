@@ -16,8 +16,8 @@ from datastore.config import Settings
 from datastore.documents.service import DocumentService
 from datastore.http.routes import RouteTable, declaring
 from datastore.http.security import Access, Authenticator
-from datastore.keyvalue import KeyValueService
-from datastore.queue import QueueService
+from datastore.keyvalue.service import KeyValueService
+from datastore.queue.service import QueueService
 from datastore.storage.engine import Database
 
 

@@ -12,7 +12,7 @@ from datastore.errors import BadRequest, InvalidParam, ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.keyvalue import check_key, check_keyspace, parse_ttl
+from datastore.keyvalue.service import check_key, check_keyspace, parse_ttl
 
 
 def _key(call: Call) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from datastore.errors import ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.queue import check_topic, job_json
+from datastore.queue.service import check_topic, job_json
 
 
 def _topic(call: Call) -> str:
