@@ -11,7 +11,7 @@ import threading
 import time
 
 from bench.common import database
-from datastore.queue import QueueService
+from datastore.queue.service import QueueService
 from datastore.storage.jobs import DONE
 from datastore.worker import Worker
 

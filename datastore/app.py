@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,22 +39,31 @@ from datastore.blueprint.system import effective_document
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
-from datastore.http.dispatch import Dispatcher, MountedSpace, Route, SystemRoutes
+from datastore.http.dispatch import (
+    Dispatcher,
+    MountedSpace,
+    SpaceRoute,
+    SystemRoute,
+    SystemRoutes,
+    best_route,
+    system_table,
+)
 from datastore.http.docs_ui import asset as docs_asset
 from datastore.http.docs_ui import page_route
-from datastore.http.endpoint import Endpoint, Reader, Readers, Space
-from datastore.http.handlers import handler_for
+from datastore.http.endpoint import Endpoint, Readers, Space
 from datastore.http.health import dev_token_route, health_route
 from datastore.http.observability import Metrics, Observability
 from datastore.http.problems import connexion_problem_handler, datastore_error_handler
+from datastore.http.registry import handler_for
 from datastore.http.resources import read_collections
+from datastore.http.routes import RouteTable
 from datastore.http.sdk import sdk_route
 from datastore.http.security import Authenticator, access_for
 from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
-from datastore.keyvalue import KeyValueService, purge_forever
+from datastore.keyvalue.service import KeyValueService, purge_forever
 from datastore.query.selection import CollectionFacts
-from datastore.queue import QueueService
+from datastore.queue.service import QueueService
 from datastore.storage.engine import Database, default_sqlite_url
 from datastore.storage.indexes import ensure_indexes, index_specs
 
@@ -100,10 +109,11 @@ def serve_blueprint_file(path: str | Path, space: str = "default") -> ServedBlue
     return ServedBlueprint(space=space, document=loaded.document)
 
 
-def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
+def build_endpoints(blueprint: Blueprint) -> tuple[dict[str, Endpoint], RouteTable[Endpoint]]:
     """Bind every operation to its handler with its schemas compiled and its access rule
-    parsed; collection endpoints get the rule of their document GET to filter listings, and
-    ``_byquery`` endpoints the document PATCH or DELETE whose rule selects what they touch."""
+    parsed, and build the space's route table; collection endpoints get the rule of their
+    document GET to filter listings, and ``_byquery`` endpoints the document PATCH or DELETE
+    whose rule selects what they touch."""
     compiler = SchemaCompiler(blueprint.document, openapi_version=blueprint.openapi_version)
     endpoints = {op_id: _endpoint(op, compiler) for op_id, op in blueprint.operations.items()}
     document_ops = {
@@ -140,8 +150,17 @@ def build_endpoints(blueprint: Blueprint) -> dict[str, Endpoint]:
             write = document_ops.get(((*collection, "{}"), endpoint.op.method))
             endpoint = replace(endpoint, document_write=write)
         endpoints[op_id] = _with_facts(endpoint)
-    readers = _readers(endpoints.values())
-    return {op_id: replace(e, readers=readers) for op_id, e in endpoints.items()}
+    readers = Readers()
+    built = {op_id: replace(e, readers=readers) for op_id, e in endpoints.items()}
+    routes = route_table(built)
+    readers.bind(routes)
+    return built, routes
+
+
+def route_table(endpoints: Mapping[str, Endpoint]) -> RouteTable[Endpoint]:
+    """The space's one route table (``http/routes.py``): every endpoint by its path template
+    and method."""
+    return RouteTable.of((e.op.path, e.op.method, e) for e in endpoints.values())
 
 
 def _with_facts(endpoint: Endpoint) -> Endpoint:
@@ -162,17 +181,6 @@ def _with_facts(endpoint: Endpoint) -> Endpoint:
         rule_facts=CollectionFacts(
             document.default_paths if document is not None else None, inherits=endpoint.inherits
         ),
-    )
-
-
-def _readers(endpoints: Iterable[Endpoint]) -> Readers:
-    """Each document GET's shape with its collection GET (``$extends`` targets and parents
-    are checked against them)."""
-    gets = {(_shape(e.op), e.op.kind): e for e in endpoints if e.op.method == "get"}
-    return Readers(
-        (shape, Reader(endpoint, gets.get((shape[:-1], Kind.COLLECTION))))
-        for (shape, kind), endpoint in gets.items()
-        if kind is Kind.DOCUMENT
     )
 
 
@@ -256,7 +264,100 @@ def create_app(
         remember(db, [(served.space, served.document) for served in blueprints], logger)
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
     authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
-    published: dict[str, dict[str, Any]] = {}
+    spaces = [_prepare_space(served, settings, db, at_root, database) for served in blueprints]
+    mounts = _mounts(spaces, settings, db, authenticator)
+    metrics = Metrics(db)
+    layers = middleware_stack(settings, db, spaces, mounts, metrics, database)
+    app: Any = Dispatcher(mounts)
+    for layer in reversed(layers):
+        app = layer(app)
+    return app
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One blueprint ready to mount: where, its effective and published documents, its model."""
+
+    served: ServedBlueprint
+    base_path: str
+    document: dict[str, Any]
+    blueprint: Blueprint
+    published: dict[str, Any]
+
+
+def _prepare_space(
+    served: ServedBlueprint,
+    settings: Settings,
+    db: Database,
+    at_root: bool,
+    database: Database | None,
+) -> _Prepared:
+    """Step 1: a blueprint's effective document (system endpoints added), model, published
+    document, and indexes."""
+    base_path = "" if at_root else f"/{served.space}"
+    document = effective_document(served.document)
+    blueprint = build_blueprint(document)
+    published = published_document(document, blueprint, base_path, max_limit=settings.max_limit)
+    if settings.migrate or database is None:
+        ensure_indexes(db, index_specs(document))
+    return _Prepared(served, base_path, document, blueprint, published)
+
+
+def _mounts(
+    spaces: Sequence[_Prepared], settings: Settings, db: Database, authenticator: Authenticator
+) -> dict[str, MountedSpace]:
+    """Step 2: every space with its services, endpoints and route table, by base path."""
+    mounts: dict[str, MountedSpace] = {}
+    for prepared in spaces:
+        name = prepared.served.space
+        space = Space(
+            name,
+            db,
+            settings,
+            DocumentService(db, name),
+            KeyValueService(db, name),
+            QueueService(db, name, max_attempts=settings.queue_max_attempts),
+            authenticator,
+        )
+        endpoints, routes = build_endpoints(prepared.blueprint)
+        mounts[prepared.base_path] = MountedSpace(prepared.base_path, space, endpoints, routes)
+    return mounts
+
+
+Layer = Callable[[Any], Any]
+"""A middleware: wraps the app inside it."""
+
+
+def middleware_stack(
+    settings: Settings,
+    db: Database,
+    spaces: Sequence[_Prepared],
+    mounts: Mapping[str, MountedSpace],
+    metrics: Metrics,
+    database: Database | None,
+) -> list[Layer]:
+    """Step 3: the middleware around the dispatcher, outermost first: CORS (when configured),
+    observability, the system routes, connexion."""
+    names = {m.base_path: m.space.name for m in mounts.values()}
+    layers: list[Layer] = [
+        lambda app: Observability(app, metrics, names),
+        lambda app: SystemRoutes(app, _system_routes(settings, db, spaces, mounts, metrics)),
+        lambda app: _connexion(app, spaces, mounts, db, database),
+    ]
+    if settings.cors_origin:
+        layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))
+    return layers
+
+
+def _system_routes(
+    settings: Settings,
+    db: Database,
+    spaces: Sequence[_Prepared],
+    mounts: Mapping[str, MountedSpace],
+    metrics: Metrics,
+) -> RouteTable[SystemRoute]:
+    """The datastore's own endpoints, answered before the blueprint's routes."""
+    published = {prepared.base_path: prepared.published for prepared in spaces}
 
     async def openapi_route(request: Request, mount: MountedSpace) -> Response:
         """``GET /openapi.json``: the effective document (blueprint plus system endpoints), with
@@ -267,41 +368,71 @@ def create_app(
         """``GET /openapi.yaml``: the same document as YAML."""
         return Response(dump_yaml(published[mount.base_path]), media_type="application/yaml")
 
-    mounts: dict[str, MountedSpace] = {}
-    documents = [effective_document(served.document) for served in blueprints]
-    for served, document in zip(blueprints, documents, strict=True):
-        base_path = "" if at_root else f"/{served.space}"
-        blueprint = build_blueprint(document)
-        published[base_path] = published_document(
-            document, blueprint, base_path, max_limit=settings.max_limit
-        )
-        if settings.migrate or database is None:
-            ensure_indexes(db, index_specs(document))
-        space = Space(
-            served.space,
-            db,
-            settings,
-            DocumentService(db, served.space),
-            KeyValueService(db, served.space),
-            QueueService(db, served.space, max_attempts=settings.queue_max_attempts),
-            authenticator,
-        )
-        mounts[base_path] = MountedSpace(base_path, space, build_endpoints(blueprint))
-    metrics = Metrics(db)
-    system_routes = {
+    system: dict[str, SystemRoute] = {
         "/__health": health_route(db),
         "/__metrics": metrics.endpoint,
-        "/__ui/": docs_asset,
+        "/__ui/{asset:path}": docs_asset,
         "/__sdk/datastore.js": sdk_route(),
     }
+    if settings.dev:
+        system["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
     titles = {
         base: str((document.get("info") or {}).get("title", "Datastore"))
         for base, document in published.items()
     }
-    if settings.dev:
-        system_routes["/__jwt"] = dev_token_route(settings.jwt_secret or DEV_SECRET)
-    routes = route_table(mounts)
-    dispatcher = Dispatcher(mounts, routes)
+    per_space: dict[str, SpaceRoute] = {
+        "/__resources/collections": read_collections,
+        "/openapi.json": openapi_route,
+        "/openapi.yaml": openapi_yaml_route,
+        "/ui": page_route(titles),
+    }
+    return system_table(mounts, system, per_space)
+
+
+def _connexion(
+    dispatcher: Any,
+    spaces: Sequence[_Prepared],
+    mounts: Mapping[str, MountedSpace],
+    db: Database,
+    database: Database | None,
+) -> ConnexionMiddleware:
+    """connexion around the dispatcher: routing and parameter validation of every space, the
+    lifespan, and the problem renderers (a 405 carries the best route's ``Allow``)."""
+    app = ConnexionMiddleware(
+        dispatcher,
+        lifespan=_lifespan(db, database),
+        middlewares=CONNEXION_MIDDLEWARES,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
+    )
+    for prepared in spaces:
+        app.add_api(
+            connexion_view(prepared.document),
+            base_path=prepared.base_path or None,
+            resolver=_OperationIdResolver(),
+            strict_validation=False,
+            validate_responses=False,
+            # Bodies are parsed and validated by the datastore itself (every error at once,
+            # schemas compiled once); an empty body map makes connexion skip its own.
+            validator_map={"body": {}, "parameter": NamedParameterValidator},
+        )
+    app.add_error_handler(DatastoreError, datastore_error_handler)
+
+    async def problem_with_allow(request: Any, exc: Exception) -> Any:
+        response = await connexion_problem_handler(request, exc)
+        if response.status_code == 405:
+            found = best_route(mounts, str(request.url.path))
+            if found is not None:
+                response.headers["Allow"] = ", ".join(found.methods)
+        return response
+
+    app.add_error_handler(ProblemException, problem_with_allow)
+    app.add_error_handler(HTTPException, problem_with_allow)
+    return app
+
+
+def _lifespan(db: Database, database: Database | None) -> Callable[[Any], Any]:
+    """The app's lifespan: the key-value purger, the async pool; the database disposed of
+    when the app opened it."""
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -317,85 +448,7 @@ def create_app(
             if database is None:
                 db.dispose()
 
-    app = ConnexionMiddleware(
-        dispatcher,
-        lifespan=lifespan,
-        middlewares=CONNEXION_MIDDLEWARES,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
-    )
-    for served, document in zip(blueprints, documents, strict=True):
-        base_path = "" if at_root else f"/{served.space}"
-        app.add_api(
-            connexion_view(document),
-            base_path=base_path or None,
-            resolver=_OperationIdResolver(),
-            strict_validation=False,
-            validate_responses=False,
-            # Bodies are parsed and validated by the datastore itself (every error at once,
-            # schemas compiled once); an empty body map makes connexion skip its own.
-            validator_map={"body": {}, "parameter": NamedParameterValidator},
-        )
-    app.add_error_handler(DatastoreError, datastore_error_handler)
-
-    async def problem_with_allow(request: Any, exc: Exception) -> Any:
-        response = await connexion_problem_handler(request, exc)
-        if response.status_code == 405:
-            found = routes(str(request.url.path))
-            if found is not None:
-                response.headers["Allow"] = ", ".join(found.methods)
-        return response
-
-    app.add_error_handler(ProblemException, problem_with_allow)
-    app.add_error_handler(HTTPException, problem_with_allow)
-    routed = SystemRoutes(
-        app,
-        mounts,
-        system_routes,
-        {
-            "/__resources/collections": read_collections,
-            "/openapi.json": openapi_route,
-            "/openapi.yaml": openapi_yaml_route,
-            "/ui": page_route(titles),
-        },
-    )
-    names = {m.base_path: m.space.name for m in mounts.values()}
-    outer: Any = Observability(routed, metrics, names)
-    if settings.cors_origin:
-        outer = cors(outer, settings, documents)
-    return outer
-
-
-def route_table(mounts: Mapping[str, MountedSpace]) -> Callable[[str], Route | None]:
-    """A function from a request path to the declared path template that routes it and that
-    template's methods (for the ``Allow`` header of a 405, and to catch requests connexion
-    hands to a less specific template). Where several templates match, the one connexion
-    prefers wins: at the first segment where they differ, a literal beats a parameter
-    (``/{collection}/_count`` before ``/{collection}/{id}``, ``/keyv/{key}`` before
-    ``/{collection}/{id}``)."""
-    import re
-
-    routes: list[tuple[re.Pattern[str], tuple[int, ...], str, list[str]]] = []
-    for base_path, mount in mounts.items():
-        by_path: dict[str, set[str]] = {}
-        for endpoint in mount.endpoints.values():
-            by_path.setdefault(endpoint.op.path, set()).add(endpoint.op.method.upper())
-        for template, methods in by_path.items():
-            segments = template.strip("/").split("/")
-            parts = ["[^/]+" if s.startswith("{") else re.escape(s) for s in segments]
-            pattern = re.compile("^" + re.escape(base_path) + "/" + "/".join(parts) + "/?$")
-            rank = tuple(1 if s.startswith("{") else 0 for s in segments)
-            routes.append((pattern, rank, base_path + template, sorted(methods)))
-
-    def route(path: str) -> Route | None:
-        found = [
-            (rank, template, methods) for p, rank, template, methods in routes if p.match(path)
-        ]
-        if not found:
-            return None
-        _, template, methods = min(found)
-        return Route(template, methods)
-
-    return route
+    return lifespan
 
 
 def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> Any:

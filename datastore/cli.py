@@ -44,7 +44,7 @@ SERVE_SETTINGS = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datastore",
         description="Serve an OpenAPI blueprint as a validated, secured document datastore.",
@@ -209,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
@@ -623,24 +623,25 @@ def _open_database(args: argparse.Namespace) -> Any:
 
 
 def _collection_schema(blueprint: str, collection: str) -> Any:
-    """The write schema of the blueprint's document endpoint for this collection."""
+    """The write schema of the blueprint's document endpoint for this collection: the
+    document PUT whose collection template routes ``collection`` (``http/routes.py``)."""
     from datastore.blueprint.loader import load_blueprint
     from datastore.blueprint.model import Kind, build_blueprint
     from datastore.blueprint.schemas import SchemaCompiler
+    from datastore.http.routes import RouteTable
 
     document = load_blueprint(blueprint).document
     model = build_blueprint(document)
-    parts = collection.strip("/").split("/")
-    compiler = SchemaCompiler(document, openapi_version=model.openapi_version)
-    for op in model.operations.values():
-        if op.kind is not Kind.DOCUMENT or op.method != "put" or op.request_schema is None:
-            continue
-        segments = op.segments[:-1]
-        if len(segments) == len(parts) and all(
-            s.param or s.text == p for s, p in zip(segments, parts, strict=True)
-        ):
-            return compiler.compile(op.request_schema)
-    raise ConfigError(f"the blueprint has no document PUT schema for {collection}")
+    writes = RouteTable.of(
+        (op.path.rsplit("/", 1)[0], op.method, op)
+        for op in model.operations.values()
+        if op.kind is Kind.DOCUMENT and op.method == "put" and op.request_schema is not None
+    )
+    route = writes.match("/" + collection.strip("/"))
+    schema = route.endpoints["put"].request_schema if route is not None else None
+    if schema is None:
+        raise ConfigError(f"the blueprint has no document PUT schema for {collection}")
+    return SchemaCompiler(document, openapi_version=model.openapi_version).compile(schema)
 
 
 def _import(args: argparse.Namespace) -> int:

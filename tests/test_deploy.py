@@ -39,9 +39,9 @@ def test_gunicorn_with_two_uvicorn_workers(tmp_path: Path) -> None:
 
 
 def test_container_and_compose_files_name_real_commands() -> None:
-    from datastore.cli import _parser
+    from datastore.cli import build_parser
 
-    commands = set(_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     for name, service in compose["services"].items():
         command = service.get("command")

@@ -10,9 +10,9 @@ DOCS = ROOT / "docs"
 
 
 def test_every_command_is_documented() -> None:
-    from datastore.cli import _parser
+    from datastore.cli import build_parser
 
-    commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     text = (DOCS / "cli.md").read_text()
     for name in commands:
         assert f"datastore {name}" in text, name

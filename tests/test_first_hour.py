@@ -240,7 +240,7 @@ def test_rules_that_read_jwt_warn_when_no_key_is_configured(tmp_path: Path) -> N
 
 
 def test_a_worker_imports_handlers_from_the_current_folder(tmp_path: Path) -> None:
-    from datastore.queue import QueueService
+    from datastore.queue.service import QueueService
     from datastore.storage import migrate
     from datastore.storage.engine import Database
 

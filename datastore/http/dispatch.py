@@ -10,11 +10,12 @@ suggests.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -29,48 +30,48 @@ from datastore.errors import (
 )
 from datastore.http.endpoint import Call, Endpoint, Space
 from datastore.http.problems import problem_response, unexpected_error
+from datastore.http.routes import Route, RouteTable
 
-ROUTING = "connexion_routing"
 SystemRoute = Callable[[Request], Awaitable[Response]]
 SpaceRoute = Callable[[Request, "MountedSpace"], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
 class MountedSpace:
-    """A space and its endpoints by operation id, mounted at ``base_path``."""
+    """A space, its endpoints by operation id and its route table, mounted at ``base_path``
+    (the table's templates are relative to it)."""
 
     base_path: str
     space: Space
     endpoints: Mapping[str, Endpoint]
+    routes: RouteTable[Endpoint]
+
+    def relative(self, path: str) -> str | None:
+        """``path`` below the base path, or None when it is not under it."""
+        if not self.base_path:
+            return path
+        return path[len(self.base_path) :] if path.startswith(self.base_path + "/") else None
 
 
-@dataclass(frozen=True)
-class Route:
-    """The declared path template (with its space's base path) a request path belongs to, and
-    the methods declared for it."""
-
-    template: str
-    methods: list[str]
+def best_route(mounts: Mapping[str, MountedSpace], path: str) -> Route[Endpoint] | None:
+    """The route connexion would prefer for the request ``path`` (for ``Allow``, shadowing
+    and the 404's space hint)."""
+    found = [
+        route
+        for mount in mounts.values()
+        if (rest := mount.relative(path)) is not None
+        and (route := mount.routes.match(rest)) is not None
+    ]
+    return min(found, key=lambda route: route.rank, default=None)
 
 
 class Dispatcher:
-    """The innermost ASGI app. ``routes`` maps a request path to the template that should
-    route it (``app.route_table``)."""
+    """The innermost ASGI app: the endpoint connexion routed to, by operation id."""
 
-    def __init__(
-        self,
-        mounts: Mapping[str, MountedSpace],
-        routes: Callable[[str], Route | None] = lambda path: None,
-    ) -> None:
+    def __init__(self, mounts: Mapping[str, MountedSpace]) -> None:
         self.mounts = mounts
-        self.routes = routes
-        self.roots = {
-            base: frozenset(e.op.segments[0].text for e in m.endpoints.values() if not e.op.dynamic)
-            for base, m in mounts.items()
-        }
-        self.overlapped = frozenset(
-            base + path for base, m in mounts.items() for path in _overlapped(m.endpoints)
-        )
+        self.roots = {base: m.routes.literal_roots() for base, m in mounts.items()}
+        self.overlapped = {base: m.routes.overlapped() for base, m in mounts.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +80,7 @@ class Dispatcher:
         await response(scope, receive, send)
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
-        routing = scope.get("extensions", {}).get(ROUTING, {})
+        routing = scope.get("extensions", {}).get(ROUTING_CONTEXT, {})
         operation_id = routing.get("operation_id")
         try:
             if operation_id is None:
@@ -93,9 +94,8 @@ class Dispatcher:
             if isinstance(observed, dict):
                 observed["operation"] = operation_id
                 observed["space"] = mount.space.name
-            template = base_path + endpoint.op.path
-            if template in self.overlapped:
-                self._refuse_shadowed(scope, template)
+            if endpoint.op.path in self.overlapped[base_path]:
+                self._refuse_shadowed(scope, mount, endpoint.op.path)
             if endpoint.op.dynamic:
                 self._refuse_reserved(scope, endpoint, self.roots.get(base_path, frozenset()))
             _refuse_undecodable(scope, endpoint)
@@ -111,13 +111,14 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into 500s
             return unexpected_error(exc)
 
-    def _refuse_shadowed(self, scope: Scope, template: str) -> None:
+    @staticmethod
+    def _refuse_shadowed(scope: Scope, mount: MountedSpace, template: str) -> None:
         """connexion falls back to a less specific template when the method is not declared
         on the one that matches best: ``PATCH /keyv/k`` reaches ``/{collection}/{id}`` when
         ``/keyv/{key}`` declares no PATCH, ``PUT /c/_count`` reaches ``/{collection}/{id}``.
         Such a request is a 405 with the best template's methods (a collection may not be
         called ``keyv``, nor a document ``_count``)."""
-        best = self.routes(str(scope["path"]))
+        best = mount.routes.match(mount.relative(str(scope["path"])) or "")
         if best is not None and best.template != template:
             raise MethodNotAllowed(headers={"Allow": ", ".join(best.methods)})
 
@@ -149,7 +150,7 @@ class Dispatcher:
         if len(segments) < 2:
             return None
         rest = "/" + "/".join(segments[1:])
-        if self.routes(base + rest) is None:
+        if best_route(self.mounts, base + rest) is None:
             return None
         return (
             f"No collection {segments[0]!r} is served here. Codehooks URLs begin with a space "
@@ -203,25 +204,6 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _overlapped(endpoints: Mapping[str, Endpoint]) -> set[str]:
-    """The path templates another template can also match (as many segments, and at each one
-    the same literal or a parameter on either side). Only a request routed to one of these can
-    have reached a less specific template than it should, so only those pay for the check."""
-    templates = {e.op.path: e.op.segments for e in endpoints.values()}
-
-    def overlap(a: Sequence[Any], b: Sequence[Any]) -> bool:
-        return len(a) == len(b) and all(
-            x.param is not None or y.param is not None or x.text == y.text
-            for x, y in zip(a, b, strict=True)
-        )
-
-    return {
-        path
-        for path, segments in templates.items()
-        if any(other != path and overlap(segments, rest) for other, rest in templates.items())
-    }
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_PATH = BadRequest(
     "The path may not contain control characters.",
@@ -254,50 +236,52 @@ def _refused(scope: Scope) -> BadRequest | None:
 class SystemRoutes:
     """ASGI middleware in front of connexion: the datastore's own endpoints, matched before
     the blueprint's routes (so a dynamic ``/{collection}`` cannot shadow them): exact paths like
-    ``/__health``, prefixes ending in ``/`` (``/__ui/``), and per-space paths like
-    ``/<space>/openapi.json``."""
+    ``/__health``, the rest of a path (``/__ui/{asset:path}``), and per-space paths like
+    ``/<space>/openapi.json``. ``routes`` is their table (``system_table``); every method
+    reaches a system route's one handler, under the key ``"*"``."""
 
-    def __init__(
-        self,
-        app: Any,
-        mounts: Mapping[str, MountedSpace],
-        system_routes: Mapping[str, SystemRoute],
-        space_routes: Mapping[str, SpaceRoute],
-    ) -> None:
+    def __init__(self, app: Any, routes: RouteTable[SystemRoute]) -> None:
         self.app = app
-        self.mounts = mounts
-        self.system_routes = dict(system_routes)
-        self.space_routes = dict(space_routes)
-
-    def _route(self, path: str) -> Callable[[Request], Awaitable[Response]] | None:
-        path = path.rstrip("/") or "/"
-        route = self.system_routes.get(path)
-        if route is not None:
-            return route
-        for prefix, prefixed in self.system_routes.items():
-            if prefix.endswith("/") and path.startswith(prefix):
-                return prefixed
-        for base_path, mount in self.mounts.items():
-            if base_path and not path.startswith(base_path + "/"):
-                continue
-            space_route = self.space_routes.get(path[len(base_path) :])
-            if space_route is not None:
-                return lambda request, r=space_route, m=mount: r(request, m)  # type: ignore[misc]
-        return None
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refused = _refused(scope) if scope["type"] == "http" else None
         if refused is not None:
             await problem_response(refused)(scope, receive, send)
             return
-        route = self._route(scope["path"]) if scope["type"] == "http" else None
+        route = self.routes.match(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return
         try:
-            response = await route(Request(scope, receive))
+            response = await route.endpoints["*"](Request(scope, receive))
         except DatastoreError as error:
             response = problem_response(error)
         except Exception as exc:  # noqa: BLE001 - crashes become 500s here as in the dispatcher
             response = unexpected_error(exc)
         await response(scope, receive, send)
+
+
+def system_table(
+    mounts: Mapping[str, MountedSpace],
+    system_routes: Mapping[str, SystemRoute],
+    space_routes: Mapping[str, SpaceRoute],
+) -> RouteTable[SystemRoute]:
+    """The system routes' table: ``system_routes`` by template, and each of ``space_routes``
+    under every space's base path, bound to that space."""
+    declared = [(template, "*", route) for template, route in system_routes.items()]
+    declared += [
+        (mount.base_path + template, "*", _bound(route, mount))
+        for mount in mounts.values()
+        for template, route in space_routes.items()
+    ]
+    return RouteTable.of(declared)
+
+
+def _bound(route: SpaceRoute, mount: MountedSpace) -> SystemRoute:
+    """``route`` answering for ``mount``."""
+
+    async def bound(request: Request) -> Response:
+        return await route(request, mount)
+
+    return bound

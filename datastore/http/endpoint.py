@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,14 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from datastore.auth.credentials import ANONYMOUS, Principal
-from datastore.blueprint.model import Operation
+from datastore.blueprint.model import Kind, Operation
 from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
+from datastore.http.routes import RouteTable, declaring
 from datastore.http.security import Access, Authenticator
-from datastore.keyvalue import KeyValueService
+from datastore.keyvalue.service import KeyValueService
 from datastore.query.selection import CollectionFacts
-from datastore.queue import QueueService
+from datastore.queue.service import QueueService
 from datastore.storage.engine import Database
 
 
@@ -63,7 +64,7 @@ class Endpoint:
     document_write: Endpoint | None = None
     """For ``_byquery`` endpoints: the document PATCH or DELETE of the collection, whose rule
     selects the documents a by-query write may touch (None: none is declared)."""
-    readers: Readers = field(default_factory=lambda: Readers(()))
+    readers: Readers = field(default_factory=lambda: Readers())
     """Who may read which document path: for ``$extends`` targets and parents."""
     facts: CollectionFacts = field(default_factory=CollectionFacts)
     """For collection endpoints: the compiler's facts of the documents its filter and sort
@@ -83,27 +84,29 @@ class Reader:
 
 
 class Readers:
-    """Finds the GET operations of a concrete document path (``users/u1/notes``, ``n1``), the
-    way requests are routed: at the first segment where templates differ, a literal wins."""
+    """Finds the GET operations of a concrete document path (``users/u1/notes``, ``n1``) in
+    the space's route table, the way requests are routed (``http/routes.py``). The table is
+    bound once every endpoint is built (the endpoints hold their readers)."""
 
-    def __init__(self, shapes: Iterable[tuple[tuple[str, ...], Reader]]) -> None:
-        self._shapes = [
-            (tuple(1 if part == "{}" else 0 for part in shape), shape, reader)
-            for shape, reader in shapes
-        ]
+    def __init__(self) -> None:
+        self.routes: RouteTable[Endpoint] = RouteTable(())
+
+    def bind(self, routes: RouteTable[Endpoint]) -> None:
+        """Use ``routes``, the space's table."""
+        self.routes = routes
 
     def find(self, collection: str, doc_id: str) -> Reader | None:
         """The readers of the document ``doc_id`` of ``collection``, or None (no GET route)."""
-        segments = (*collection.split("/"), doc_id)
-        best: tuple[tuple[int, ...], Reader] | None = None
-        for rank, shape, reader in self._shapes:
-            if len(shape) != len(segments):
-                continue
-            if all(part in ("{}", seg) for part, seg in zip(shape, segments, strict=True)) and (
-                best is None or rank < best[0]
-            ):
-                best = (rank, reader)
-        return best[1] if best is not None else None
+        path = f"/{collection}/{doc_id}"
+        route = self.routes.match(path, declaring("get", _of_kind(Kind.DOCUMENT)))
+        if route is None:
+            return None
+        parent = self.routes.at(route.shape[:-1], declaring("get", _of_kind(Kind.COLLECTION)))
+        return Reader(route.endpoints["get"], parent.endpoints["get"] if parent else None)
+
+
+def _of_kind(kind: Kind) -> Callable[[Endpoint], bool]:
+    return lambda endpoint: endpoint.op.kind is kind
 
 
 @dataclass

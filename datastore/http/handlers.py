@@ -13,16 +13,11 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from datastore.blueprint.model import Kind
-from datastore.blueprint.schemas import SchemaInfo
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.ids import check_collection_name, check_id
-from datastore.documents.service import Change, Guards, etag
+from datastore.documents.service import Change, Guards
 from datastore.documents.sources import (
-    FAMILY_SOURCES,
-    NO_LINEAGE,
     Incoming,
-    Lineage,
     render,
     split_incoming,
 )
@@ -30,10 +25,9 @@ from datastore.errors import (
     BadRequest,
     DocumentNotFound,
     InvalidParam,
-    MethodNotAllowed,
     ValidationFailed,
 )
-from datastore.http.endpoint import Call, Handler
+from datastore.http.endpoint import Call
 from datastore.http.guard import (
     Parent,
     check_incoming,
@@ -55,8 +49,15 @@ from datastore.http.listing import (
     require_selector,
     select,
 )
-from datastore.http.requests import not_modified, parse_json, preconditions, read_body
-from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.http.requests import not_modified, preconditions, read_json
+from datastore.http.shaping import (
+    doc_headers,
+    json_response,
+    maybe_body,
+    pick_status,
+    rendered,
+    resolved,
+)
 from datastore.query import filterable
 from datastore.query.selection import Selection
 from datastore.query.updates import apply_update
@@ -72,34 +73,6 @@ def locate(call: Call) -> tuple[str, str | None]:
         last = call.op.segments[-1]
         check_id(doc_id, last.param or "id")
     return collection, doc_id
-
-
-async def read_json(call: Call) -> Any:
-    """The parsed JSON body of the request."""
-    raw = await read_body(call.request, call.settings.max_body_bytes)
-    return parse_json(raw, call.request.headers, call.settings.max_json_depth)
-
-
-async def resolved(
-    call: Call, docs: list[StoredDocument], info: SchemaInfo | None
-) -> dict[int, tuple[dict[str, Any], Lineage]]:
-    """Effective (inherited) bodies, and lineages when the schema shows them."""
-    family = info is not None and bool(FAMILY_SOURCES & set(info.sources.values()))
-    if not family and not any(doc.extends for doc in docs):
-        return {doc.pk: (doc.body, NO_LINEAGE) for doc in docs}
-    return await run_in_threadpool(lambda: call.space.documents.resolve(docs, family=family))
-
-
-async def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:
-    """The response form of a document for this operation."""
-    info = call.endpoint.response_info
-    body, lineage = (await resolved(call, [doc], info))[doc.pk]
-    return render(doc, info, dynamic=call.op.dynamic, body=body, lineage=lineage)
-
-
-def doc_headers(doc: StoredDocument) -> dict[str, str]:
-    """Headers every document response carries."""
-    return {"ETag": etag(doc)}
 
 
 def incoming(call: Call, body: Any, url_id: str | None, *, partial: bool) -> Incoming:
@@ -379,39 +352,3 @@ def detach_requested(call: Call) -> bool:
     if raw in ("true", "1", ""):
         return True
     raise BadRequest(invalid_params=[InvalidParam("detach", "must be true or false")])
-
-
-async def not_allowed(call: Call) -> Response:
-    """A method the path's shape does not allow (the linter refuses such blueprints; this
-    covers documents handed to ``create_app`` directly)."""
-    raise MethodNotAllowed(f"{call.op.method.upper()} is not allowed on {call.op.path}.")
-
-
-HANDLERS: dict[tuple[Kind, str], Handler] = {
-    (Kind.DOCUMENT, "get"): get_document,
-    (Kind.DOCUMENT, "put"): put_document,
-    (Kind.DOCUMENT, "patch"): patch_document,
-    (Kind.DOCUMENT, "delete"): delete_document,
-    (Kind.COLLECTION, "get"): list_documents,
-    (Kind.COLLECTION, "post"): create_document,
-    (Kind.COUNT, "get"): count_documents,
-    (Kind.BYQUERY, "delete"): delete_by_query,
-    (Kind.BYQUERY, "patch"): update_by_query,
-}
-
-
-def handler_for(kind: Kind, method: str) -> Handler:
-    """The generic handler of an operation kind and method."""
-    from datastore.http import kv_handlers, queue_handlers
-
-    extra: dict[tuple[Kind, str], Handler] = {
-        (Kind.KEYV, "get"): kv_handlers.kv_get,
-        (Kind.KEYV, "put"): kv_handlers.kv_put,
-        (Kind.KEYV, "delete"): kv_handlers.kv_delete,
-        (Kind.KEYV_INCR, "put"): kv_handlers.kv_incr,
-        (Kind.KEYV_DECR, "put"): kv_handlers.kv_decr,
-        (Kind.KEYV_LIST, "get"): kv_handlers.kv_list,
-        (Kind.QUEUE, "post"): queue_handlers.enqueue,
-        (Kind.QUEUE_JOB, "get"): queue_handlers.job_status,
-    }
-    return HANDLERS.get((kind, method)) or extra.get((kind, method), not_allowed)

@@ -10,9 +10,9 @@ from starlette.responses import Response
 from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, ValidationFailed
 from datastore.http.endpoint import Call
-from datastore.http.handlers import read_json
+from datastore.http.requests import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.keyvalue import check_key, check_keyspace, parse_ttl
+from datastore.keyvalue.service import check_key, check_keyspace, parse_ttl
 
 
 def _key(call: Call) -> tuple[str, str]:

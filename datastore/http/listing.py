@@ -19,6 +19,7 @@ from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
 from datastore.http.guard import listing_filter
+from datastore.http.shaping import resolved
 from datastore.query import ast, cursor, filterable
 from datastore.query.limits import check_query, check_sort
 from datastore.query.mongo import ListRequest, apply_projection, parse_list_request
@@ -136,8 +137,6 @@ def absent_collection_hint(collection: str, doc_id: str | None = None) -> str:
 async def _shape(
     call: Call, docs: list[StoredDocument], listing: Listing, info: SchemaInfo | None
 ) -> list[Any]:
-    from datastore.http.handlers import resolved
-
     # A listing that declares no schema shows documents as their GET does.
     response_info = call.endpoint.response_info or call.endpoint.document_info
     bodies = await resolved(call, docs, response_info)

@@ -8,9 +8,9 @@ from starlette.responses import Response
 from datastore.concurrency import run_in_threadpool
 from datastore.errors import ValidationFailed
 from datastore.http.endpoint import Call
-from datastore.http.handlers import read_json
+from datastore.http.requests import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
-from datastore.queue import check_topic, job_json
+from datastore.queue.service import check_topic, job_json
 
 
 def _topic(call: Call) -> str:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from datastore.documents.service import Preconditions
 from datastore.errors import BadRequest, InvalidParam, PayloadTooLarge, UnsupportedMediaType
+from datastore.http.endpoint import Call
 from datastore.jsonvalues import check_storable
 
 _NO_BODY = object()
@@ -103,3 +104,9 @@ def not_modified(headers: Headers, current_etag: str) -> bool:
         return False
     tags = _etag_list(value)
     return "*" in tags or current_etag in tags or f"W/{current_etag}" in tags
+
+
+async def read_json(call: Call) -> Any:
+    """The parsed JSON body of the request."""
+    raw = await read_body(call.request, call.settings.max_body_bytes)
+    return parse_json(raw, call.request.headers, call.settings.max_json_depth)

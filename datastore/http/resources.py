@@ -23,6 +23,7 @@ from datastore.errors import BadRequest, CollectionNotFound, Forbidden, InvalidP
 from datastore.http.dispatch import MountedSpace
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.requests import parse_json, read_body
+from datastore.http.routes import declaring
 from datastore.http.security import allowed, context, list_filter
 from datastore.http.shaping import json_response
 from datastore.query import ast
@@ -34,18 +35,22 @@ MAX_COLLECTIONS = 20
 
 
 def _match(mount: MountedSpace, path: str) -> tuple[Endpoint, str]:
+    """The collection GET serving the collection ``path`` (by the space's route table), and
+    the collection's path."""
     parts = [p for p in path.strip("/").split("/") if p]
     if not path.startswith("/") or not parts or len(parts) % 2 == 0:
         raise BadRequest(
             invalid_params=[InvalidParam("collections", f"{path!r} is not a collection path")]
         )
-    for endpoint in mount.endpoints.values():
-        op = endpoint.op
-        if op.kind is not Kind.COLLECTION or op.method != "get" or len(op.segments) != len(parts):
-            continue
-        if all(s.param or s.text == p for s, p in zip(op.segments, parts, strict=True)):
-            return endpoint, "/".join(parts)
-    raise CollectionNotFound(f"No collection at {path}.")
+    collection = "/".join(parts)
+    route = mount.routes.match("/" + collection, declaring("get", _lists))
+    if route is None:
+        raise CollectionNotFound(f"No collection at {path}.")
+    return route.endpoints["get"], collection
+
+
+def _lists(endpoint: Endpoint) -> bool:
+    return endpoint.op.kind is Kind.COLLECTION
 
 
 def _facts(endpoint: Endpoint) -> CollectionFacts:

@@ -14,6 +14,12 @@ import orjson
 from starlette.responses import Response
 
 from datastore.blueprint.model import Operation
+from datastore.blueprint.schemas import SchemaInfo
+from datastore.concurrency import run_in_threadpool
+from datastore.documents.service import etag
+from datastore.documents.sources import FAMILY_SOURCES, NO_LINEAGE, Lineage, render
+from datastore.http.endpoint import Call
+from datastore.storage.documents import StoredDocument
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -52,3 +58,25 @@ def maybe_body(
     if with_body:
         return json_response(body, status, headers)
     return Response(status_code=status, headers=headers)
+
+
+async def resolved(
+    call: Call, docs: list[StoredDocument], info: SchemaInfo | None
+) -> dict[int, tuple[dict[str, Any], Lineage]]:
+    """Effective (inherited) bodies, and lineages when the schema shows them."""
+    family = info is not None and bool(FAMILY_SOURCES & set(info.sources.values()))
+    if not family and not any(doc.extends for doc in docs):
+        return {doc.pk: (doc.body, NO_LINEAGE) for doc in docs}
+    return await run_in_threadpool(lambda: call.space.documents.resolve(docs, family=family))
+
+
+async def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:
+    """The response form of a document for this operation."""
+    info = call.endpoint.response_info
+    body, lineage = (await resolved(call, [doc], info))[doc.pk]
+    return render(doc, info, dynamic=call.op.dynamic, body=body, lineage=lineage)
+
+
+def doc_headers(doc: StoredDocument) -> dict[str, str]:
+    """Headers every document response carries."""
+    return {"ETag": etag(doc)}

@@ -118,15 +118,3 @@ def retry_conflicts(func: Callable[P, T]) -> Callable[P, T]:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
-
-
-def translated(func: Callable[P, T]) -> Callable[P, T]:
-    """Decorator form of ``translate_errors``."""
-
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        with translate_errors():
-            return func(*args, **kwargs)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper

@@ -13,7 +13,7 @@ import pytest
 
 from datastore.app import ServedBlueprint, create_app
 from datastore.config import Settings
-from datastore.keyvalue import purge_expired
+from datastore.keyvalue.service import purge_expired
 from datastore.storage.engine import Database
 from tests.http.test_documents import problem, reasons
 from tests.support.client import CheckedClient, serve

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from datastore.queue import QueueService
+from datastore.queue.service import QueueService
 from datastore.storage.engine import Database
 from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job
 from datastore.worker import HandlerError, Worker, backoff, load_callable, webhook
