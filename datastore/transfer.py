@@ -128,13 +128,13 @@ _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
 def _csv_value(text: str) -> Any:
-    from datastore.query.mongo import _url_value
+    from datastore.query.mongo import url_value
 
     if text == "":
         return None
     if _INTEGER.fullmatch(text):
         return int(text)  # exactly: one wider than 64 bits is refused, not rounded
-    return _url_value(text)
+    return url_value(text)
 
 
 def _records_csv(stream: IO[str], max_depth: int) -> Iterator[tuple[int, Any]]:

@@ -291,7 +291,8 @@ def _projection(value: Any, name: str) -> ast.Projection | None:
     return ast.Projection(paths, include=modes.pop())
 
 
-def _url_value(text: str) -> Any:
+def url_value(text: str) -> Any:
+    """A URL condition's value as JSON: true, false, null, a number (exactly), else text."""
     if text == "true":
         return True
     if text == "false":
@@ -335,7 +336,7 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
             nodes.append(ast.Exists(field, False))
             continue
         if named:
-            values = [_url_value(v) for v in raw.split(",")] if raw else []
+            values = [url_value(v) for v in raw.split(",")] if raw else []
             nodes.append(_named_url_op(field, named.lower(), values, raw, key))
             continue
         if op in (">", "<", ">=", "<=", ">!", "<!"):
@@ -343,7 +344,7 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
                 raise _bad(key, "needs a value")
             # The key's own ">" became ">=" when the URL said "age>=3" (split at "=").
             ops = {">": "gte", "<": "lte", ">=": "gte", "<=": "lte", ">!": "gt", "<!": "lt"}
-            nodes.append(ast.Compare(field, ops[op], _url_value(raw)))  # type: ignore[arg-type]
+            nodes.append(ast.Compare(field, ops[op], url_value(raw)))  # type: ignore[arg-type]
             continue
         negate = op == "!"
         if not negate and raw.startswith("!"):
@@ -357,9 +358,9 @@ def _url_conditions(params: Iterable[tuple[str, str]]) -> list[ast.Node]:
             flags = _flags(regex.group(2), key)
             node = ast.Regex(field, check_regex(regex.group(1), key, flags), flags)
         elif "," in raw:
-            node = ast.In(field, tuple(_url_value(v) for v in raw.split(",")))
+            node = ast.In(field, tuple(url_value(v) for v in raw.split(",")))
         else:
-            node = ast.Compare(field, "eq", _url_value(raw))
+            node = ast.Compare(field, "eq", url_value(raw))
         nodes.append(ast.Not(node) if negate else node)
     return nodes
 

@@ -571,18 +571,6 @@ class Compiler:
         return [c.desc() if desc else c.asc() for c, desc in self.sort_keys(keys)]
 
 
-def compile_filter(node: ast.Node, cols: DocumentColumns, dialect: str) -> ColumnElement[bool]:
-    """A query tree as a WHERE expression for ``dialect``."""
-    return Compiler(cols, dialect).filter(node)
-
-
-def compile_sort(
-    keys: Sequence[ast.SortKey], cols: DocumentColumns, dialect: str
-) -> list[ColumnElement[Any]]:
-    """Sort keys as ORDER BY expressions (creation order is the caller's tie-break)."""
-    return Compiler(cols, dialect).order_by(keys)
-
-
 def effective_body(dialect: str) -> ColumnElement[Any]:
     """The body with inherited values (``$extends``), for documents that extend another:
     every top-level property the document does not set (missing or null) comes from its nearest
