@@ -42,6 +42,7 @@ from datastore.storage.documents import (
     insert_params,
     update_params,
 )
+from datastore.storage.engine import IDLE_IN_TRANSACTION
 from datastore.storage.errors import too_large
 
 _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -70,9 +71,10 @@ class AsyncStore:
     def __init__(self, conninfo: str, *, pool_size: int, statement_timeout_ms: int) -> None:
         self.conninfo = conninfo
         self.pool_size = pool_size
-        self.options = (
-            f"-c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
+        timeout = (
+            f" -c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
         )
+        self.options = IDLE_IN_TRANSACTION + timeout
         self.wait_seconds = WAIT_SECONDS
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
 

@@ -119,6 +119,13 @@ class Database:
         self.engine.dispose()
 
 
+IDLE_IN_TRANSACTION = "-c idle_in_transaction_session_timeout=5000"
+"""A transaction of the datastore never waits seconds between its statements; one that does
+lost its client (a connection cut by the network or a proxy while the server kept the
+transaction open), and its row locks would hold up every later write of those documents until
+TCP noticed. PostgreSQL ends such a session after 5 s."""
+
+
 def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -132,7 +139,7 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
     # Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep
     # one generic plan: planning a listing with its values, against every expression index
     # of the documents table, took ~4 ms where running the plan took ~0.3 ms.
-    options = ["-c plan_cache_mode=force_generic_plan"]
+    options = ["-c plan_cache_mode=force_generic_plan", IDLE_IN_TRANSACTION]
     if statement_timeout_ms > 0:
         options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
     connect_args: dict[str, Any] = {"options": " ".join(options)}
