@@ -229,6 +229,8 @@ def test_legacy_indexes_are_replaced(own_database: Database) -> None:
         for legacy in names:
             conn.exec_driver_sql(f'CREATE INDEX "{legacy}" ON documents (space, collection)')
     with own.engine.connect() as busy:  # a transaction that read the table, left open
+        # Another program's session: not bound by the datastore's idle-in-transaction timeout.
+        busy.exec_driver_sql("SET idle_in_transaction_session_timeout = 0")
         busy.exec_driver_sql("SELECT count(*) FROM documents")
         ensure_indexes(own, [spec])
         assert len(legacy_left()) == len(names)
