@@ -240,7 +240,20 @@ async def check_target(call: Call, parts: Incoming) -> None:
         )
 
 
-async def listing_filter(call: Call, collection: str) -> Rule | None:
+async def listing_parent(call: Call, collection: str) -> Parent | None:
+    """The parent a collection operation's rules read: its own, its document GET's and, for a
+    by-query write, its document PATCH/DELETE's."""
+    endpoint, write = call.endpoint, call.endpoint.document_write
+    return await parent_of(
+        call,
+        collection,
+        endpoint.access,
+        endpoint.document_access,
+        write.access if write is not None else None,
+    )
+
+
+def listing_filter(call: Call, parent: Parent | None) -> Rule | None:
     """The collection rule must pass; then the documents the caller may read (the paired
     document GET rule as a query tree), or None when all may be read. A
     ``_byquery`` write also selects only documents its document PATCH/DELETE rule allows."""
@@ -248,13 +261,6 @@ async def listing_filter(call: Call, collection: str) -> Rule | None:
     access = endpoint.access
     write = endpoint.document_write
     byquery_write = endpoint.op.kind is Kind.BYQUERY and endpoint.op.method != "get"
-    parent = await parent_of(
-        call,
-        collection,
-        access,
-        endpoint.document_access,
-        write.access if write is not None else None,
-    )
     ctx = rule_context(call, None, parent)
     if guarded(access):
         require(call, access, ctx, parent)

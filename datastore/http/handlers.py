@@ -35,6 +35,7 @@ from datastore.http.guard import (
     document_view,
     guarded,
     listing_filter,
+    listing_parent,
     parent_of,
     refuse_when_no_document_could_pass,
     require,
@@ -154,18 +155,19 @@ async def list_documents(call: Call) -> Response:
     return json_response(answer, status)
 
 
-async def _selected(call: Call) -> tuple[str, Listing, Selection]:
+async def _selected(call: Call) -> tuple[str, Listing, Selection, Parent | None]:
     collection, _ = locate(call)
     info = call.endpoint.document_info or call.endpoint.response_info
     listing = select(call, info)
-    access = await listing_filter(call, collection)
+    parent = await listing_parent(call, collection)
+    access = listing_filter(call, parent)
     filterable.check(listing.filter)
-    return collection, listing, Selection(listing.filter, access)
+    return collection, listing, Selection(listing.filter, access), parent
 
 
 async def count_documents(call: Call) -> Response:
     """GET ``/_count``: ``{"count": n}`` of the matching documents the caller may read."""
-    collection, _, selection = await _selected(call)
+    collection, _, selection, _ = await _selected(call)
     documents, facts = call.space.documents, call.endpoint.facts
     count = await run_in_threadpool(lambda: documents.count(collection, selection, facts))
     await require_collection(call, collection, found=count > 0)
@@ -176,7 +178,7 @@ async def count_documents(call: Call) -> Response:
 async def delete_by_query(call: Call) -> Response:
     """DELETE ``/_byquery``: delete every matching document the caller may read and delete
     (the document DELETE rule, in the WHERE clause), in one transaction."""
-    collection, listing, selection = await _selected(call)
+    collection, listing, selection, _ = await _selected(call)
     require_selector(listing)
     documents, facts = call.space.documents, call.endpoint.facts
     count = await run_in_threadpool(lambda: documents.delete_many(collection, selection, facts))
@@ -190,7 +192,7 @@ async def update_by_query(call: Call) -> Response:
     and change (the document PATCH rule, in the WHERE clause), each re-validated and its
     result checked against the PATCH rule, all in one transaction (one violation rolls the
     whole batch back)."""
-    collection, listing, selection = await _selected(call)
+    collection, listing, selection, parent = await _selected(call)
     require_selector(listing)
     update = await read_json(call)
     if not isinstance(update, dict):
@@ -199,7 +201,6 @@ async def update_by_query(call: Call) -> Response:
     schema = call.endpoint.document_schema
     write = call.endpoint.document_write
     assert write is not None  # listing_filter refused the request otherwise
-    parent = await parent_of(call, collection, write.access)
     guards = write_guards(call, parent, existing=False, endpoint=write)
 
     def compute(current: StoredDocument) -> Change:

@@ -18,7 +18,7 @@ from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
-from datastore.http.guard import listing_filter
+from datastore.http.guard import listing_filter, listing_parent
 from datastore.http.shaping import resolved
 from datastore.query import ast, cursor, filterable
 from datastore.query.limits import check_query, check_sort
@@ -93,7 +93,7 @@ async def read_collection(call: Call, collection: str) -> Any:
     """The JSON answer of a collection GET (an array, a page object, or a count)."""
     info = call.endpoint.response_info or call.endpoint.document_info
     listing = select(call, info)
-    access = await listing_filter(call, collection)
+    access = listing_filter(call, await listing_parent(call, collection))
     filterable.check(listing.filter)
     documents, facts = call.space.documents, call.endpoint.facts
     if listing.request.count_only:
