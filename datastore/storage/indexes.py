@@ -64,49 +64,60 @@ PostgreSQL drops a qual the index predicate implies, so the column after it coul
 the scan (it read the whole space). ``ensure_indexes`` drops them."""
 
 
-def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
-    """The Index objects for the specs (PostgreSQL expressions). They are detached from the
-    table's metadata again, so Alembic's view of the schema stays the migrations' own.
+def index_statements(specs: Iterable[IndexSpec], dialect: str = "postgresql") -> list[sa.Index]:
+    """The Index objects for the specs, over ``dialect``'s expressions. They are detached from
+    the table's metadata again, so Alembic's view of the schema stays the migrations' own.
 
-    A spec with a literal collection gets partial indexes (``WHERE collection = '...'``)
-    without a ``collection`` column; one for every collection has the column after
-    ``space``. Either way each index ends with ``pk`` (creation order), so equality with a
-    listing's ``LIMIT`` reads only the rows it returns."""
-    compiler = Compiler(document_columns(), "postgresql")
+    A spec with a literal collection gets partial indexes (``WHERE collection = '...'``);
+    on PostgreSQL without a ``collection`` column (see ``LEGACY_KINDS``), on SQLite with it
+    (see ``_index``). One for every collection has the column after ``space``. Either way
+    each index ends with ``pk`` (creation order), so equality with a listing's ``LIMIT``
+    reads only the rows it returns."""
+    compiler = Compiler(document_columns(), dialect)
     out = []
     for spec in specs:
         value = compiler.value(ast.Field(spec.path))
         for kind, expression in compiler.typed_views(value).items():
-            out.append(_index(spec, f"{kind}/pk", sa.Grouping(expression)))
+            out.append(_index(spec, dialect, f"{kind}/pk", sa.Grouping(expression)))
         # Documents where the field is an array, in creation order: the other branch of
-        # equality (an array holding the value), usually few or none.
-        out.append(_index(spec, "array", predicate=compiler.is_array(value)))
+        # equality (an array holding the value), usually few or none. On SQLite the type is
+        # a column too, or the planner preferred the collection's own (space, collection, pk)
+        # index, which had as many equality columns, and read the whole collection.
+        is_array = compiler.is_array(value)
+        typed = [sa.Grouping(compiler.d.jtype(value))] if dialect == "sqlite" else []
+        out.append(_index(spec, dialect, "array", *typed, predicate=is_array))
         # The order of a sort on the field: its sort columns, then creation order, so keyset
         # pages are an index range scan.
         sort_columns = [
             column for column, _ in compiler.sort_columns(ast.SortKey(ast.Field(spec.path)))
         ]
-        out.append(_index(spec, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
+        out.append(_index(spec, dialect, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
     for made in out:
         documents.indexes.discard(made)
     return out
 
 
-def _index(spec: IndexSpec, kind: str, *columns: Any, predicate: Any = None) -> sa.Index:
+def _index(
+    spec: IndexSpec, dialect: str, kind: str, *columns: Any, predicate: Any = None
+) -> sa.Index:
     """``(space[, collection], *columns, pk)``, partial to the spec's literal collection and
-    to ``predicate``."""
+    to ``predicate``. SQLite keeps the ``collection`` column in a collection's partial index:
+    its planner counts the equality columns an index matches, and with one fewer than the
+    collection's own index it scanned the collection instead."""
     scope = [documents.c.space]
     conditions = [predicate] if predicate is not None else []
     if spec.collection:
         conditions.insert(0, documents.c.collection == spec.collection)
-    else:
+    if not spec.collection or dialect == "sqlite":
         scope.append(documents.c.collection)
+    where = sa.and_(*conditions) if conditions else None
     return sa.Index(
         _name(spec, kind),
         *scope,
         *columns,
         documents.c.pk,
-        postgresql_where=sa.and_(*conditions) if conditions else None,
+        postgresql_where=where,
+        sqlite_where=where,
     )
 
 

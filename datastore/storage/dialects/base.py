@@ -22,6 +22,9 @@ class Dialect:
     """The typed views of a JSON expression; one subclass per backend."""
 
     name = ""
+    row_value_ranges = True
+    """Whether the planner bounds an index scan by a row-value comparison of indexed
+    expressions (``(e1, e2, pk) > (v1, v2, p)``); keyset pages are written for it."""
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         raise NotImplementedError

@@ -16,11 +16,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
+from datastore.storage.dialects import sqlite_compound  # noqa: F401 (registers SQL)
 from datastore.storage.dialects.base import Dialect, const
 
 
 class SQLite(Dialect):
     name = "sqlite"
+    row_value_ranges = False  # only over plain columns; see storage/keyset.py ``expanded``
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         """Runs of plain keys as one JSON path (``$."a"."b"``); any other key through
@@ -42,7 +44,10 @@ class SQLite(Dialect):
         if not keys:
             return x
         json_path = "$" + "".join(f'."{key}"' for key in keys)
-        return x.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
+        # Written into the SQL (quoted by SQLAlchemy), not bound: SQLite uses an expression
+        # index only where the query repeats its expression, constants included.
+        path = sa.literal(json_path, sa.Text, literal_execute=True)
+        return x.op("->", return_type=sa.Text)(path)
 
     def member(self, x: ColumnElement[Any], key: str) -> ColumnElement[Any]:
         """The JSON text of ``x``'s member ``key`` (NULL when ``x`` is no object or lacks it),
@@ -51,7 +56,7 @@ class SQLite(Dialect):
         each = sa.func.json_each(obj).table_valued("key", "value", "type").alias()
         return (
             sa.select(_element_json(each))
-            .where(each.c.key == sa.literal(key, sa.Text))
+            .where(each.c.key == sa.literal(key, sa.Text, literal_execute=True))
             .correlate_except(each)
             .scalar_subquery()
         )
@@ -59,27 +64,35 @@ class SQLite(Dialect):
     def literal(self, value: Any) -> ColumnElement[Any]:
         return sa.func.json(sa.literal(orjson.dumps(value).decode(), sa.Text))
 
+    # Every constant of a typed view is written into the SQL (``const``): the indexes of
+    # ``x-datastore-indexes`` fields (storage/indexes.py) are over these expressions, and
+    # SQLite matches an indexed expression only where the query repeats it exactly; a bound
+    # parameter never matches one.
+
     def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
+        raw = sa.func.json_type(x, type_=sa.Text)
         return sa.case(
-            (raw.in_(["integer", "real"]), "number"),
-            (raw.in_(["true", "false"]), "boolean"),
-            (raw == "text", "string"),
+            (raw.in_([const("integer"), const("real")]), const("number")),
+            (raw.in_([const("true"), const("false")]), const("boolean")),
+            (raw == const("text"), const("string")),
             else_=raw,
         )
 
     def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case(
-            (sa.func.json_type(x).in_(["integer", "real"]), sa.func.json_extract(x, "$")),
-            else_=None,
-        )
+        raw = sa.func.json_type(x, type_=sa.Text)
+        value = sa.func.json_extract(x, const("$"))
+        return sa.case((raw.in_([const("integer"), const("real")]), value), else_=None)
 
     def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case((sa.func.json_type(x) == "text", sa.func.json_extract(x, "$")), else_=None)
+        raw = sa.func.json_type(x, type_=sa.Text)
+        value = sa.func.json_extract(x, const("$"))
+        return sa.case((raw == const("text"), value), else_=None)
 
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
-        return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
+        raw = sa.func.json_type(x, type_=sa.Text)
+        return sa.case(
+            (raw == const("true"), sa.true()), (raw == const("false"), sa.false()), else_=None
+        )
 
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         kind = json_type_name(value)
