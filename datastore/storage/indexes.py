@@ -1,4 +1,4 @@
-"""Expression indexes for ``x-datastore-indexes`` (PostgreSQL).
+"""Expression indexes for ``x-datastore-indexes`` (PostgreSQL and SQLite).
 
 For each declared field of a collection, four B-tree indexes over exactly the expressions the
 query compiler emits, each ending in creation order (``pk``): the field as a number and as a
@@ -6,7 +6,12 @@ string (equality and typed comparisons), the documents where it is an array (equ
 branch, see ``storage/union.py``), and its sort columns (sorted listings and keyset pages).
 They are led by ``space``, and are partial indexes of the collection when its name is literal
 (else ``collection`` follows ``space``). Equality on any other field uses the GIN index on the
-body (containment). SQLite gets no extra index.
+body (containment).
+
+SQLite gets the same indexes over its own expressions of the same views (the ``collection``
+column kept in a collection's partial indexes, and the array index over the field's type, for
+its planner: see ``_index``), made in a write transaction that workers starting together take
+in turn.
 """
 
 from __future__ import annotations
@@ -136,13 +141,13 @@ def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
-    """Create the missing indexes and drop legacy ones (PostgreSQL only); how many are
-    declared. One catalogue query finds what exists, so a restart with every index in place
-    issues no DDL and builds no index definitions (a statement per index, and building
-    them, were a quarter of a second of a 50-collection blueprint's start-up)."""
-    if not db.is_postgresql:
-        return 0
+    """Create the missing indexes and drop legacy ones (PostgreSQL); how many are declared.
+    One catalogue query finds what exists, so a restart with every index in place issues no
+    DDL and builds no index definitions (a statement per index, and building them, were a
+    quarter of a second of a 50-collection blueprint's start-up)."""
     specs = list(specs)
+    if not db.is_postgresql:
+        return _ensure_sqlite(db, specs)
     names = index_names(specs)
     legacy = legacy_index_names(specs)
     with translate_errors(), db.engine.begin() as conn:
@@ -178,6 +183,31 @@ def _drop_if_free(conn: Connection, name: str) -> None:
         if "lock timeout" not in str(exc):
             raise
         log.warning("index %s of an earlier version left in place: the table is busy", name)
+
+
+def _ensure_sqlite(db: Database, specs: list[IndexSpec]) -> int:
+    """``ensure_indexes`` on SQLite: the missing indexes made in one write transaction, which
+    workers starting together take in turn (the later ones then find every index made)."""
+    names = index_names(specs)
+    with translate_errors(), db.read() as conn:
+        if _existing_sqlite(conn, names).issuperset(names):
+            return len(names)
+    with translate_errors(), db.schema_change() as conn:
+        existing = _existing_sqlite(conn, names)
+        for index in index_statements(specs, "sqlite"):
+            if index.name not in existing:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+    return len(names)
+
+
+def _existing_sqlite(conn: Connection, names: list[str]) -> set[str]:
+    """Which of ``names`` are indexes of the SQLite database."""
+    rows: Iterable[Any] = conn.execute(
+        sa.select(sa.column("name"))
+        .select_from(sa.table("sqlite_master"))
+        .where(sa.column("type") == "index", sa.column("name").in_(names))
+    )
+    return {row[0] for row in rows}
 
 
 def _existing(conn: Connection, names: list[str]) -> set[str]:

@@ -11,6 +11,7 @@ the terms its own top-level equalities fix, which orders its rows the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.compiler import compiles
@@ -27,14 +28,15 @@ from sqlalchemy.sql.selectable import CompoundSelect, Select, SelectStatementGro
 
 
 @compiles(CompoundSelect, "sqlite")
-def _compound_select(element: CompoundSelect, compiler: SQLCompiler, **kw: Any) -> str:
+def _compound_select(element: CompoundSelect[Any], compiler: SQLCompiler, **kw: Any) -> str:
     if any(_ordered_or_limited(member) for member in element.selects):
         element = element._generate()
         element.selects = [
             _wrapped(_bare(member)) if _ordered_or_limited(member) else member
             for member in element.selects
         ]
-    return str(compiler.visit_compound_select(element, **kw))
+    visit: Callable[..., str] = compiler.visit_compound_select  # SQLAlchemy's own rendering
+    return visit(element, **kw)
 
 
 def _wrapped(member: Select[Any]) -> Select[Any]:
