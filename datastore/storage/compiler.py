@@ -249,8 +249,8 @@ class Compiler:
         if isinstance(node, ast.StringMatch):
             value = node.value
             if node.kind == "prefix":
-                return self._any(x, lambda e: self.d.string(e).startswith(value, autoescape=True))
-            return self._any(x, lambda e: self.d.string(e).endswith(value, autoescape=True))
+                return self._any(x, lambda e: self.d.starts_with(self.d.string(e), value))
+            return self._any(x, lambda e: self.d.ends_with(self.d.string(e), value))
         if isinstance(node, ast.ArrayAll):
             if not node.values:
                 return sa.false()
@@ -531,8 +531,8 @@ class Compiler:
             if isinstance(node, ast.Regex):
                 return self.d.regex(column, node.pattern, node.flags)
             if node.kind == "prefix":
-                return column.startswith(node.value, autoescape=True)
-            return column.endswith(node.value, autoescape=True)
+                return self.d.starts_with(column, node.value)
+            return self.d.ends_with(column, node.value)
         if not isinstance(node, ast.Compare) or not isinstance(node.field, ast.Source):
             raise BadRequest("This condition cannot be applied to a source property.")
         name, op, value = node.field.name, node.op, node.value

@@ -25,9 +25,10 @@ FIELDS = ("a", "b", "c")
 # Small domains, so that generated documents and queries often meet on equal values.
 scalars = st.one_of(
     st.integers(0, 2),
-    st.sampled_from([0.5, 1.0, -1.5]),
+    st.sampled_from([0.5, 1.0, 2.0, -1.5, -0.0]),  # floats equal to the integers too
     st.sampled_from([2**53 + 1, float(2**53)]),  # a double cannot hold 2**53 + 1
-    st.sampled_from(["", "a", "b", "10", "é", "d1", "2026-01-01T00:00:00.000000Z"]),
+    # Both cases: string operators are case-sensitive (SQLite's LIKE is not).
+    st.sampled_from(["", "a", "b", "Ab", "B", "10", "é", "É", "d1", "2026-01-01T00:00:00.000000Z"]),
     st.booleans(),
     st.none(),
 )
@@ -59,14 +60,14 @@ def leaves(operands: st.SearchStrategy[ast.Field] = operands) -> st.SearchStrate
         st.builds(
             ast.Regex,
             operands,
-            st.sampled_from(["^a", "b$", "A", "^$"]),
+            st.sampled_from(["^a", "b$", "A", "^$", "^A", "B$", "é"]),
             st.sampled_from(["", "i"]),
         ),
         st.builds(
             ast.StringMatch,
             operands,
             st.sampled_from(["prefix", "suffix"]),
-            st.sampled_from(["a", "b", "", "%", "_"]),
+            st.sampled_from(["a", "b", "", "%", "_", "A", "B", "Ab", "É"]),
         ),
         st.builds(ast.ArrayAll, operands, st.lists(scalars, min_size=1, max_size=2).map(tuple)),
         st.builds(ast.ArrayWithin, operands, st.lists(scalars, max_size=3).map(tuple)),
@@ -215,6 +216,17 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
         (
             ast.Compare(ast.Field(("a",)), "eq", 0.3),
             ast.Compare(ast.Field(("a",)), "gt", 1.7976931348623157e308),
+        )
+    ),
+    with_defaults=False,
+)
+@example(  # SQLite's LIKE ignored case: {"$startsWith": "A"} matched "ab" there only
+    docs=[{"a": "ab"}, {"a": "Ab"}, {"a": ["b", "aB"]}, {"b": "AB"}],
+    query=ast.Or(
+        (
+            ast.StringMatch(ast.Field(("a",)), "prefix", "A"),
+            ast.StringMatch(ast.Field(("a",)), "suffix", "B"),
+            ast.StringMatch(ast.Source("$id"), "prefix", "D"),
         )
     ),
     with_defaults=False,

@@ -89,5 +89,13 @@ class Dialect:
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
         raise NotImplementedError
 
+    def starts_with(self, text: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        """Whether ``text`` starts with ``prefix``, case and all (``LIKE``, escaped)."""
+        return text.startswith(prefix, autoescape=True)
+
+    def ends_with(self, text: ColumnElement[Any], suffix: str) -> ColumnElement[bool]:
+        """Whether ``text`` ends with ``suffix``, case and all (``LIKE``, escaped)."""
+        return text.endswith(suffix, autoescape=True)
+
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text

@@ -147,6 +147,20 @@ class SQLite(Dialect):
         each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
         return sa.select(sa.literal(1)).select_from(each), _element_json(each)
 
+    # SQLite's LIKE ignores the case of ASCII letters ({"$startsWith": "Po"} matched
+    # "pollyanna"): the text's first (last) characters compared with ``=`` instead, which
+    # is binary. ``length`` and ``substr`` count characters, as Python's ``len`` does.
+
+    def starts_with(self, text: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        head = sa.func.substr(text, 1, sa.literal(len(prefix), sa.Integer), type_=sa.Text)
+        return head == sa.literal(prefix, sa.Text)
+
+    def ends_with(self, text: ColumnElement[Any], suffix: str) -> ColumnElement[bool]:
+        if not suffix:  # substr(text, -0) is all of text
+            return text.is_not(None)
+        tail = sa.func.substr(text, sa.literal(-len(suffix), sa.Integer), type_=sa.Text)
+        return tail == sa.literal(suffix, sa.Text)
+
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
         from datastore.query.regex import normalise
 
