@@ -379,7 +379,7 @@ class Compiler:
     def is_array(self, x: ColumnElement[Any]) -> ColumnElement[bool]:
         """Whether a JSON value is an array: the predicate of an indexed field's partial index
         of array-valued documents (``storage/indexes.py``), repeated exactly in its equality."""
-        return self.d.jtype(x) == const("array")
+        return self.d.has_type(x, "array")
 
     def typed_views(self, x: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
         """A JSON value as a number and as a (C-collated) string, NULL when it is not one:
@@ -591,11 +591,7 @@ class Compiler:
         # storage/engine.py) sees bound values as unknowns; with them bound, page 500 of a
         # sorted listing became a sequential scan (26 s on 1,000,000 documents).
         x = self.value(key.field)
-        jtype = self.d.jtype(x)
-        rank = sa.case(
-            *[(jtype == const(name), const(value)) for name, value in _RANK.items() if value],
-            else_=const(0),
-        )
+        rank = self.d.type_rank(x, _RANK)
         return [
             (rank, descending),
             (sa.func.coalesce(self.d.number(x), const(0)), descending),

@@ -35,6 +35,15 @@ class Dialect:
     def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
 
+    def type_rank(self, x: ColumnElement[Any], ranks: Mapping[str, int]) -> ColumnElement[Any]:
+        """The rank of a JSON value's type in a sort (``ranks`` by ``jtype`` name; 0 for a
+        type not listed, or a missing value)."""
+        jtype = self.jtype(x)
+        return sa.case(
+            *[(jtype == const(name), const(value)) for name, value in ranks.items() if value],
+            else_=const(0),
+        )
+
     def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
 
@@ -70,6 +79,10 @@ class Dialect:
     def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
         """Whether a JSON value is ``null``, an ``object`` or an ``array`` (NULL when missing):
         the backend's own type function, without ``jtype``'s mapping."""
+        return self.raw_type(x) == const(kind)
+
+    def raw_type(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The backend's own type function of a JSON value (NULL when missing)."""
         raise NotImplementedError
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:

@@ -7,6 +7,11 @@ an equality in the WHERE clause only when the term is a plain column: a branch f
 first sort column of an indexed field (``rank = 1``, a keyset branch's ``c1 = v1``) sorted
 every row in range instead of reading the sort index in order. A member's ORDER BY leaves out
 the terms its own top-level equalities fix, which orders its rows the same.
+
+That choice is made when SQLAlchemy compiles a statement, and the compiled form is cached by
+the statement's shape (bound values left out): it may depend only on what the shape holds.
+The SQLite dialect writes JSON paths and keys as literal text for this (``sqlite.py``), so
+two fields' expressions differ in shape, not in a value.
 """
 
 from __future__ import annotations
