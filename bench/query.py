@@ -4,20 +4,24 @@
 
 Scenarios: an indexed equality query, a range query with sort and limit 20, a $regex query,
 and cursor pages 1 and 500 of a listing sorted by an indexed field (page[size]=20). Both
-backends run in one run (on one machine, so their ratio is the figure to read: absolute
-numbers on a shared machine are noisy); the table gives SQLite / PostgreSQL per scenario.
+backends are loaded first, then each scenario runs on each backend in turn, a tenth of the
+runs at a time, so that both meet the same load of the machine; the table gives SQLite /
+PostgreSQL per scenario, the figure to read (absolute numbers on a shared machine are noisy).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench.common import bulk_load, database, measure
+from bench.common import bulk_load, database
 from datastore.app import ServedBlueprint, create_app
 from datastore.config import Settings
 from datastore.storage.indexes import ensure_indexes, index_specs
@@ -66,9 +70,13 @@ TARGETS = {
 """Issue 19: SQLite within this factor of PostgreSQL (p50, same run)."""
 
 
-def run(backend: str, count: int, runs: int) -> dict[str, dict[str, float]]:
-    """Each scenario's latency on ``backend`` over ``count`` documents."""
-    results: dict[str, dict[str, float]] = {}
+Action = Callable[[], Any]
+
+
+@contextmanager
+def scenarios(backend: str, count: int) -> Iterator[dict[str, Action]]:
+    """``backend`` loaded with ``count`` documents and indexed, served in-process: each
+    scenario's request."""
     with database(backend) as db:
         started = time.perf_counter()
         bulk_load(db, "bench", "items", count, item)
@@ -90,7 +98,7 @@ def run(backend: str, count: int, runs: int) -> dict[str, dict[str, float]]:
                 assert response.status_code == 200, response.text
                 return response.json()
 
-            scenarios = {
+            actions: dict[str, Action] = {
                 SCENARIOS[0]: lambda: get("/items", q=json.dumps({"category": "cat42"}), limit=20),
                 SCENARIOS[1]: lambda: get(
                     "/items",
@@ -103,14 +111,40 @@ def run(backend: str, count: int, runs: int) -> dict[str, dict[str, float]]:
                 ),
             }
             first = "/items?page[size]=20&sort=%2Bdocument.price"
-            scenarios[SCENARIOS[3]] = lambda: get(first)
+            actions[SCENARIOS[3]] = lambda: get(first)
             url = first
             for _ in range(499):  # (the last page, with fewer documents)
                 url = get(url)["links"]["next"] or url
-            scenarios[SCENARIOS[4]] = lambda: get(url)
-            for name, action in scenarios.items():
-                results[name] = measure(action, runs=runs)
-    return results
+            actions[SCENARIOS[4]] = lambda: get(url)
+            yield actions
+
+
+def interleaved(
+    actions: dict[str, dict[str, Action]], runs: int, rounds: int = 10
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each scenario measured on every backend in turn, ``runs / rounds`` requests at a time,
+    so that both meet the same load of the shared machine; (backend, scenario) → statistics."""
+    samples: dict[str, dict[str, list[float]]] = {b: {} for b in actions}
+    for name in SCENARIOS:
+        for own in actions.values():
+            for _ in range(5):  # warm-up
+                own[name]()
+        for _ in range(rounds):
+            for backend, own in actions.items():
+                taken = samples[backend].setdefault(name, [])
+                for _ in range(max(1, runs // rounds)):
+                    began = time.perf_counter()
+                    own[name]()
+                    taken.append((time.perf_counter() - began) * 1000)
+    return {b: {n: _stats(t) for n, t in by.items()} for b, by in samples.items()}
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50": statistics.median(samples),
+        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+    }
 
 
 def comparison(title: str, measured: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -148,9 +182,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backend", default="postgresql,sqlite")
     args = parser.parse_args()
-    measured = {
-        backend: run(backend, args.documents, args.runs) for backend in args.backend.split(",")
-    }
+    with ExitStack() as stack:
+        actions = {
+            backend: stack.enter_context(scenarios(backend, args.documents))
+            for backend in args.backend.split(",")
+        }
+        measured = interleaved(actions, args.runs)
     print(comparison(f"Queries over {args.documents:,} documents", measured))
 
 
