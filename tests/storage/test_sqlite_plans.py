@@ -17,7 +17,7 @@ from datastore.clock import utc_now
 from datastore.query import ast
 from datastore.storage import keyset, migrate
 from datastore.storage.compiler import Compiler, document_columns
-from datastore.storage.documents import DocumentStore, _ordered
+from datastore.storage.documents import DocumentStore, listing
 from datastore.storage.engine import Database
 from datastore.storage.indexes import IndexSpec, ensure_indexes, index_names
 from datastore.storage.tables import documents
@@ -96,7 +96,7 @@ def test_indexes_are_made_once(items: Database) -> None:
 
 def test_indexed_equality_reads_both_branches_from_their_indexes(db: Database) -> None:
     where = compiler().filter(ast.Compare(ast.Field(("category",)), "eq", "cat7"))
-    reads = searches(plan(db, _ordered(SPACE, "items", where, [PK], 20, 0)))
+    reads = searches(plan(db, listing(SPACE, "items", where, [PK], 20, 0)))
     assert len(reads) == 2, reads
     assert name(SPECS[0], "string/pk") in reads[0], reads
     assert name(SPECS[0], "array") in reads[1], reads
@@ -107,7 +107,7 @@ def test_range_with_sort_reads_the_sort_index_in_range(db: Database) -> None:
     price = ast.Field(("price",))
     where = c.filter(ast.And((ast.Compare(price, "gte", 50), ast.Compare(price, "lt", 51))))
     keys = [*c.sort_keys([ast.SortKey(price, descending=True)]), PK]
-    lines = plan(db, _ordered(SPACE, "items", where, keys, 20, 0))
+    lines = plan(db, listing(SPACE, "items", where, keys, 20, 0))
     reads = searches(lines)
     assert len(reads) == 2, reads
     assert name(SPECS[1], "sort/pk") in reads[0], reads
@@ -122,12 +122,12 @@ def test_deep_keyset_pages_are_index_range_scans(db: Database) -> None:
     (no temporary sort inside a branch)."""
     c = compiler()
     order = [*c.sort_columns(ast.SortKey(ast.Field(("price",)))), PK]
-    first = searches(plan(db, _ordered(SPACE, "items", None, order, 21, 0)))
+    first = searches(plan(db, listing(SPACE, "items", None, order, 21, 0)))
     assert first == [
         f"SEARCH documents USING INDEX {name(SPECS[1], 'sort/pk')} (space=? AND collection=?)"
     ]
     after = keyset.after(order, [1, 50.0, "", 0, 1500], dialect="sqlite")
-    lines = plan(db, _ordered(SPACE, "items", after, order, 21, 0))
+    lines = plan(db, listing(SPACE, "items", after, order, 21, 0))
     reads = searches(lines)
     assert len(reads) == len(order), lines
     for n, read in enumerate(reads):
@@ -163,7 +163,7 @@ def test_plain_listing_sql_is_unchanged_without_indexes(db: Database) -> None:
         ast.Compare(ast.Field(("category",)), "eq", "cat7")
     )
     sql = str(
-        _ordered(SPACE, "items", where, [PK], 20, 0).compile(dialect=sa.dialects.sqlite.dialect())
+        listing(SPACE, "items", where, [PK], 20, 0).compile(dialect=sa.dialects.sqlite.dialect())
     )
     assert "UNION" not in sql
 
