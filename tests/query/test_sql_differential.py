@@ -510,3 +510,11 @@ def test_odd_keys_agree_with_the_reference(
     assert got == expected, query
     ordered = _select(database, space, sa.true(), compiler.order_by(keys))
     assert ordered == _reference_order(docs, keys)
+    # the same keys declared in x-datastore-indexes: the listing as the store runs it
+    fields = {key.field.path for key in keys if isinstance(key.field, ast.Field)}
+    indexed = Compiler(_columns(False, frozenset(fields)), database.dialect)
+    with database.read() as conn:
+        listed = DocumentStore().find(
+            conn, space, "c", where=indexed.filter(query), keys=indexed.sort_keys(keys), limit=50
+        )
+    assert [d.doc_id for d in listed] == [d for d in _reference_order(docs, keys) if d in got]
