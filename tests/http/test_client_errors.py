@@ -491,7 +491,8 @@ def indexed(database: Database, space: str) -> Iterator[Keyed]:
 
 def test_indexed_values_too_large_for_the_index(indexed: Keyed, database: Database) -> None:
     """PostgreSQL's B-tree refuses an index row over 2704 bytes (program_limit_exceeded, which
-    was answered 503 as if the database were down); SQLite has no such index."""
+    was answered 503 as if the database were down); SQLite's indexes (the same fields) have
+    no such limit."""
     big = secrets.token_hex(1600)  # incompressible: 3200 bytes
     created = indexed.post("/things", json={"tag": "small"})
     assert created.status_code == 201
