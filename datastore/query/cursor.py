@@ -104,7 +104,8 @@ def _fits(kind: str, value: Any) -> bool:
     if kind == "string":
         return isinstance(value, str) and "\x00" not in value
     if kind == "integer":
-        return _finite_number(value) and abs(value) <= INT64_MAX
+        # -2**63 included: a document may hold it, and its cursor must page on.
+        return _finite_number(value) and -INT64_MAX - 1 <= value <= INT64_MAX
     if kind == "numeric":
         return (isinstance(value, Decimal) and value.is_finite()) or _finite_number(value)
     return isinstance(value, str) or _finite_number(value)
