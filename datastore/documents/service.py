@@ -447,8 +447,6 @@ class DocumentService:
         *,
         guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
-        """Insert a document with a generated (or the given) id; raises Conflict when the id
-        is taken and CollectionNotFound when the parent document is missing."""
         _refuse_claims(change)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
@@ -477,8 +475,6 @@ class DocumentService:
         guards: Guards = NO_GUARDS,
         create: bool = True,
     ) -> tuple[StoredDocument, bool]:
-        """Create the document with this id (unless not ``create``: DocumentNotFound), or
-        replace it; returns (document, created)."""
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
@@ -576,9 +572,6 @@ class DocumentService:
         guards: Guards = NO_GUARDS,
         detach: bool = False,
     ) -> StoredDocument:
-        """Delete a document and its sub-collections' documents; raises DocumentNotFound, and
-        Conflict when other documents extend it (unless ``detach``: their ``$extends`` is
-        cleared in the same transaction)."""
         with translate_errors(), self.db.write() as conn:
             if detach:
                 self.links.lineage.lock(conn, self.space)
@@ -601,8 +594,6 @@ class DocumentService:
         *,
         guards: Guards = NO_GUARDS,
     ) -> int:
-        """Update every selected document in one transaction (all or nothing: a guard or
-        ``compute`` that raises for one document rolls every change back); the count."""
         where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
@@ -624,7 +615,6 @@ class DocumentService:
 
     @retry_conflicts
     def _delete_many(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
-        """Delete every selected document (and their sub-collections) in one transaction."""
         where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
