@@ -3,18 +3,25 @@
     python -m bench.query [--documents 100000] [--runs 200] [--backend postgresql,sqlite]
 
 Scenarios: an indexed equality query, a range query with sort and limit 20, a $regex query,
-and a deep cursor page (page 500 of a sorted listing with page[size]=20).
+and cursor pages 1 and 500 of a listing sorted by an indexed field (page[size]=20). Both
+backends are loaded first, then each scenario runs on each backend in turn, a tenth of the
+runs at a time, so that both meet the same load of the machine; the table gives SQLite /
+PostgreSQL per scenario, the figure to read (absolute numbers on a shared machine are noisy).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench.common import bulk_load, database, measure, table
+from bench.common import bulk_load, database
 from datastore.app import ServedBlueprint, create_app
 from datastore.config import Settings
 from datastore.storage.indexes import ensure_indexes, index_specs
@@ -47,11 +54,40 @@ def item(n: int) -> dict[str, Any]:
     }
 
 
-def run(backend: str, count: int, runs: int) -> list[tuple[str, str, dict[str, float]]]:
-    results = []
+SCENARIOS = (
+    "indexed equality (q category)",
+    "range + sort + limit 20",
+    "$regex",
+    "cursor page 1 (sorted)",
+    "cursor page 500 (sorted)",
+)
+TARGETS = {
+    "indexed equality (q category)": 2.0,
+    "range + sort + limit 20": 2.0,
+    "cursor page 1 (sorted)": 2.0,
+    "cursor page 500 (sorted)": 2.0,
+}
+"""Issue 19: SQLite within this factor of PostgreSQL (p50, same run)."""
+
+
+Action = Callable[[], Any]
+
+
+@contextmanager
+def scenarios(backend: str, count: int) -> Iterator[dict[str, Action]]:
+    """``backend`` loaded with ``count`` documents and indexed, served in-process: each
+    scenario's request."""
     with database(backend) as db:
+        started = time.perf_counter()
         bulk_load(db, "bench", "items", count, item)
+        loaded = time.perf_counter()
         ensure_indexes(db, index_specs(BLUEPRINT))
+        indexed = time.perf_counter()
+        print(
+            f"{backend}: {count:,} documents loaded in {loaded - started:.1f} s,"
+            f" indexes made in {indexed - loaded:.1f} s",
+            flush=True,
+        )
         app = create_app(
             Settings(migrate=False), [ServedBlueprint("bench", BLUEPRINT)], database=db
         )
@@ -62,33 +98,82 @@ def run(backend: str, count: int, runs: int) -> list[tuple[str, str, dict[str, f
                 assert response.status_code == 200, response.text
                 return response.json()
 
-            scenarios = {
-                "indexed equality (q category)": lambda: get(
-                    "/items", q=json.dumps({"category": "cat42"}), limit=20
-                ),
-                "range + sort + limit 20": lambda: get(
+            actions: dict[str, Action] = {
+                SCENARIOS[0]: lambda: get("/items", q=json.dumps({"category": "cat42"}), limit=20),
+                SCENARIOS[1]: lambda: get(
                     "/items",
                     q=json.dumps({"price": {"$gte": 50, "$lt": 51}}),
                     sort="-price",
                     limit=20,
                 ),
-                "$regex": lambda: get(
+                SCENARIOS[2]: lambda: get(
                     "/items", q=json.dumps({"name": {"$regex": "^item-99"}}), limit=20
                 ),
             }
-            for name, action in scenarios.items():
-                results.append((name, backend, measure(action, runs=runs)))
-            url = "/items?page[size]=20&sort=%2Bdocument.price"
-            for _ in range(499):
-                url = get(url)["links"]["next"]
-            results.append(
-                ("cursor page 500 (sorted)", backend, measure(lambda: get(url), runs=runs))
-            )
             first = "/items?page[size]=20&sort=%2Bdocument.price"
-            results.append(
-                ("cursor page 1 (sorted)", backend, measure(lambda: get(first), runs=runs))
-            )
-    return results
+            actions[SCENARIOS[3]] = lambda: get(first)
+            url = first
+            for _ in range(499):  # (the last page, with fewer documents)
+                url = get(url)["links"]["next"] or url
+            actions[SCENARIOS[4]] = lambda: get(url)
+            yield actions
+
+
+def interleaved(
+    actions: dict[str, dict[str, Action]], runs: int, rounds: int = 10
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each scenario measured on every backend in turn, ``runs / rounds`` requests at a time,
+    so that both meet the same load of the shared machine; (backend, scenario) → statistics."""
+    samples: dict[str, dict[str, list[float]]] = {b: {} for b in actions}
+    for name in SCENARIOS:
+        for own in actions.values():
+            for _ in range(5):  # warm-up
+                own[name]()
+        for _ in range(rounds):
+            for backend, own in actions.items():
+                taken = samples[backend].setdefault(name, [])
+                for _ in range(max(1, runs // rounds)):
+                    began = time.perf_counter()
+                    own[name]()
+                    taken.append((time.perf_counter() - began) * 1000)
+    return {b: {n: _stats(t) for n, t in by.items()} for b, by in samples.items()}
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50": statistics.median(samples),
+        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+    }
+
+
+def comparison(title: str, measured: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A Markdown table: each scenario's p50 and p99 on both backends and SQLite/PostgreSQL."""
+    lines = [
+        f"### {title}",
+        "",
+        "| scenario | postgresql p50 / p99 ms | sqlite p50 / p99 ms | sqlite / postgresql (p50) |",
+        "|---|---|---|---|",
+    ]
+    pg, lite = measured.get("postgresql", {}), measured.get("sqlite", {})
+    for name in SCENARIOS:
+        cells = [_cell(side.get(name)) for side in (pg, lite)]
+        ratio = (
+            f"{lite[name]['p50'] / pg[name]['p50']:.2f}x" if name in pg and name in lite else "-"
+        )
+        target = TARGETS.get(name)
+        if target is not None and ratio != "-":
+            ratio += " (target <= 2x: " + ("met" if float(ratio[:-1]) <= target else "MISSED") + ")"
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {ratio} |")
+    for backend, side in measured.items():
+        if SCENARIOS[3] in side and SCENARIOS[4] in side:
+            deep = side[SCENARIOS[4]]["p50"] / side[SCENARIOS[3]]["p50"]
+            lines.append(f"\npage 500 / page 1 on {backend}: {deep:.2f}x (p50)")
+    return "\n".join(lines)
+
+
+def _cell(stats: dict[str, float] | None) -> str:
+    return "-" if stats is None else f"{stats['p50']:.2f} / {stats['p99']:.2f}"
 
 
 def main() -> None:
@@ -97,10 +182,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backend", default="postgresql,sqlite")
     args = parser.parse_args()
-    rows = []
-    for backend in args.backend.split(","):
-        rows.extend(run(backend, args.documents, args.runs))
-    print(table(f"Queries over {args.documents:,} documents", rows))
+    with ExitStack() as stack:
+        actions = {
+            backend: stack.enter_context(scenarios(backend, args.documents))
+            for backend in args.backend.split(",")
+        }
+        measured = interleaved(actions, args.runs)
+    print(comparison(f"Queries over {args.documents:,} documents", measured))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Engines, pools and transactions for both backends.
 
 PostgreSQL goes through psycopg 3 with SQLAlchemy's pool. SQLite gets WAL, a busy timeout,
-foreign keys, and one writer at a time: SQLite allows a single writer, so concurrent write
-transactions are serialised by a process-wide lock here and opened with ``BEGIN IMMEDIATE``
-instead of failing with "database is locked".
+foreign keys, ``synchronous=NORMAL`` (``SYNCHRONOUS``) and one writer at a time: SQLite allows
+a single writer, so concurrent write transactions are serialised by a process-wide lock here
+and opened with ``BEGIN IMMEDIATE`` (which waits in SQLite's busy handler for other processes'
+writers, e.g. gunicorn's other workers) instead of failing with "database is locked" midway.
 """
 
 from __future__ import annotations
@@ -90,14 +91,42 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
+        with self._sqlite_write(BUSY_TIMEOUT_MS) as conn:
+            yield conn
+
+    @contextmanager
+    def schema_change(self) -> Iterator[Connection]:
+        """A write transaction for start-up's schema changes (migrations, indexes). On SQLite
+        it waits up to ``SCHEMA_WAIT_MS`` for the write lock: another worker starting at the
+        same moment may hold it while it builds indexes over a large table, longer than a
+        request would wait. (PostgreSQL's callers take an advisory lock in it.)"""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
                 yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+            return
+        with self._sqlite_write(SCHEMA_WAIT_MS) as conn:
+            yield conn
+
+    @contextmanager
+    def _sqlite_write(self, busy_timeout_ms: int) -> Iterator[Connection]:
+        """``BEGIN IMMEDIATE`` under this process's write lock: the threads of one process
+        queue on the lock, other processes' writers in SQLite's busy handler, for up to
+        ``busy_timeout_ms`` (then ``database is locked``: a 503 with ``Retry-After``)."""
+        assert self._write_lock is not None
+        with self._write_lock, self.engine.connect() as conn:
+            if busy_timeout_ms != BUSY_TIMEOUT_MS:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+            finally:
+                if busy_timeout_ms != BUSY_TIMEOUT_MS:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -119,10 +148,27 @@ class Database:
         self.engine.dispose()
 
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another process's write transaction (SQLite's busy
+handler) before giving up with ``database is locked``, which requests answer as 503 with
+``Retry-After``. Write transactions of the datastore take milliseconds: 30 s of waiting is a
+deep queue, not a normal wait."""
+
+SCHEMA_WAIT_MS = 600_000
+"""How long start-up's migrations and index builds wait for another worker's (SQLite)."""
+
+SYNCHRONOUS = "NORMAL"
+"""SQLite's ``synchronous`` setting, with WAL: a commit is in the WAL file (the operating
+system's page cache) before it is acknowledged, so acknowledged writes survive a crash or
+SIGKILL of the server process; only the last transactions before a power loss or an operating
+system crash may be lost (``FULL`` would fsync each commit: durable across power loss, at
+the cost of a disk flush per write). ``tests/test_crash.py`` kills gunicorn mid-load."""
+
 GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 """Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep one
 generic plan: planning a listing with its values, against every expression index of the
 documents table, took ~4 ms where running the plan took ~0.3 ms."""
+
 IDLE_IN_TRANSACTION = "-c idle_in_transaction_session_timeout=5000"
 """A transaction of the datastore never waits seconds between its statements; one that does
 lost its client (a connection cut by the network or a proxy while the server kept the
@@ -145,7 +191,7 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         _configure_sqlite(engine)
         return engine
@@ -176,9 +222,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy/us issue BEGIN explicitly (pysqlite's own handling is broken).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        # The busy timeout first (the driver's ``timeout`` sets it too): switching a new file
+        # to WAL takes a lock that another worker starting at once may hold.
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         cursor.close()
         register_sqlite_functions(dbapi_conn)

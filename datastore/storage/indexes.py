@@ -1,4 +1,4 @@
-"""Expression indexes for ``x-datastore-indexes`` (PostgreSQL).
+"""Expression indexes for ``x-datastore-indexes`` (PostgreSQL and SQLite).
 
 For each declared field of a collection, four B-tree indexes over exactly the expressions the
 query compiler emits, each ending in creation order (``pk``): the field as a number and as a
@@ -6,7 +6,12 @@ string (equality and typed comparisons), the documents where it is an array (equ
 branch, see ``storage/union.py``), and its sort columns (sorted listings and keyset pages).
 They are led by ``space``, and are partial indexes of the collection when its name is literal
 (else ``collection`` follows ``space``). Equality on any other field uses the GIN index on the
-body (containment). SQLite gets no extra index.
+body (containment).
+
+SQLite gets the same indexes over its own expressions of the same views (the ``collection``
+column kept in a collection's partial indexes, and the array index over the field's type, for
+its planner: see ``_index``), made in a write transaction that workers starting together take
+in turn.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from datastore.query import ast
 from datastore.storage.compiler import Compiler, document_columns
+from datastore.storage.dialects.sqlite import plain_path
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.tables import documents
@@ -64,49 +70,60 @@ PostgreSQL drops a qual the index predicate implies, so the column after it coul
 the scan (it read the whole space). ``ensure_indexes`` drops them."""
 
 
-def index_statements(specs: Iterable[IndexSpec]) -> list[sa.Index]:
-    """The Index objects for the specs (PostgreSQL expressions). They are detached from the
-    table's metadata again, so Alembic's view of the schema stays the migrations' own.
+def index_statements(specs: Iterable[IndexSpec], dialect: str = "postgresql") -> list[sa.Index]:
+    """The Index objects for the specs, over ``dialect``'s expressions. They are detached from
+    the table's metadata again, so Alembic's view of the schema stays the migrations' own.
 
-    A spec with a literal collection gets partial indexes (``WHERE collection = '...'``)
-    without a ``collection`` column; one for every collection has the column after
-    ``space``. Either way each index ends with ``pk`` (creation order), so equality with a
-    listing's ``LIMIT`` reads only the rows it returns."""
-    compiler = Compiler(document_columns(), "postgresql")
+    A spec with a literal collection gets partial indexes (``WHERE collection = '...'``);
+    on PostgreSQL without a ``collection`` column (see ``LEGACY_KINDS``), on SQLite with it
+    (see ``_index``). One for every collection has the column after ``space``. Either way
+    each index ends with ``pk`` (creation order), so equality with a listing's ``LIMIT``
+    reads only the rows it returns."""
+    compiler = Compiler(document_columns(), dialect)
     out = []
     for spec in specs:
         value = compiler.value(ast.Field(spec.path))
         for kind, expression in compiler.typed_views(value).items():
-            out.append(_index(spec, f"{kind}/pk", sa.Grouping(expression)))
+            out.append(_index(spec, dialect, f"{kind}/pk", sa.Grouping(expression)))
         # Documents where the field is an array, in creation order: the other branch of
-        # equality (an array holding the value), usually few or none.
-        out.append(_index(spec, "array", predicate=compiler.is_array(value)))
+        # equality (an array holding the value), usually few or none. On SQLite the type is
+        # a column too, or the planner preferred the collection's own (space, collection, pk)
+        # index, which had as many equality columns, and read the whole collection.
+        is_array = compiler.is_array(value)
+        typed = [sa.Grouping(compiler.d.raw_type(value))] if dialect == "sqlite" else []
+        out.append(_index(spec, dialect, "array", *typed, predicate=is_array))
         # The order of a sort on the field: its sort columns, then creation order, so keyset
         # pages are an index range scan.
         sort_columns = [
             column for column, _ in compiler.sort_columns(ast.SortKey(ast.Field(spec.path)))
         ]
-        out.append(_index(spec, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
+        out.append(_index(spec, dialect, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
     for made in out:
         documents.indexes.discard(made)
     return out
 
 
-def _index(spec: IndexSpec, kind: str, *columns: Any, predicate: Any = None) -> sa.Index:
+def _index(
+    spec: IndexSpec, dialect: str, kind: str, *columns: Any, predicate: Any = None
+) -> sa.Index:
     """``(space[, collection], *columns, pk)``, partial to the spec's literal collection and
-    to ``predicate``."""
+    to ``predicate``. SQLite keeps the ``collection`` column in a collection's partial index:
+    its planner counts the equality columns an index matches, and with one fewer than the
+    collection's own index it scanned the collection instead."""
     scope = [documents.c.space]
     conditions = [predicate] if predicate is not None else []
     if spec.collection:
         conditions.insert(0, documents.c.collection == spec.collection)
-    else:
+    if not spec.collection or dialect == "sqlite":
         scope.append(documents.c.collection)
+    where = sa.and_(*conditions) if conditions else None
     return sa.Index(
         _name(spec, kind),
         *scope,
         *columns,
         documents.c.pk,
-        postgresql_where=sa.and_(*conditions) if conditions else None,
+        postgresql_where=where,
+        sqlite_where=where,
     )
 
 
@@ -125,13 +142,13 @@ def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
-    """Create the missing indexes and drop legacy ones (PostgreSQL only); how many are
-    declared. One catalogue query finds what exists, so a restart with every index in place
-    issues no DDL and builds no index definitions (a statement per index, and building
-    them, were a quarter of a second of a 50-collection blueprint's start-up)."""
-    if not db.is_postgresql:
-        return 0
+    """Create the missing indexes and drop legacy ones (PostgreSQL); how many are declared.
+    One catalogue query finds what exists, so a restart with every index in place issues no
+    DDL and builds no index definitions (a statement per index, and building them, were a
+    quarter of a second of a 50-collection blueprint's start-up)."""
     specs = list(specs)
+    if not db.is_postgresql:
+        return _ensure_sqlite(db, specs)
     names = index_names(specs)
     legacy = legacy_index_names(specs)
     with translate_errors(), db.engine.begin() as conn:
@@ -167,6 +184,37 @@ def _drop_if_free(conn: Connection, name: str) -> None:
         if "lock timeout" not in str(exc):
             raise
         log.warning("index %s of an earlier version left in place: the table is busy", name)
+
+
+def _ensure_sqlite(db: Database, specs: list[IndexSpec]) -> int:
+    """``ensure_indexes`` on SQLite: the missing indexes made in one write transaction, which
+    workers starting together take in turn (the later ones then find every index made). A
+    field with a key a JSON path cannot spell (``"``, ``\\``, a control character) is read
+    through a subquery there, which no index can hold: it stays unindexed."""
+    odd = [spec for spec in specs if not plain_path(spec.path)]
+    for spec in odd:
+        log.warning("x-datastore-indexes: %r cannot be indexed on SQLite", ".".join(spec.path))
+    specs = [spec for spec in specs if spec not in odd]
+    names = index_names(specs)
+    with translate_errors(), db.read() as conn:
+        if _existing_sqlite(conn, names).issuperset(names):
+            return len(names)
+    with translate_errors(), db.schema_change() as conn:
+        existing = _existing_sqlite(conn, names)
+        for index in index_statements(specs, "sqlite"):
+            if index.name not in existing:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+    return len(names)
+
+
+def _existing_sqlite(conn: Connection, names: list[str]) -> set[str]:
+    """Which of ``names`` are indexes of the SQLite database."""
+    rows: Iterable[Any] = conn.execute(
+        sa.select(sa.column("name"))
+        .select_from(sa.table("sqlite_master"))
+        .where(sa.column("type") == "index", sa.column("name").in_(names))
+    )
+    return {row[0] for row in rows}
 
 
 def _existing(conn: Connection, names: list[str]) -> set[str]:

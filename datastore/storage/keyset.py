@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from datastore.storage.dialects import dialect_for
+from datastore.storage.union import exclusive_or
+
 Column = tuple[ColumnElement[Any], bool]  # (expression, descending)
 
 
@@ -35,7 +38,11 @@ def kind(column_type: TypeEngine[Any]) -> str:
 
 
 def after(
-    columns: Sequence[Column], values: Sequence[Any], *, backwards: bool = False
+    columns: Sequence[Column],
+    values: Sequence[Any],
+    *,
+    backwards: bool = False,
+    dialect: str = "postgresql",
 ) -> ColumnElement[bool]:
     """The rows strictly after (``backwards``: before) the row with ``values`` in the order of
     ``columns``. Each run of columns that go the same way is one row-value comparison, so when
@@ -44,7 +51,12 @@ def after(
     cursor's values decides: ``CASE WHEN r1 <> v1 THEN r1 ▷ v1 WHEN r2 <> v2 THEN r2 ▷ v2 ...
     ELSE false END`` (the last run ends with ``pk``, so only the cursor's own row is equal),
     flat however many runs there are: nesting ``r1 ▷ v1 OR (r1 = v1 AND (...))`` per column
-    exhausted SQLAlchemy's recursion at 32 keys (a 500) and SQLite's parser stack at 16 (503)."""
+    exhausted SQLAlchemy's recursion at 32 keys (a 500) and SQLite's parser stack at 16 (503).
+
+    A backend whose planner cannot bound an index scan by a row value of indexed expressions
+    (SQLite) gets ``expanded`` instead, for orders short enough to split."""
+    if not dialect_for(dialect).row_value_ranges and len(columns) <= MAX_EXPANDED:
+        return expanded(columns, values, backwards=backwards)
     runs = [(descending, *_row(run)) for descending, run in _runs(columns, values)]
     beyond: list[ColumnElement[bool]] = [
         row > bound if desc == backwards else row < bound for desc, row, bound in runs
@@ -74,3 +86,30 @@ def _row(run: list[tuple[ColumnElement[Any], Any]]) -> tuple[Any, Any]:
     if len(run) == 1:
         return run[0][0], bounds[0]
     return sa.tuple_(*[expression for expression, _ in run]), sa.tuple_(*bounds)
+
+
+MAX_EXPANDED = 11
+"""The longest order (two sort keys of a field, and ``pk``) ``after`` expands on a backend
+without row-value index ranges; a longer one is a union of as many SELECTs, and reads the
+collection anyway unless an index covers all its columns."""
+
+
+def expanded(
+    columns: Sequence[Column], values: Sequence[Any], *, backwards: bool = False
+) -> ColumnElement[bool]:
+    """The rows past the cursor's row as an exclusive OR of one branch per column: the columns
+    before it equal to the cursor's values and it beyond its value. Each branch is equality on
+    a prefix of the sort index's columns and a range on the next, which SQLite answers with an
+    index range scan; the store runs the branches as a UNION ALL of ordered, limited SELECTs
+    (``storage/union.py``). SQLite bounds a scan by a row value only over plain columns: with
+    ``(c1, c2, pk) > (v1, v2, p)`` over expressions, page 500 read the 10,000 rows before it."""
+    bounds = [
+        sa.literal(value, expression.type)
+        for (expression, _), value in zip(columns, values, strict=True)
+    ]
+    branches = []
+    for n, (expression, descending) in enumerate(columns):
+        equal = [columns[i][0] == bounds[i] for i in range(n)]
+        beyond = expression > bounds[n] if descending == backwards else expression < bounds[n]
+        branches.append(sa.and_(*equal, beyond))
+    return exclusive_or(*branches) if len(branches) > 1 else branches[0]

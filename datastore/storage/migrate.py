@@ -33,12 +33,20 @@ def alembic_config(db: Database) -> Config:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent). Safe when several workers start at once:
+    one migrates at a time (PostgreSQL: an advisory lock; SQLite: its write lock, taken
+    before Alembic reads the revision), and the others then find nothing to do."""
     config = alembic_config(db)
+    if not db.is_postgresql:
+        if revision == "head" and current_revision(db) == head_revision(db):
+            return  # no write lock on an ordinary start
+        with db.schema_change() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        return
     with db.engine.begin() as conn:
-        if db.is_postgresql:
-            # One migrator at a time when several workers start together.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413001)")
+        # One migrator at a time when several workers start together.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413001)")
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 

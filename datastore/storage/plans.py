@@ -60,7 +60,7 @@ def page(
     backwards = boundary is not None and boundary.backwards
     if boundary is not None:
         cursor.check([keyset.kind(e.type) for e, _ in keys], boundary.values, boundary.name)
-        clauses.append(keyset.after(keys, boundary.values, backwards=backwards))
+        clauses.append(keyset.after(keys, boundary.values, backwards=backwards, dialect=dialect))
     ordered = [(expression, desc != backwards) for expression, desc in keys]
     return (sa.and_(*clauses) if clauses else None), ordered
 

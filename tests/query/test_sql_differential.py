@@ -4,6 +4,7 @@ both backends (and therefore the backends agree with each other)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from datastore.blueprint.schemas import apply_defaults, schema_info
 from datastore.jsonvalues import with_defaults
 from datastore.query import ast
 from datastore.query.evaluate import MISSING, lookup, matches, sort_key
+from datastore.storage import keyset
 from datastore.storage.compiler import Compiler, DocumentColumns
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
@@ -25,9 +27,10 @@ FIELDS = ("a", "b", "c")
 # Small domains, so that generated documents and queries often meet on equal values.
 scalars = st.one_of(
     st.integers(0, 2),
-    st.sampled_from([0.5, 1.0, -1.5]),
+    st.sampled_from([0.5, 1.0, 2.0, -1.5, -0.0]),  # floats equal to the integers too
     st.sampled_from([2**53 + 1, float(2**53)]),  # a double cannot hold 2**53 + 1
-    st.sampled_from(["", "a", "b", "10", "é", "d1", "2026-01-01T00:00:00.000000Z"]),
+    # Both cases: string operators are case-sensitive (SQLite's LIKE is not).
+    st.sampled_from(["", "a", "b", "Ab", "B", "10", "é", "É", "d1", "2026-01-01T00:00:00.000000Z"]),
     st.booleans(),
     st.none(),
 )
@@ -59,14 +62,14 @@ def leaves(operands: st.SearchStrategy[ast.Field] = operands) -> st.SearchStrate
         st.builds(
             ast.Regex,
             operands,
-            st.sampled_from(["^a", "b$", "A", "^$"]),
+            st.sampled_from(["^a", "b$", "A", "^$", "^A", "B$", "é"]),
             st.sampled_from(["", "i"]),
         ),
         st.builds(
             ast.StringMatch,
             operands,
             st.sampled_from(["prefix", "suffix"]),
-            st.sampled_from(["a", "b", "", "%", "_"]),
+            st.sampled_from(["a", "b", "", "%", "_", "A", "B", "Ab", "É"]),
         ),
         st.builds(ast.ArrayAll, operands, st.lists(scalars, min_size=1, max_size=2).map(tuple)),
         st.builds(ast.ArrayWithin, operands, st.lists(scalars, max_size=3).map(tuple)),
@@ -117,8 +120,15 @@ DEFAULTS_SCHEMA = {
 DEFAULTS = schema_info({}, DEFAULTS_SCHEMA).default_paths
 
 
-def _columns(with_defaults: bool) -> DocumentColumns:
+INDEXED = frozenset({("a",), ("b",), ("c", "x")})
+"""Fields the indexed tests declare in ``x-datastore-indexes``."""
+
+
+def _columns(
+    with_defaults: bool, indexed: frozenset[tuple[str, ...]] = frozenset()
+) -> DocumentColumns:
     return DocumentColumns(
+        indexed=indexed,
         body=documents.c.body,
         sources={
             "$id": documents.c.doc_id,
@@ -219,6 +229,17 @@ def _select(database: Database, space: str, where: Any, order: list[Any]) -> lis
     ),
     with_defaults=False,
 )
+@example(  # SQLite's LIKE ignored case: {"$startsWith": "A"} matched "ab" there only
+    docs=[{"a": "ab"}, {"a": "Ab"}, {"a": ["b", "aB"]}, {"b": "AB"}],
+    query=ast.Or(
+        (
+            ast.StringMatch(ast.Field(("a",)), "prefix", "A"),
+            ast.StringMatch(ast.Field(("a",)), "suffix", "B"),
+            ast.StringMatch(ast.Source("$id"), "prefix", "D"),
+        )
+    ),
+    with_defaults=False,
+)
 def test_filters_agree_with_the_reference(
     database: Database, docs: list[dict[str, Any]], query: ast.Node, with_defaults: bool
 ) -> None:
@@ -246,12 +267,17 @@ def test_sorting_agrees_with_the_reference(
     assert got == _reference_order(docs, keys)
 
 
-def _reference_order(docs: list[dict[str, Any]], keys: list[ast.SortKey]) -> list[str]:
+def _reference_order(
+    docs: list[dict[str, Any]],
+    keys: list[ast.SortKey],
+    defaults: Mapping[tuple[str, ...], Any] | None = None,
+) -> list[str]:
     def order(index: int) -> tuple[Any, ...]:
         parts: list[Any] = []
+        body = with_defaults(docs[index], defaults) if defaults else docs[index]
         for key in keys:
             assert isinstance(key.field, ast.Field)
-            value = lookup(docs[index], key.field.path)
+            value = lookup(body, key.field.path)
             rank = sort_key(value)
             parts.append(tuple(_Desc(p) if key.descending else p for p in rank))
         return (*parts, index)
@@ -271,6 +297,95 @@ class _Desc:
 
     def __hash__(self) -> int:
         return hash(self.value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    docs=st.lists(document_strategy, min_size=4, max_size=10),
+    query=queries,
+    keys=st.lists(st.builds(ast.SortKey, operands, st.booleans()), max_size=2),
+    limit=st.integers(1, 4),
+    offset=st.integers(0, 3),
+    with_defaults=st.booleans(),
+)
+@example(  # an indexed range is a union of the typed branch and the array branch
+    docs=[{"a": 1}, {"a": [0, 5]}, {"a": "b"}, {"a": 2.0}, {"a": ["b", "Ab"]}, {}],
+    query=ast.And(
+        (ast.Compare(ast.Field(("a",)), "gte", 1), ast.Compare(ast.Field(("a",)), "lt", 5))
+    ),
+    keys=[ast.SortKey(ast.Field(("a",)), True)],
+    limit=2,
+    offset=1,
+    with_defaults=False,
+)
+def test_indexed_listings_agree_with_the_reference(
+    database: Database,
+    docs: list[dict[str, Any]],
+    query: ast.Node,
+    keys: list[ast.SortKey],
+    limit: int,
+    offset: int,
+    with_defaults: bool,
+) -> None:
+    """Listings with ``x-datastore-indexes`` fields, as the store runs them (indexed equality
+    and ranges as a union of ordered, limited SELECTs): the reference's documents in the
+    reference's order, on both backends."""
+    space = _load(database, docs)
+    compiler = Compiler(_columns(with_defaults, INDEXED), database.dialect)
+    with database.read() as conn:
+        found = DocumentStore().find(
+            conn,
+            space,
+            "c",
+            where=compiler.filter(query),
+            keys=compiler.sort_keys(keys),
+            limit=limit,
+            offset=offset,
+        )
+    defaults = DEFAULTS if with_defaults else {}
+    matching = {
+        f"d{i}" for i, body in enumerate(docs) if matches(query, body, _sources(i), defaults)
+    }
+    ordered = [doc_id for doc_id in _reference_order(docs, keys, defaults) if doc_id in matching]
+    assert [d.doc_id for d in found] == ordered[offset : offset + limit], query
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    docs=st.lists(document_strategy, min_size=1, max_size=10),
+    keys=st.lists(st.builds(ast.SortKey, operands, st.booleans()), min_size=1, max_size=2),
+    size=st.integers(1, 3),
+)
+def test_keyset_pages_agree_with_the_reference(
+    database: Database, docs: list[dict[str, Any]], keys: list[ast.SortKey], size: int
+) -> None:
+    """Walking keyset pages forwards, then backwards from the last row, visits every document
+    once in the reference's order (SQLite's pages are a union of one branch per order
+    column, PostgreSQL's a row-value comparison)."""
+    space = _load(database, docs)
+    compiler = Compiler(_columns(False, INDEXED), database.dialect)
+    order = [*compiler.sort_keys(keys), (documents.c.pk, False)]
+    expected = _reference_order(docs, keys)
+    assert _walk(database, space, order, size, backwards=False) == expected
+    assert _walk(database, space, order, size, backwards=True) == expected[::-1]
+
+
+def _walk(
+    database: Database, space: str, order: list[Any], size: int, *, backwards: bool
+) -> list[str]:
+    """Every document, ``size`` at a time, each page after the last row of the one before."""
+    directed = [(expression, descending != backwards) for expression, descending in order]
+    seen: list[str] = []
+    where = None
+    store = DocumentStore()
+    while True:
+        with database.read() as conn:
+            rows = store.page(conn, space, "c", where=where, keys=directed, limit=size)
+        seen.extend(doc.doc_id for doc, _ in rows)
+        if len(rows) < size or len(seen) > 50:
+            return seen
+        values = rows[-1][1]
+        where = keyset.after(order, values, backwards=backwards, dialect=database.dialect)
 
 
 def test_default_paths_are_the_schema_defaults() -> None:
@@ -395,3 +510,11 @@ def test_odd_keys_agree_with_the_reference(
     assert got == expected, query
     ordered = _select(database, space, sa.true(), compiler.order_by(keys))
     assert ordered == _reference_order(docs, keys)
+    # the same keys declared in x-datastore-indexes: the listing as the store runs it
+    fields = {key.field.path for key in keys if isinstance(key.field, ast.Field)}
+    indexed = Compiler(_columns(False, frozenset(fields)), database.dialect)
+    with database.read() as conn:
+        listed = DocumentStore().find(
+            conn, space, "c", where=indexed.filter(query), keys=indexed.sort_keys(keys), limit=50
+        )
+    assert [d.doc_id for d in listed] == [d for d in _reference_order(docs, keys) if d in got]

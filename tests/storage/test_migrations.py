@@ -55,3 +55,43 @@ def test_upgrade_from_empty_matches_the_tables(empty_url: str) -> None:
         assert diff == []
     finally:
         db.dispose()
+
+
+def test_workers_starting_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
+    """Several workers migrating and building indexes on one new SQLite file at the same
+    moment (each its own Database, as each gunicorn worker is): one at a time does the work,
+    none fails, and the others find it done."""
+    import threading
+
+    from datastore.storage.indexes import IndexSpec, ensure_indexes, index_names
+
+    url = f"sqlite:///{tmp_path / 'together.sqlite3'}"
+    specs = [IndexSpec("items", ("a",)), IndexSpec(None, ("b", "c"))]
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        db = Database(url)
+        try:
+            start.wait()
+            migrate.upgrade(db)
+            ensure_indexes(db, specs)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    db = Database(url)
+    try:
+        assert migrate.current_revision(db) == migrate.head_revision(db)
+        with db.read() as conn:
+            names = {row[0] for row in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
+        assert set(index_names(specs)) <= names
+    finally:
+        db.dispose()

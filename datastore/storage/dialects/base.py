@@ -22,6 +22,9 @@ class Dialect:
     """The typed views of a JSON expression; one subclass per backend."""
 
     name = ""
+    row_value_ranges = True
+    """Whether the planner bounds an index scan by a row-value comparison of indexed
+    expressions (``(e1, e2, pk) > (v1, v2, p)``); keyset pages are written for it."""
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         raise NotImplementedError
@@ -31,6 +34,15 @@ class Dialect:
 
     def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
+
+    def type_rank(self, x: ColumnElement[Any], ranks: Mapping[str, int]) -> ColumnElement[Any]:
+        """The rank of a JSON value's type in a sort (``ranks`` by ``jtype`` name; 0 for a
+        type not listed, or a missing value)."""
+        jtype = self.jtype(x)
+        return sa.case(
+            *[(jtype == const(name), const(value)) for name, value in ranks.items() if value],
+            else_=const(0),
+        )
 
     def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         raise NotImplementedError
@@ -67,6 +79,10 @@ class Dialect:
     def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
         """Whether a JSON value is ``null``, an ``object`` or an ``array`` (NULL when missing):
         the backend's own type function, without ``jtype``'s mapping."""
+        return self.raw_type(x) == const(kind)
+
+    def raw_type(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The backend's own type function of a JSON value (NULL when missing)."""
         raise NotImplementedError
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
@@ -85,6 +101,14 @@ class Dialect:
 
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
         raise NotImplementedError
+
+    def starts_with(self, text: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        """Whether ``text`` starts with ``prefix``, case and all (``LIKE``, escaped)."""
+        return text.startswith(prefix, autoescape=True)
+
+    def ends_with(self, text: ColumnElement[Any], suffix: str) -> ColumnElement[bool]:
+        """Whether ``text`` ends with ``suffix``, case and all (``LIKE``, escaped)."""
+        return text.endswith(suffix, autoescape=True)
 
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text

@@ -72,8 +72,8 @@ class PostgreSQL(Dialect):
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.to_jsonb(sa.cast(text, sa.Text), type_=JSONB)
 
-    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
-        return sa.func.jsonb_typeof(x) == const(kind)
+    def raw_type(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.jsonb_typeof(x)
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
         # A float as the decimal of its shortest text, which is how a stored JSON number

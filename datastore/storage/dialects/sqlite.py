@@ -16,11 +16,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
+from datastore.storage.dialects import sqlite_compound  # noqa: F401 (registers SQL)
 from datastore.storage.dialects.base import Dialect, const
 
 
 class SQLite(Dialect):
     name = "sqlite"
+    row_value_ranges = False  # only over plain columns; see storage/keyset.py ``expanded``
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         """Runs of plain keys as one JSON path (``$."a"."b"``); any other key through
@@ -42,7 +44,12 @@ class SQLite(Dialect):
         if not keys:
             return x
         json_path = "$" + "".join(f'."{key}"' for key in keys)
-        return x.op("->", return_type=sa.Text)(sa.literal(json_path, sa.Text))
+        # Written into the SQL, not bound: SQLite uses an expression index only where the
+        # query repeats its expression, constants included. And as the statement's text
+        # (a literal column), not a value rendered at execution: SQLAlchemy's cache key then
+        # tells two fields apart, which sqlite_compound.py's choice of ORDER BY relies on.
+        path = sa.literal_column("'" + json_path.replace("'", "''") + "'", sa.Text)
+        return x.op("->", return_type=sa.Text)(path)
 
     def member(self, x: ColumnElement[Any], key: str) -> ColumnElement[Any]:
         """The JSON text of ``x``'s member ``key`` (NULL when ``x`` is no object or lacks it),
@@ -51,7 +58,7 @@ class SQLite(Dialect):
         each = sa.func.json_each(obj).table_valued("key", "value", "type").alias()
         return (
             sa.select(_element_json(each))
-            .where(each.c.key == sa.literal(key, sa.Text))
+            .where(each.c.key == _text_constant(key))
             .correlate_except(each)
             .scalar_subquery()
         )
@@ -59,27 +66,48 @@ class SQLite(Dialect):
     def literal(self, value: Any) -> ColumnElement[Any]:
         return sa.func.json(sa.literal(orjson.dumps(value).decode(), sa.Text))
 
+    # Every constant of a typed view is written into the SQL (``const``): the indexes of
+    # ``x-datastore-indexes`` fields (storage/indexes.py) are over these expressions, and
+    # SQLite matches an indexed expression only where the query repeats it exactly; a bound
+    # parameter never matches one.
+
     def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
+        raw = sa.func.json_type(x, type_=sa.Text)
         return sa.case(
-            (raw.in_(["integer", "real"]), "number"),
-            (raw.in_(["true", "false"]), "boolean"),
-            (raw == "text", "string"),
+            (raw.in_([const("integer"), const("real")]), const("number")),
+            (raw.in_([const("true"), const("false")]), const("boolean")),
+            (raw == const("text"), const("string")),
             else_=raw,
         )
 
+    def type_rank(self, x: ColumnElement[Any], ranks: Mapping[str, int]) -> ColumnElement[Any]:
+        """One ``CASE json_type(x) WHEN ...``: the generic form maps the type first (a
+        ``CASE`` of four ``json_type`` calls per comparison), which the sort index of an
+        indexed field evaluated some twenty times per row written or sorted."""
+        names = {"number": ("integer", "real"), "string": ("text",), "boolean": ("true", "false")}
+        whens = [
+            (const(raw), const(rank))
+            for kind, rank in ranks.items()
+            if rank
+            for raw in names.get(kind, (kind,))
+        ]
+        return sa.case(*whens, value=self.raw_type(x), else_=const(0))
+
     def number(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case(
-            (sa.func.json_type(x).in_(["integer", "real"]), sa.func.json_extract(x, "$")),
-            else_=None,
-        )
+        raw = sa.func.json_type(x, type_=sa.Text)
+        value = sa.func.json_extract(x, const("$"))
+        return sa.case((raw.in_([const("integer"), const("real")]), value), else_=None)
 
     def string(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        return sa.case((sa.func.json_type(x) == "text", sa.func.json_extract(x, "$")), else_=None)
+        raw = sa.func.json_type(x, type_=sa.Text)
+        value = sa.func.json_extract(x, const("$"))
+        return sa.case((raw == const("text"), value), else_=None)
 
     def boolean(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
-        raw = sa.func.json_type(x)
-        return sa.case((raw == "true", sa.true()), (raw == "false", sa.false()), else_=None)
+        raw = sa.func.json_type(x, type_=sa.Text)
+        return sa.case(
+            (raw == const("true"), sa.true()), (raw == const("false"), sa.false()), else_=None
+        )
 
     def equals(self, x: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
         kind = json_type_name(value)
@@ -114,8 +142,8 @@ class SQLite(Dialect):
     def json_string(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.json_quote(text, type_=sa.Text)
 
-    def has_type(self, x: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
-        return sa.func.json_type(x) == const(kind)
+    def raw_type(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
+        return sa.func.json_type(x, type_=sa.Text)
 
     def number_literal(self, value: int | float) -> ColumnElement[Any]:
         # SQLAlchemy binds a Numeric as a double on SQLite, rounding integers beyond 2**53;
@@ -134,11 +162,38 @@ class SQLite(Dialect):
         each = sa.func.json_each(array).table_valued("value", "type", "fullkey").alias("e")
         return sa.select(sa.literal(1)).select_from(each), _element_json(each)
 
+    # SQLite's LIKE ignores the case of ASCII letters ({"$startsWith": "Po"} matched
+    # "pollyanna"): the text's first (last) characters compared with ``=`` instead, which
+    # is binary. ``length`` and ``substr`` count characters, as Python's ``len`` does.
+
+    def starts_with(self, text: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        head = sa.func.substr(text, 1, sa.literal(len(prefix), sa.Integer), type_=sa.Text)
+        return head == sa.literal(prefix, sa.Text)
+
+    def ends_with(self, text: ColumnElement[Any], suffix: str) -> ColumnElement[bool]:
+        if not suffix:  # substr(text, -0) is all of text
+            return text.is_not(None)
+        tail = sa.func.substr(text, sa.literal(-len(suffix), sa.Integer), type_=sa.Text)
+        return tail == sa.literal(suffix, sa.Text)
+
     def regex(self, text: ColumnElement[Any], pattern: str, flags: str) -> ColumnElement[bool]:
         from datastore.query.regex import normalise
 
         full = normalise(pattern, flags)
         return text.op("REGEXP", return_type=sa.Boolean)(sa.literal(full, sa.Text))
+
+
+def _text_constant(text: str) -> ColumnElement[Any]:
+    """``text`` written into the SQL as UTF-8 bytes (any character, NUL included), so that it
+    is part of the statement's cache key (see ``_path``)."""
+    utf8 = text.encode("utf-8", "surrogatepass").hex()
+    return sa.literal_column(f"CAST(X'{utf8}' AS TEXT)", sa.Text)
+
+
+def plain_path(path: tuple[str, ...]) -> bool:
+    """Whether every key of ``path`` is spelt in a JSON path (its expression can be indexed:
+    ``member`` is a subquery, which an index cannot hold)."""
+    return all(_plain_key(key) for key in path)
 
 
 def _plain_key(key: str) -> bool:
