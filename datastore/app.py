@@ -240,6 +240,7 @@ def open_database(settings: Settings) -> Database:
         settings.database_url or default_sqlite_url(),
         pool_size=settings.pool_size,
         statement_timeout_ms=settings.statement_timeout_ms,
+        pooler=settings.database_pooler,
     )
     if settings.migrate:
         from datastore.storage import migrate  # Alembic: a tenth of start-up, only to migrate

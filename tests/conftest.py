@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from datastore.storage import migrate
 from datastore.storage.engine import Database
+from tests.support import pgbouncer
 
 ADMIN_URL = os.environ.get(
     "DATASTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -77,18 +78,57 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def pgbouncer_port(postgres_url: str) -> Iterator[int]:
+    """A PgBouncer in transaction mode in front of the test server, for the session."""
+    problem = pgbouncer.missing()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PgBouncer is required under CI: {problem}")
+        pytest.skip(f"PgBouncer tests skipped: {problem}")
+    with pgbouncer.pgbouncer(postgres_url) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str, pgbouncer_port: int) -> str:
+    """The session's PostgreSQL database reached through PgBouncer (transaction mode)."""
+    return pgbouncer.pooled_url(postgres_url, pgbouncer_port)
+
+
+BACKENDS = ("sqlite", "postgresql")
+"""What the ``database_url`` fixture is parametrized over; tests marked ``pgbouncer`` run
+a third time with PostgreSQL behind PgBouncer in transaction mode."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``database_url`` over the backends (plus PgBouncer where marked)."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    backends = list(BACKENDS)
+    if metafunc.definition.get_closest_marker("pgbouncer") is not None:
+        backends.append("pgbouncer")
+    metafunc.parametrize("database_url", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest) -> str:
     """The URL of each backend in turn."""
-    if request.param == "sqlite":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("postgres_url"))
+    fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}.get(
+        request.param, "pgbouncer_url"
+    )
+    return str(request.getfixturevalue(fixture))
+
+
+def pooler_of(database_url: str) -> str:
+    """The ``database_pooler`` setting for this test URL."""
+    return "transaction" if database_url in pgbouncer.POOLED_URLS else ""
 
 
 @pytest.fixture(scope="session")
 def database(database_url: str) -> Iterator[Database]:
     """A migrated database on each backend in turn (shared by the session)."""
-    db = Database(database_url)
+    db = Database(database_url, pooler=pooler_of(database_url))
     migrate.upgrade(db)
     yield db
     db.dispose()

@@ -68,13 +68,22 @@ def _dumps(value: Any) -> str:
 class AsyncStore:
     """Pools of autocommit connections, one per running event loop."""
 
-    def __init__(self, conninfo: str, *, pool_size: int, statement_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        pool_size: int,
+        statement_timeout_ms: int,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.conninfo = conninfo
         self.pool_size = pool_size
         timeout = (
             f" -c statement_timeout={int(statement_timeout_ms)}" if statement_timeout_ms else ""
         )
-        self.options = IDLE_IN_TRANSACTION + timeout
+        # Behind a transaction pooler (storage/pooler.py): no startup options, no prepares.
+        self.options = "" if transaction_pooler else IDLE_IN_TRANSACTION + timeout
+        self.prepare_threshold: int | None = None if transaction_pooler else 5
         self.wait_seconds = WAIT_SECONDS
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool[Any]] = {}
 
@@ -83,7 +92,7 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         if loop in self._pools:
             return
-        kwargs: dict[str, Any] = {"autocommit": True}
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": self.prepare_threshold}
         if self.options:
             kwargs["options"] = self.options
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(

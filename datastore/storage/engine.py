@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from datastore.storage.dialects.sqlite import register as register_sqlite_functions
+from datastore.storage.pooler import NO_POOLER, TRANSACTION_POOLER, set_local_per_transaction
 
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
@@ -53,16 +54,26 @@ class Database:
     only reads. Both commit on success and roll back on any error.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        statement_timeout_ms: int = 0,
+        pooler: str = NO_POOLER,
+    ) -> None:
         self.url = normalise_url(url)
-        self.engine: Engine = _create_engine(self.url, pool_size, statement_timeout_ms)
+        self.pooler = pooler
+        """``transaction`` behind a transaction-mode pooler such as PgBouncer (``pooler.py``)."""
+        self.engine: Engine = _create_engine(self.url, pool_size, statement_timeout_ms, pooler)
         self.dialect: str = self.engine.dialect.name
         # PostgreSQL reads run in autocommit: no BEGIN and ROLLBACK round trips. Under READ
         # COMMITTED every statement takes its own snapshot inside a transaction too, so a
-        # read sees exactly what it saw before.
+        # read sees exactly what it saw before. Behind a transaction pooler a read is a
+        # transaction: its session settings are SET LOCAL, which autocommit would drop.
         self._read_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.dialect == "postgresql"
+            if self.dialect == "postgresql" and pooler == NO_POOLER
             else self.engine
         )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
@@ -76,6 +87,7 @@ class Database:
                 conninfo.render_as_string(hide_password=False),
                 pool_size=pool_size,
                 statement_timeout_ms=statement_timeout_ms,
+                transaction_pooler=pooler == TRANSACTION_POOLER,
             )
 
     @property
@@ -126,7 +138,7 @@ transaction open), and its row locks would hold up every later write of those do
 TCP noticed. PostgreSQL ends such a session after 5 s."""
 
 
-def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engine:
+def _create_engine(url: str, pool_size: int, statement_timeout_ms: int, pooler: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
@@ -136,13 +148,20 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
         )
         _configure_sqlite(engine)
         return engine
+    if pooler == TRANSACTION_POOLER:
+        engine = _postgresql_engine(url, pool_size, {"prepare_threshold": None})
+        set_local_per_transaction(engine, statement_timeout_ms)
+        return engine
     # Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep
     # one generic plan: planning a listing with its values, against every expression index
     # of the documents table, took ~4 ms where running the plan took ~0.3 ms.
     options = ["-c plan_cache_mode=force_generic_plan", IDLE_IN_TRANSACTION]
     if statement_timeout_ms > 0:
         options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
-    connect_args: dict[str, Any] = {"options": " ".join(options)}
+    return _postgresql_engine(url, pool_size, {"options": " ".join(options)})
+
+
+def _postgresql_engine(url: str, pool_size: int, connect_args: dict[str, Any]) -> Engine:
     return sa.create_engine(
         url,
         json_serializer=_json_dumps,

@@ -12,6 +12,8 @@ from tests.http.test_documents import problem
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer (transaction mode)
+
 
 @pytest.fixture
 def api(database: Database, space: str) -> Iterator[Keyed]:
