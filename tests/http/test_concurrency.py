@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from datastore.app import create_app, serve_blueprint_file
 from datastore.config import Settings
@@ -36,6 +37,7 @@ NOTES = {
 }
 
 
+@pytest.mark.pgbouncer
 def test_concurrent_patches_of_different_fields_lose_nothing(
     database: Database, space: str
 ) -> None:

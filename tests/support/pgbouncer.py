@@ -32,9 +32,10 @@ def missing() -> str | None:
 
 
 def _config(folder: Path, port: int, server: sa.URL) -> str:
+    target = f"host={server.host or '127.0.0.1'} port={server.port or 5432}"
     return f"""\
 [databases]
-* = host={server.host or "127.0.0.1"} port={server.port or 5432} user={server.username or "postgres"}
+* = {target} user={server.username or "postgres"}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
