@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bench import pgbouncer
 from datastore.storage import migrate
 from datastore.storage.engine import Database
-from tests.support import pgbouncer
 
 ADMIN_URL = os.environ.get(
     "DATASTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -4,6 +4,10 @@ app (the floor), all on the same PostgreSQL, under gunicorn, loaded by wrk from 
     python -m bench.http                     # every scenario, 2 workers, 64 connections
     python -m bench.http --documents 100000 --seconds 5 --rounds 1   # a quick look
     python -m bench.http --scale --write-docs                        # + scaling, into docs/
+    python -m bench.http --targets datastore,pgbouncer --scenarios get,list-eq,page-1
+
+Targets: datastore, kinto, floor, and pgbouncer (the datastore again, through a PgBouncer in
+transaction mode that the benchmark starts, with ``database_pooler = transaction``).
 
 Scenarios: get (one document by id, public rule), get-jwt (with a JWT and a document rule),
 post (a 1 KB document validated against a 10-property schema), patch-inc (PATCH $inc),
@@ -22,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench import pgbouncer
 from bench.common import ADMIN, fresh_database
 from bench.http import ours, report, startup
 from bench.http.floor_target import Floor
@@ -95,6 +100,18 @@ def main() -> None:
             )
         if "floor" in names:
             targets.append(Floor(url, work, args.workers, args.documents))
+        if "pgbouncer" in names:
+            port = stack.enter_context(pgbouncer.pgbouncer(url))
+            targets.append(
+                ours.Ours(
+                    pgbouncer.pooled_url(url, port),
+                    work,
+                    args.workers,
+                    args.documents,
+                    name="pgbouncer",
+                    pooler="transaction",
+                )
+            )
         for target in targets:
             target.server.start()
             stack.callback(target.server.stop)
@@ -157,7 +174,7 @@ def unloaded_latency(
             continue
         for target in targets:
             load = loads[target.name].get(scenario)
-            if load is not None and target.name in ("datastore", "floor"):
+            if load is not None and target.name in ("datastore", "floor", "pgbouncer"):
                 result = run(
                     wrk, target.base_url, load, seconds=args.seconds, connections=1, threads=1
                 )

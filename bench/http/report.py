@@ -86,6 +86,7 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
                 for r in (per_target.get("datastore"), per_target.get("floor"))
             ]
             lines.append(f"| {TITLES.get(scenario, scenario)} | {cells[0]} | {cells[1]} |")
+    lines += pooled(medians, latency)
     lines += ["", *targets(medians, extra)]
     scale = extra.get("scale")
     if scale:
@@ -107,6 +108,39 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
             ),
         ]
     return "\n".join(lines)
+
+
+def pooled(medians: Medians, latency: dict[str, dict[str, Result]] | None) -> list[str]:
+    """The datastore direct and through PgBouncer (transaction mode), when both ran."""
+    rows = [
+        (scenario, per_target["datastore"][0], per_target["pgbouncer"][0])
+        for scenario, per_target in medians.items()
+        if "datastore" in per_target and "pgbouncer" in per_target
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Direct vs through PgBouncer 1.18 (transaction mode, `database_pooler = transaction`:"
+        " no prepared statements, settings per transaction), requests/s (p50 / p99 ms):",
+        "",
+        "| scenario | direct | PgBouncer | PgBouncer/direct |",
+        "|---|---|---|---|",
+    ]
+    for scenario, direct, bounced in rows:
+        lines.append(
+            f"| {TITLES.get(scenario, scenario)} | {_cell((direct, 0))} | {_cell((bounced, 0))}"
+            f" | {_ratio(bounced, direct)} |"
+        )
+    for scenario, per_target in (latency or {}).items():
+        direct_alone, bounced_alone = per_target.get("datastore"), per_target.get("pgbouncer")
+        if direct_alone and bounced_alone:
+            lines.append(
+                f"| {TITLES.get(scenario, scenario)}, one connection | "
+                f"{_cell((direct_alone, 0))} | {_cell((bounced_alone, 0))}"
+                f" | {_ratio(bounced_alone, direct_alone)} |"
+            )
+    return lines
 
 
 def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from bench.pgbouncer import pooled_url
 from datastore.storage import migrate
 from datastore.storage.connect import DatabaseUnavailable, open_database
 from datastore.storage.engine import Database
 from datastore.storage.indexes import ensure_indexes, index_names, index_specs
 from tests.conftest import ADMIN_URL
-from tests.support.pgbouncer import pooled_url
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEXED = {"paths": {"/ev": {"x-datastore-indexes": ["cost", "venue.city"]}}}

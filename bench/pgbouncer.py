@@ -1,14 +1,16 @@
-"""A PgBouncer of the test session's own, in transaction mode, in front of the test PostgreSQL.
+"""A PgBouncer of its own, in transaction mode, in front of a PostgreSQL server: for the
+tests (``tests/conftest.py``) and ``bench.http``'s PgBouncer target.
 
-Debian's ``pgbouncer`` (``.ci/run`` installs it). The fixture writes its configuration into a
-temporary directory, listens on a free port, trusts every client and reaches the server as
-``postgres``; it refuses to run as root, so as root it is started with ``-u postgres``.
+Debian's ``pgbouncer`` (``.ci/run`` installs it). Its configuration is written into a
+temporary directory; it listens on a free port, trusts every client and reaches the server as
+the URL's user; it refuses to run as root, so as root it is started with ``-u postgres``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -18,10 +20,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.support.live import free_port
-
 POOLED_URLS: set[str] = set()
-"""Database URLs that reach PostgreSQL through a PgBouncer of this session."""
+"""Database URLs made by ``pooled_url`` (they reach PostgreSQL through a PgBouncer)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def missing() -> str | None:
@@ -82,8 +90,6 @@ def pgbouncer(server_url: str) -> Iterator[int]:
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int, folder: Path) -> None:
-    import socket
-
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
