@@ -39,6 +39,11 @@ def missing() -> str | None:
     return None
 
 
+SERVER_CONNECTIONS = 20
+"""PgBouncer's connections to the server per database and user: what it is for (the
+datastore's own pools would hold up to 3 × pool_size per worker)."""
+
+
 def _config(folder: Path, port: int, server: sa.URL) -> str:
     target = f"host={server.host or '127.0.0.1'} port={server.port or 5432}"
     return f"""\
@@ -53,8 +58,7 @@ auth_type = trust
 auth_file = {folder / "userlist.txt"}
 pool_mode = transaction
 max_client_conn = 2000
-default_pool_size = 40
-reserve_pool_size = 10
+default_pool_size = {SERVER_CONNECTIONS}
 ignore_startup_parameters = extra_float_digits
 server_reset_query =
 logfile = {folder / "pgbouncer.log"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,25 +18,15 @@ from datastore.storage import migrate
 from datastore.storage.connect import DatabaseUnavailable, open_database
 from datastore.storage.engine import Database
 from datastore.storage.indexes import ensure_indexes, index_names, index_specs
-from tests.conftest import ADMIN_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEXED = {"paths": {"/ev": {"x-datastore-indexes": ["cost", "venue.city"]}}}
 
 
 @pytest.fixture
-def fresh_pooled_url(pgbouncer_port: int) -> Iterator[str]:
+def fresh_pooled_url(fresh_postgres_url: str, pgbouncer_port: int) -> str:
     """A brand-new empty PostgreSQL database, reached through the session's PgBouncer."""
-    name = f"datastore_pooled_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield pooled_url(ADMIN_URL.rsplit("/", 1)[0] + "/" + name, pgbouncer_port)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    return pooled_url(fresh_postgres_url, pgbouncer_port)
 
 
 @pytest.fixture
