@@ -41,7 +41,7 @@ def missing() -> str | None:
 
 SERVER_CONNECTIONS = 20
 """PgBouncer's connections to the server per database and user: what it is for (the
-datastore's own pools would hold up to 3 × pool_size per worker)."""
+datastore's own pools would hold up to 3 x pool_size per worker)."""
 
 
 def _config(folder: Path, port: int, server: sa.URL) -> str:

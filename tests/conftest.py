@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from bench import pgbouncer
 from datastore.storage import migrate
 from datastore.storage.engine import Database
+from tests.support import citus_audit as audit
 
 ADMIN_URL = os.environ.get(
     "DATASTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -161,3 +162,30 @@ def database(database_url: str) -> Iterator[Database]:
 def space() -> str:
     """A fresh space name, so tests sharing a database never see each other's data."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def citus_audit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In tests marked ``citus_audit`` on PostgreSQL: every statement that touches a table
+    distributed by space must filter by it (``tests/support/citus_audit.py``)."""
+    if request.node.get_closest_marker("citus_audit") is None or (
+        "database" not in request.fixturenames
+    ):
+        yield
+        return
+    db: Database = request.getfixturevalue("database")
+    if not db.is_postgresql:
+        yield
+        return
+    with audit.recording(db.engine) as statements:
+        yield
+    bad = {
+        sql: why
+        for sql, frames in statements.items()
+        if audit.audited(frames) and (why := audit.violations(sql))
+    }
+    if bad:
+        shown = "\n\n".join(
+            f"{sql[:300]}\n  -> {statements[sql][0]}: {'; '.join(why)}" for sql, why in bad.items()
+        )
+        pytest.fail(f"{len(bad)} statement(s) not routable by space (Citus):\n\n{shown}")

@@ -143,7 +143,7 @@ class DocumentService:
         self.db = db
         self.space = space
         self.store = DocumentStore()
-        self.links = Links(self.store)
+        self.links = Links(self.store, space)
         self.clock = clock
 
     # -- reads ---------------------------------------------------------------------------

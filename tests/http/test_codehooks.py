@@ -12,7 +12,7 @@ from tests.http.test_documents import problem
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
-pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer (transaction mode)
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
 
 
 @pytest.fixture

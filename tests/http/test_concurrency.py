@@ -13,6 +13,8 @@ from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
 from tests.support.live import live_server
 
+pytestmark = pytest.mark.citus_audit
+
 NOTES = {
     "openapi": "3.0.3",
     "info": {"title": "t", "version": "1"},

@@ -9,7 +9,7 @@ import pytest
 from datastore.storage.engine import Database
 from tests.support.client import CheckedClient, serve
 
-pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer (transaction mode)
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
 
 EVENT = {"name": "Gig", "eventDate": "2026-12-01T20:00:00Z"}
 

@@ -18,6 +18,8 @@ from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job
 from datastore.worker import HandlerError, Worker, backoff, load_callable, webhook
 from tests.conftest import pooler_of
 
+pytestmark = pytest.mark.citus_audit
+
 
 class Clock:
     """A clock the test moves by hand."""
