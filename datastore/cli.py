@@ -19,6 +19,7 @@ from datastore.config import ConfigError, Settings, add_arguments, load_settings
 SERVE_SETTINGS = (
     "database_url",
     "database_pooler",
+    "read_database",
     "host",
     "port",
     "workers",

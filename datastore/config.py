@@ -57,6 +57,13 @@ SETTINGS: tuple[Setting, ...] = (
         "'transaction' when PostgreSQL is reached through a transaction-mode pooler "
         "(PgBouncer): no prepared statements, session settings set per transaction",
     ),
+    Setting(
+        "read_database",
+        str,
+        "",
+        "SQLAlchemy URL of a streaming read replica of the PostgreSQL database: GET reads go "
+        "there, with read-your-writes (X-Datastore-Consistency)",
+    ),
     Setting("host", str, "127.0.0.1", "address to listen on"),
     Setting("port", int, 8080, "port to listen on"),
     Setting("workers", int, 1, "server worker processes"),
@@ -139,6 +146,7 @@ class Settings:
 
     database_url: str = ""
     database_pooler: str = ""
+    read_database: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -255,6 +263,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     if settings.database_pooler not in POOLERS:
         raise ConfigError("database_pooler must be 'transaction' or empty (no pooler)")
+    if settings.read_database and not settings.database_url.startswith("postgres"):
+        raise ConfigError("read_database needs a PostgreSQL database_url (its primary)")
     if settings.max_json_depth > MAX_JSON_DEPTH:
         raise ConfigError(f"max_json_depth may be at most {MAX_JSON_DEPTH}")
     if settings.jwt_leeway < 0:

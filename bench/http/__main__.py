@@ -146,12 +146,12 @@ def main() -> None:
             for scenario, per_target in table.items()
         }
         extra: dict[str, Any] = {
-            "startup": startup.measure(args.postgres, work),
             "latency": unloaded_latency(wrk, targets, loads, scenarios, args),
         }
+        for target in targets:  # their connections would crowd PostgreSQL's 100
+            target.server.stop()
+        extra["startup"] = startup.measure(args.postgres, work)
         if args.scale and targets and targets[0].name == "datastore":
-            for target in targets:  # their connections would crowd PostgreSQL's 100
-                target.server.stop()
             extra["scale"] = scaling(wrk, url, work, args, rng)
         text = report.render(medians, extra, args)
         print(text)

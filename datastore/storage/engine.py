@@ -22,6 +22,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from datastore.storage.dialects.sqlite import register as register_sqlite_functions
 from datastore.storage.pooler import NO_POOLER, TRANSACTION_POOLER, set_local_per_transaction
+from datastore.storage.replica import ROUTE, Replica, current_lsn
 
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
@@ -61,6 +62,7 @@ class Database:
         pool_size: int = 10,
         statement_timeout_ms: int = 0,
         pooler: str = NO_POOLER,
+        read_url: str = "",
     ) -> None:
         self.url = normalise_url(url)
         self.pooler = pooler
@@ -77,6 +79,15 @@ class Database:
             else self.engine
         )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.replica: Replica | None = None
+        """The read replica (``read_database``): ``read()`` inside a request that may read
+        from it (``storage/replica.py``)."""
+        if read_url:
+            self.replica = Replica(
+                normalise_url(read_url),
+                pool_size=pool_size,
+                statement_timeout_ms=statement_timeout_ms,
+            )
         self.async_store: AsyncStore | None = None
         """Async single-document reads (PostgreSQL); see ``storage/async_store.py``."""
         if self.dialect == "postgresql":
@@ -114,7 +125,16 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading: a read transaction (one snapshot) on SQLite; on
-        PostgreSQL autocommit statements, each with its own snapshot as under READ COMMITTED."""
+        PostgreSQL autocommit statements, each with its own snapshot as under READ COMMITTED;
+        on the replica when there is one, the request may read from it, and it has replayed
+        the request's consistency token (``storage/replica.py``)."""
+        route = ROUTE.get()
+        if self.replica is not None and route is not None:
+            replica = self.replica.checkout(route)
+            if replica is not None:
+                with replica:
+                    yield replica
+                return
         if self.dialect != "sqlite":
             with self._read_engine.connect() as conn:
                 yield conn
@@ -126,9 +146,16 @@ class Database:
             finally:
                 conn.rollback()
 
+    def current_lsn(self) -> str:
+        """The primary's WAL position now (PostgreSQL): a write's consistency token."""
+        with self.engine.connect() as conn:
+            return current_lsn(conn)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 IDLE_IN_TRANSACTION = "-c idle_in_transaction_session_timeout=5000"
