@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench import replication
 from datastore.client import Client
 from datastore.config import ConfigError, load_settings
 from datastore.storage import migrate
 from datastore.storage.engine import Database
 from tests.http.test_documents import EVENT
-from tests.support import replication
 from tests.support.client import CheckedClient, serve
 
 HEADER = "X-Datastore-Consistency"

@@ -6,8 +6,13 @@ app (the floor), all on the same PostgreSQL, under gunicorn, loaded by wrk from 
     python -m bench.http --scale --write-docs                        # + scaling, into docs/
     python -m bench.http --targets datastore,pgbouncer --scenarios get,list-eq,page-1
 
-Targets: datastore, kinto, floor, and pgbouncer (the datastore again, through a PgBouncer in
-transaction mode that the benchmark starts, with ``database_pooler = transaction``).
+Targets: datastore, kinto, floor, pgbouncer (the datastore again, through a PgBouncer in
+transaction mode that the benchmark starts, with ``database_pooler = transaction``) and
+replica (the datastore again, its GET reads from a streaming hot standby). With the replica
+target every target runs on a primary and standby the benchmark starts (``bench/replication.py``:
+initdb, pg_basebackup -R) instead of ``--postgres``:
+
+    python -m bench.http --targets datastore,pgbouncer,replica --scenarios get,list-eq,page-1
 
 Scenarios: get (one document by id, public rule), get-jwt (with a JWT and a document rule),
 post (a 1 KB document validated against a 10-property schema), patch-inc (PATCH $inc),
@@ -26,7 +31,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench import pgbouncer
+import sqlalchemy as sa
+
+from bench import pgbouncer, replication
 from bench.common import ADMIN, fresh_database
 from bench.http import ours, report, startup
 from bench.http.floor_target import Floor
@@ -86,10 +93,18 @@ def main() -> None:
     with ExitStack() as stack:
         work = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
+        pair = None
+        if "replica" in names:
+            pair = stack.enter_context(
+                replication.replicated_pair(max_connections=300, shared_buffers="256MB")
+            )
+            args.postgres = pair.primary_url
         url = stack.enter_context(fresh_database(args.postgres, "bench_http"))
         began = time.perf_counter()
         ours.seed(url, args.documents)
         print(f"seeded {args.documents:,} documents in {time.perf_counter() - began:.0f} s")
+        if pair is not None:
+            pair.wait_caught_up()
         targets: list[Any] = []
         if "datastore" in names:
             targets.append(ours.Ours(url, work, args.workers, args.documents))
@@ -110,6 +125,18 @@ def main() -> None:
                     args.documents,
                     name="pgbouncer",
                     pooler="transaction",
+                )
+            )
+        if pair is not None:
+            replica_url = str(sa.make_url(url).set(port=pair.replica_port).render_as_string(False))
+            targets.append(
+                ours.Ours(
+                    url,
+                    work,
+                    args.workers,
+                    args.documents,
+                    name="replica",
+                    read_database=replica_url,
                 )
             )
         for target in targets:
@@ -174,7 +201,7 @@ def unloaded_latency(
             continue
         for target in targets:
             load = loads[target.name].get(scenario)
-            if load is not None and target.name in ("datastore", "floor", "pgbouncer"):
+            if load is not None and target.name in ("datastore", "floor", "pgbouncer", "replica"):
                 result = run(
                     wrk, target.base_url, load, seconds=args.seconds, connections=1, threads=1
                 )

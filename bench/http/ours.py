@@ -142,6 +142,7 @@ class Ours:
         *,
         name: str = "datastore",
         pooler: str = "",
+        read_database: str = "",
     ) -> None:
         self.name = name
         self.documents = documents
@@ -155,6 +156,7 @@ class Ours:
             "DATASTORE_BLUEPRINT": str(blueprint),
             "DATASTORE_DATABASE_URL": database_url,
             "DATASTORE_DATABASE_POOLER": pooler,
+            "DATASTORE_READ_DATABASE": read_database,
             "DATASTORE_BIND": f"127.0.0.1:{self.port}",
             "DATASTORE_WORKERS": str(workers),
             "DATASTORE_MIGRATE": "false",

@@ -110,36 +110,45 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
     return "\n".join(lines)
 
 
+SCALED_OUT = {"pgbouncer": "PgBouncer", "replica": "replica"}
+"""The targets compared with the datastore direct: through PgBouncer, reading a replica."""
+
+
 def pooled(medians: Medians, latency: dict[str, dict[str, Result]] | None) -> list[str]:
-    """The datastore direct and through PgBouncer (transaction mode), when both ran."""
-    rows = [
-        (scenario, per_target["datastore"][0], per_target["pgbouncer"][0])
-        for scenario, per_target in medians.items()
-        if "datastore" in per_target and "pgbouncer" in per_target
-    ]
-    if not rows:
+    """The datastore direct, through PgBouncer (transaction mode) and reading from a
+    replica, for the targets that ran."""
+    others = [name for name in SCALED_OUT if any(name in p for p in medians.values())]
+    if not others or not any("datastore" in p for p in medians.values()):
         return []
+    titles = [SCALED_OUT[name] for name in others]
     lines = [
         "",
         "Direct vs through PgBouncer 1.18 (transaction mode, `database_pooler = transaction`:"
-        " no prepared statements, settings per transaction), requests/s (p50 / p99 ms):",
+        " no prepared statements, settings per transaction) vs reading from a streaming"
+        " replica (`read_database`; GET by id stays on the primary), requests/s"
+        " (p50 / p99 ms):",
         "",
-        "| scenario | direct | PgBouncer | PgBouncer/direct |",
-        "|---|---|---|---|",
+        "| scenario | direct | "
+        + " | ".join(titles)
+        + " | "
+        + " | ".join(f"{t}/direct" for t in titles)
+        + " |",
+        "|---|---|" + "---|" * (2 * len(others)),
     ]
-    for scenario, direct, bounced in rows:
-        lines.append(
-            f"| {TITLES.get(scenario, scenario)} | {_cell((direct, 0))} | {_cell((bounced, 0))}"
-            f" | {_ratio(bounced, direct)} |"
-        )
-    for scenario, per_target in (latency or {}).items():
-        direct_alone, bounced_alone = per_target.get("datastore"), per_target.get("pgbouncer")
-        if direct_alone and bounced_alone:
-            lines.append(
-                f"| {TITLES.get(scenario, scenario)}, one connection | "
-                f"{_cell((direct_alone, 0))} | {_cell((bounced_alone, 0))}"
-                f" | {_ratio(bounced_alone, direct_alone)} |"
-            )
+    rows = [(TITLES.get(s, s), p) for s, p in medians.items()]
+    rows += [
+        (f"{TITLES.get(s, s)}, one connection", {n: (r, 0.0) for n, r in p.items()})
+        for s, p in (latency or {}).items()
+    ]
+    for title, per_target in rows:
+        direct = per_target.get("datastore")
+        if direct is None:
+            continue
+        cells = [_cell(per_target.get(name)) for name in others]
+        ratios = [
+            _ratio(per_target[name][0], direct[0]) if name in per_target else "—" for name in others
+        ]
+        lines.append(f"| {title} | {_cell(direct)} | " + " | ".join(cells + ratios) + " |")
     return lines
 
 

@@ -1,4 +1,5 @@
-"""A primary and a streaming hot standby of its own, for the read-replica tests.
+"""A primary and a streaming hot standby of its own, for the read-replica tests and
+``bench.http``'s replica target.
 
 The test server at 127.0.0.1:5432 may refuse replication connections (its pg_hba.conf need
 not allow them), so the fixture runs a small primary of its own: ``initdb`` (trust, which
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -26,8 +28,8 @@ unix_socket_directories = '{folder}'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-shared_buffers = 16MB
-max_connections = 60
+shared_buffers = {shared_buffers}
+max_connections = {max_connections}
 wal_level = replica
 max_wal_senders = 4
 hot_standby = on
@@ -35,13 +37,19 @@ hot_standby = on
 
 
 def binaries() -> Path | None:
-    """The folder of initdb, pg_ctl and pg_basebackup, or None."""
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is None:
-        return None
-    folder = Path(pg_ctl).resolve().parent
-    found = all((folder / name).exists() for name in ("initdb", "pg_basebackup"))
-    return folder if found else None
+    """The folder of initdb, pg_ctl and pg_basebackup (on PATH, or Debian's
+    /usr/lib/postgresql/<version>/bin, newest first), or None."""
+    on_path = shutil.which("pg_ctl")
+    candidates = [Path(on_path).resolve().parent] if on_path else []
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for folder in candidates:
+        if all((folder / name).exists() for name in ("initdb", "pg_ctl", "pg_basebackup")):
+            return folder
+    return None
 
 
 def missing() -> str | None:
@@ -72,6 +80,27 @@ class Pair:
     def replica_url(self) -> str:
         return self.url(self.replica_port)
 
+    def wait_caught_up(self, seconds: float = 300) -> None:
+        """Wait until the replica has replayed everything the primary has written."""
+        import sqlalchemy as sa
+
+        primary = sa.create_engine(self.primary_url, isolation_level="AUTOCOMMIT")
+        replica = sa.create_engine(self.replica_url, isolation_level="AUTOCOMMIT")
+        try:
+            with primary.connect() as conn:
+                target = conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn()").scalar()
+            deadline = time.monotonic() + seconds
+            with replica.connect() as conn:
+                while not conn.exec_driver_sql(
+                    "SELECT pg_last_wal_replay_lsn() >= %(t)s::pg_lsn", {"t": target}
+                ).scalar():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the replica did not catch up")
+                    time.sleep(0.1)
+        finally:
+            primary.dispose()
+            replica.dispose()
+
     def stop_replica(self) -> None:
         _run(["pg_ctl", "-D", str(self.folder / "replica"), "-m", "immediate", "-w", "stop"])
 
@@ -93,7 +122,7 @@ def _start(data: Path) -> None:
 
 
 @contextmanager
-def replicated_pair() -> Iterator[Pair]:
+def replicated_pair(*, max_connections: int = 60, shared_buffers: str = "16MB") -> Iterator[Pair]:
     """Start a primary and a hot standby streaming from it; stop and remove both after."""
     folder = Path(tempfile.mkdtemp(prefix="datastore-replica-"))
     if os.geteuid() == 0:
@@ -104,7 +133,14 @@ def replicated_pair() -> Iterator[Pair]:
     try:
         _run(["initdb", "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
         with (primary / "postgresql.conf").open("a") as conf:
-            conf.write(SETTINGS.format(port=pair.primary_port, folder=folder))
+            conf.write(
+                SETTINGS.format(
+                    port=pair.primary_port,
+                    folder=folder,
+                    max_connections=max_connections,
+                    shared_buffers=shared_buffers,
+                )
+            )
         _start(primary)
         started.append(primary)
         source = ["-h", "127.0.0.1", "-p", str(pair.primary_port), "-U", "postgres"]
