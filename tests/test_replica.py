@@ -106,6 +106,13 @@ def test_writes_hand_out_tokens_and_reads_see_them(
     assert events.get("/events/e2").status_code == 200  # single documents: the primary
 
 
+def test_refused_writes_hand_out_no_token(events: CheckedClient) -> None:
+    refused = events.put("/events/bad", json={"name": 5})
+    assert refused.status_code == 400
+    assert HEADER not in refused.headers
+    assert HEADER not in events.get("/events").headers
+
+
 def test_a_stopped_replica_sends_reads_to_the_primary(
     events: CheckedClient, pair: replication.Pair
 ) -> None:
