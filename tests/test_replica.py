@@ -4,9 +4,12 @@ replica to replay it, then fall back to the primary; a stopped replica costs no 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +150,50 @@ def test_a_read_database_needs_a_postgresql_primary() -> None:
                 "DATASTORE_READ_DATABASE": "postgresql://replica/db",
             }
         )
+
+
+SDK_PAGE = """<!doctype html><html><body><pre id="out">running</pre><script type="module">
+const api = new URLSearchParams(location.search).get("api");
+const { Datastore } = await import(api + "/__sdk/datastore.js");
+const out = {};
+try {
+  const ds = new Datastore({serviceURL: api});
+  const events = ds.collection("events");
+  out.created = (await events.add(EVENT)).id;
+  out.token = ds.consistency;
+  out.listed = (await events.get()).map(d => d.id);
+  ds.consistency = null;
+  out.lagging = (await events.get()).map(d => d.id);
+} catch (e) { out.error = String(e); }
+document.getElementById("out").textContent = JSON.stringify(out);
+</script></body></html>"""
+
+
+def test_the_browser_sdk_sends_the_token_back_across_origins(
+    replicated: Database, space: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The token header is exposed to a page on another origin (CORS), and the SDK sends it
+    back: the page reads its own write while the replica lags."""
+    from datastore.app import create_app, serve_blueprint_file
+    from datastore.config import Settings
+    from tests.support.client import BLUEPRINTS
+    from tests.support.live import live_server
+    from tests.test_browser import CHROMIUM, chromium, static_page
+
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed")
+    request.getfixturevalue("paused")
+    with static_page(SDK_PAGE.replace("EVENT", json.dumps(EVENT))) as origin:
+        app = create_app(
+            Settings(migrate=False, cors_origin=origin),
+            [serve_blueprint_file(BLUEPRINTS / "events.yaml", space)],
+            database=replicated,
+        )
+        with live_server(app) as api:
+            dom = chromium(f"{origin}/?api={api}", tmp_path, "--dump-dom")
+    found = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    assert found, dom[-500:]
+    out = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert "error" not in out, out["error"]
+    assert out["token"] and out["listed"] == [out["created"]]
+    assert out["lagging"] == []  # without the token: the paused replica
