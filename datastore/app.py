@@ -39,6 +39,8 @@ from datastore.blueprint.system import effective_document
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
+from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
+from datastore.http.consistency import Consistency
 from datastore.http.dispatch import (
     Dispatcher,
     MountedSpace,
@@ -240,6 +242,8 @@ def open_database(settings: Settings) -> Database:
         settings.database_url or default_sqlite_url(),
         pool_size=settings.pool_size,
         statement_timeout_ms=settings.statement_timeout_ms,
+        pooler=settings.database_pooler,
+        read_url=settings.read_database,
     )
     if settings.migrate:
         from datastore.storage import migrate  # Alembic: a tenth of start-up, only to migrate
@@ -344,6 +348,8 @@ def middleware_stack(
         lambda app: SystemRoutes(app, _system_routes(settings, db, spaces, mounts, metrics)),
         lambda app: _connexion(app, spaces, mounts, db, database),
     ]
+    if db.replica is not None:
+        layers.insert(1, lambda app: Consistency(app, db.current_lsn))
     if settings.cors_origin:
         layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))
     return layers
@@ -476,7 +482,8 @@ def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> A
             "If-Match",
             "If-None-Match",
             "X-Request-Id",
+            CONSISTENCY_HEADER,
         ],
-        expose_headers=["ETag", "Location", "X-Request-Id"],
+        expose_headers=["ETag", "Location", "X-Request-Id", CONSISTENCY_HEADER],
         max_age=600,
     )

@@ -87,6 +87,10 @@ _ERRORS: dict[int, type[DatastoreHTTPError]] = {
 }
 
 
+CONSISTENCY = "X-Datastore-Consistency"
+"""The read-your-writes token header (``docs/deploy.md``, read replicas)."""
+
+
 class Client:
     """A connection to one datastore (or one space of it: include ``/<space>`` in the URL)."""
 
@@ -109,6 +113,9 @@ class Client:
         self.prefix = url.rstrip("/") if http is not None else ""
         self.http.headers.update(headers)
         self.kv = KeyValue(self)
+        self.consistency: str | None = None
+        """The last write's ``X-Datastore-Consistency`` (a read replica's read-your-writes
+        token), sent with every later request."""
 
     def close(self) -> None:
         """Close the connections."""
@@ -133,12 +140,16 @@ class Client:
     ) -> httpx.Response:
         """Send a request; raises the DatastoreHTTPError subclass of a problem answer.
         ``prefixed=False`` for server-made paths (paging links already hold any space)."""
-        kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
+        sent = {**(headers or {})}
+        if self.consistency:
+            sent[CONSISTENCY] = self.consistency
+        kwargs: dict[str, Any] = {"params": params or None, "headers": sent or None}
         if has_body:
             kwargs["content"] = json.dumps(json_body).encode()
-            kwargs["headers"] = {"Content-Type": "application/json", **(headers or {})}
+            kwargs["headers"] = {"Content-Type": "application/json", **sent}
         target = self.prefix + path if prefixed else path
         response = self.http.request(method, target, **kwargs)
+        self.consistency = response.headers.get(CONSISTENCY, self.consistency)
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -16,6 +16,8 @@ from typing import Any
 MAX_JSON_DEPTH = 128
 """The deepest ``max_json_depth``: orjson writes at most 254 levels, and the SQL of a query
 holds a value under its field path (up to 64 levels more)."""
+POOLERS = ("", "transaction")
+"""The values of ``database_pooler``: none, or a transaction-mode pooler (PgBouncer)."""
 DEV_SECRET = "datastore-development-secret-not-for-production"
 """The JWT secret of ``serve --dev`` when none is configured (development only)."""
 
@@ -47,6 +49,20 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "SQLAlchemy URL of the database; default: a SQLite file "
         "datastore.sqlite3 in the working directory",
+    ),
+    Setting(
+        "database_pooler",
+        str,
+        "",
+        "'transaction' when PostgreSQL is reached through a transaction-mode pooler "
+        "(PgBouncer): no prepared statements, session settings set per transaction",
+    ),
+    Setting(
+        "read_database",
+        str,
+        "",
+        "SQLAlchemy URL of a streaming read replica of the PostgreSQL database: GET reads go "
+        "there, with read-your-writes (X-Datastore-Consistency)",
     ),
     Setting("host", str, "127.0.0.1", "address to listen on"),
     Setting("port", int, 8080, "port to listen on"),
@@ -129,6 +145,8 @@ class Settings:
     """The effective configuration."""
 
     database_url: str = ""
+    database_pooler: str = ""
+    read_database: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -243,6 +261,10 @@ def _check(settings: Settings) -> None:
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.database_pooler not in POOLERS:
+        raise ConfigError("database_pooler must be 'transaction' or empty (no pooler)")
+    if settings.read_database and not settings.database_url.startswith("postgres"):
+        raise ConfigError("read_database needs a PostgreSQL database_url (its primary)")
     if settings.max_json_depth > MAX_JSON_DEPTH:
         raise ConfigError(f"max_json_depth may be at most {MAX_JSON_DEPTH}")
     if settings.jwt_leeway < 0:

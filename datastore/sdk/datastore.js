@@ -22,6 +22,9 @@ export class Datastore {
     if (!settings || !settings.serviceURL) throw new Error("serviceURL is required");
     this.settings = { ...settings, serviceURL: settings.serviceURL.replace(/\/+$/, "") };
     this.token = null;
+    // Read-your-writes with a read replica: the last write's X-Datastore-Consistency,
+    // sent back with every later request.
+    this.consistency = null;
   }
 
   get usesTokens() {
@@ -52,6 +55,7 @@ export class Datastore {
     }
     const sent = { ...(headers || {}) };
     if (this.token) sent.Authorization = `Bearer ${this.token}`;
+    if (this.consistency) sent["X-Datastore-Consistency"] = this.consistency;
     if (body !== undefined) sent["Content-Type"] = "application/json";
     const response = await fetch(url, {
       method,
@@ -62,6 +66,8 @@ export class Datastore {
       this.token = null; // expired or revoked: fetch a new token once, then try again
       return this.request(method, path, { body, params, headers }, false);
     }
+    const consistency = response.headers.get("X-Datastore-Consistency");
+    if (consistency) this.consistency = consistency;
     if (!response.ok) throw new DatastoreError(response.status, await problemOf(response));
     if (response.status === 204) return null;
     const text = await response.text();

@@ -119,9 +119,11 @@ lineage = sa.Table(
         primary_key=True,
     ),
     sa.Column("depth", sa.Integer(), nullable=False),
+    sa.Column("space", sa.String(200), nullable=False),
     sa.Index("ix_document_lineage_descendant", "descendant_pk", "depth"),
 )
-"""The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1."""
+"""The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1; both
+documents are of ``space`` (the distribution column under Citus)."""
 
 keyvalues = sa.Table(
     "keyvalues",

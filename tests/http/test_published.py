@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from datastore.app import create_app, serve_blueprint_file
@@ -14,6 +15,8 @@ from datastore.blueprint.loader import load_blueprint
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
+
+pytestmark = pytest.mark.citus_audit
 
 
 def published(database: Database, space: str, name: str, **settings: Any) -> dict[str, Any]:
