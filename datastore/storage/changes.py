@@ -91,13 +91,30 @@ def read(
     after: int,
     limit: int,
     collection: str | None = None,
+    upto: int | None = None,
 ) -> list[LoggedChange]:
-    """Up to ``limit`` changes of ``space`` numbered above ``after``, in order (of one
-    ``collection`` when given)."""
+    """Up to ``limit`` changes of ``space`` numbered above ``after`` (and at most ``upto``),
+    in order (of one ``collection`` when given)."""
     query = sa.select(*_LOG_COLUMNS).where(changes.c.space == space, changes.c.seq > after)
     if collection is not None:
         query = query.where(changes.c.collection == collection)
+    if upto is not None:
+        query = query.where(changes.c.seq <= upto)
     return [_logged(row) for row in conn.execute(query.order_by(changes.c.seq).limit(limit))]
+
+
+Found = tuple[LoggedChange, StoredDocument | None]
+"""A change and its document: the stored one now for a creation or an update (None when it
+is gone since), the deleted row for a deletion."""
+
+
+def with_documents(conn: Connection, space: str, batch: list[LoggedChange]) -> list[Found]:
+    """``batch`` with the current document of each creation and update."""
+    places = [(c.collection, c.doc_id) for c in batch if c.kind != "deleted"]
+    current = current_documents(conn, space, places)
+    return [
+        (c, c.old if c.kind == "deleted" else current.get((c.collection, c.doc_id))) for c in batch
+    ]
 
 
 def head(conn: Connection, space: str) -> Head:
