@@ -301,7 +301,13 @@ def _prepare_space(
     base_path = "" if at_root else f"/{served.space}"
     document = effective_document(served.document)
     blueprint = build_blueprint(document)
-    published = published_document(document, blueprint, base_path, max_limit=settings.max_limit)
+    published = published_document(
+        document,
+        blueprint,
+        base_path,
+        max_limit=settings.max_limit,
+        max_wait=settings.changes_max_wait,
+    )
     if settings.migrate or database is None:
         ensure_indexes(db, index_specs(document))
     return _Prepared(served, base_path, document, blueprint, published)

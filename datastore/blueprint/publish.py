@@ -188,7 +188,12 @@ def _depth(op: Operation) -> int:
 
 
 def published_document(
-    document: dict[str, Any], blueprint: Blueprint, base_path: str, *, max_limit: int
+    document: dict[str, Any],
+    blueprint: Blueprint,
+    base_path: str,
+    *,
+    max_limit: int,
+    max_wait: int = 30,
 ) -> dict[str, Any]:
     """The document to serve at ``<base_path>/openapi.json`` (a new dict; ``document`` is the
     effective blueprint and is not changed)."""
@@ -218,7 +223,7 @@ def published_document(
             literal_roots=len(reserved) > len(SPACE_ROUTES),
             shadowing=_shadowing(op, blueprint),
         )
-        add_query_parameters(out, item, spec, op, max_limit=max_limit)
+        add_query_parameters(out, item, spec, op, max_limit=max_limit, max_wait=max_wait)
         _keyv_parameters(spec, op)
         _constrain_parameters(out, item, spec, _parameter_rules(op, reserved, max_limit))
         widen_listing_answer(out, spec, op)
