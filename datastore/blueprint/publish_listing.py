@@ -116,7 +116,9 @@ def _string(name: str, description: str, **schema: Any) -> dict[str, Any]:
 CURSOR_PATTERN = "^[0-9]{1,18}$"
 
 
-def _changes_parameters(selectors: list[dict[str, Any]], max_limit: int, max_wait: int) -> Any:
+def _changes_parameters(
+    selectors: list[dict[str, Any]], max_limit: int, max_wait: int
+) -> list[dict[str, Any]]:
     """A change feed's parameters: ``q``, ``filters``, the cursor, the wait, the page size."""
     return [
         selectors[0],

@@ -114,11 +114,12 @@ def _narrowed(call: Call) -> Call:
 def cursor_of(request: Request) -> int | None:
     """The cursor to follow from: ``Last-Event-ID`` (a reconnecting event stream), else
     ``since``; None for neither."""
+    since = request.query_params.get("since")
+    given = None if since is None else _cursor(since, "since")
     header = request.headers.get("last-event-id")
     if header is not None and header.strip():
         return _cursor(header.strip(), "Last-Event-ID")
-    since = request.query_params.get("since")
-    return None if since is None else _cursor(since, "since")
+    return given
 
 
 def _cursor(raw: str, name: str) -> int:

@@ -44,11 +44,17 @@ def test_every_write_is_logged_in_order(database: Database, space: str) -> None:
 def test_a_rolled_back_write_leaves_no_gap(database: Database, space: str) -> None:
     service = DocumentService(database, space)
     service.create("c", "a", Change({}))
-    with pytest.raises(RuntimeError), database.write() as conn:
-        conn.execute(
-            sa.text("UPDATE documents SET version = version + 1 WHERE space = :s"), {"s": space}
-        )
-        raise RuntimeError
+
+    def rolled_back() -> None:
+        with database.write() as conn:
+            conn.execute(
+                sa.text("UPDATE documents SET version = version + 1 WHERE space = :s"),
+                {"s": space},
+            )
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
     service.create("c", "b", Change({}))
     assert [e.seq for e in _log(database, space)] == [1, 2]
 
