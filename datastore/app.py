@@ -501,6 +501,7 @@ def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> A
             "If-Match",
             "If-None-Match",
             "X-Request-Id",
+            "Last-Event-ID",
         ],
         expose_headers=["ETag", "Location", "X-Request-Id"],
         max_age=600,

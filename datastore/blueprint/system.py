@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from datastore.blueprint.model import follow_refs
+from datastore.blueprint.model import Kind, classify, follow_refs, split_path
 
 KEYV_LIST: dict[str, Any] = {
     "operationId": "datastoreListKeys",
@@ -148,9 +148,9 @@ def _changes_feed(
     document path and the feed is not declared already."""
     segments = document_path.strip("/").split("/")
     item = paths.get(document_path)
-    if len(segments) % 2 or not isinstance(item, dict) or not isinstance(item.get("get"), dict):
+    if classify(split_path(document_path)) is not Kind.DOCUMENT:
         return None
-    if not segments[-1].startswith("{") or any(s.startswith("_") for s in segments[::2]):
+    if not isinstance(item, dict) or not isinstance(item.get("get"), dict):
         return None
     collection_path = "/" + "/".join(segments[:-1])
     feed_path = collection_path + "/_changes"

@@ -117,7 +117,7 @@ def cursor_of(request: Request) -> int | None:
     since = request.query_params.get("since")
     given = None if since is None else _cursor(since, "since")
     header = request.headers.get("last-event-id")
-    if header is not None and header.strip():
+    if header is not None:
         return _cursor(header.strip(), "Last-Event-ID")
     return given
 
