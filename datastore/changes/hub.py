@@ -1,7 +1,7 @@
 """The per-worker fan-out: one read of the log per wake-up, shared by every subscriber.
 
 Each followed space has a ``SpaceLog``: the number of the last change read (``loaded``), the
-most recent changes with the documents they left (a bounded deque), and a wake-up every
+most recent changes with the documents they left (a bounded buffer), and a wake-up every
 subscriber waiting on the space shares. A subscriber whose cursor is older than the deque
 reads the log itself (``service.ChangeService.backlog``).
 """
@@ -9,9 +9,9 @@ reads the log itself (``service.ChangeService.backlog``).
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from datastore.concurrency import run_in_threadpool
 from datastore.storage import changes as log
@@ -29,10 +29,12 @@ BATCH = 1000
 class Delivery:
     """A change and the document it concerns: the stored document now for a creation or an
     update (None when it is gone since: its deletion follows), the deleted row for a
-    deletion."""
+    deletion. ``memo`` keeps what every subscriber would compute alike (the document as its
+    GET shows it), so the fan-out computes it once."""
 
     change: LoggedChange
     document: StoredDocument | None
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def seq(self) -> int:
@@ -45,7 +47,8 @@ class SpaceLog:
 
     def __init__(self, loaded: int) -> None:
         self.loaded = loaded
-        self.recent: deque[Delivery] = deque(maxlen=BUFFER)
+        self.recent: list[Delivery] = []
+        """Consecutive changes (numbers have no gaps within a space), oldest first."""
         self._moved = asyncio.Event()
 
     def extend(self, deliveries: list[Delivery]) -> None:
@@ -53,18 +56,29 @@ class SpaceLog:
         if not deliveries:
             return
         self.recent.extend(deliveries)
+        if len(self.recent) > 2 * BUFFER:
+            del self.recent[: len(self.recent) - BUFFER]
         self.loaded = deliveries[-1].seq
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake every follower (new changes, or the server is closing)."""
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
 
     def since(self, cursor: int) -> list[Delivery] | None:
         """The changes after ``cursor`` up to ``loaded`` (none when the cursor is at or past
-        what this worker has read), or None when the deque no longer holds all of them."""
+        what this worker has read), or None when the buffer no longer holds all of them."""
         if cursor >= self.loaded:
             return []
-        if not self.recent or self.recent[0].seq > cursor + 1:
+        first = self.recent[0].seq if self.recent else self.loaded + 1
+        if first > cursor + 1:
             return None
-        return [d for d in self.recent if d.seq > cursor]
+        start = cursor + 1 - first
+        found = self.recent[start:]
+        if found and found[0].seq != cursor + 1:  # numbers with a gap: find it the slow way
+            return [d for d in self.recent if d.seq > cursor]
+        return found
 
     def moved(self) -> asyncio.Event:
         """Set once changes after ``loaded`` (as it is now) arrive."""

@@ -107,13 +107,13 @@ class ChangeService:
         loop = asyncio.get_running_loop()
         found = self._loops.pop(loop, None)
         if found is not None:
-            found.closing.set()
+            _closing(found)
             found.task.cancel()
 
     def shut_down_soon(self) -> None:
         """From a signal handler: end the streams (their clients reconnect elsewhere)."""
         for loop, found in list(self._loops.items()):
-            loop.call_soon_threadsafe(found.closing.set)
+            loop.call_soon_threadsafe(_closing, found)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -166,7 +166,9 @@ class ChangeService:
             if picked or remaining <= 0 or here.closing.is_set():
                 return Batch(picked, through)
             cursor = through
-            await _first(remaining, feed.moved(), here.closing)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await feed.moved().wait()
 
     async def backlog(self, space: str, collection: str, cursor: int, limit: int) -> Batch:
         """The changes after ``cursor`` read from the log itself; raises Gone."""
@@ -235,11 +237,8 @@ def _gone(cursor: int, head: log.Head) -> Gone:
     return Gone(detail)
 
 
-async def _first(timeout: float, *events: asyncio.Event) -> None:
-    """Wait until one of ``events`` is set, at most ``timeout`` seconds."""
-    tasks = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+def _closing(found: _Loop) -> None:
+    """Mark the loop's streams closing and wake every one of them."""
+    found.closing.set()
+    for feed in found.hub.spaces.values():
+        feed.wake()

@@ -12,7 +12,7 @@ event, no id, no wake-up; keep-alive comments follow the clock, not the writes. 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -26,8 +26,16 @@ from datastore.changes.service import ChangeService
 from datastore.documents.ids import check_collection_name
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call, Endpoint
-from datastore.http.guard import effective_body, listing_filter, listing_parent, may_read
+from datastore.http.guard import (
+    admits,
+    document_view,
+    effective_body,
+    listing_filter,
+    listing_parent,
+    may_read,
+)
 from datastore.http.listing import select
+from datastore.http.security import context
 from datastore.http.shaping import json_response, rendered
 from datastore.query import ast, filterable
 from datastore.query.evaluate import matches
@@ -214,24 +222,76 @@ async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
     if doc is None:  # gone since: its deletion follows
         return None
     deleted = change.kind == "deleted"
-    reader = feed.reader.endpoint
-    if deleted and doc.extends and _reads_document(feed, reader):
+    reader = await _memo(delivery, "reader", lambda: _reader(feed, delivery))
+    if reader is None:
+        return None
+    if deleted and doc.extends and (feed.filter != ast.TRUE or reader.access.reads("document")):
         # The deleted document's inherited values are gone with its lineage: a rule or filter
         # reading the document cannot be evaluated as it was, so the deletion stays unseen.
         return None
-    if not await may_read(feed.call, doc):
+    if not await _readable(feed, delivery, reader):
         return None
     if feed.filter != ast.TRUE:
-        body = doc.body if deleted else await effective_body(feed.call, doc)
+        body = await _memo(delivery, "body", lambda: _body(feed, delivery))
         defaults = feed.call.endpoint.facts.default_paths or {}
         if not matches(feed.filter, body, _sources(delivery), defaults):
             return None
-    data = {"id": doc.doc_id} if deleted else await rendered(feed.reader, doc)
+    event: dict[str, Any] = await _memo(
+        delivery, ("event", id(reader)), lambda: _event(feed, delivery, reader)
+    )
+    return event
+
+
+async def _readable(feed: Feed, delivery: Delivery, reader: Endpoint) -> bool:
+    """Whether a GET of the document by this caller would answer 200 (``guard.may_read``),
+    with the document as GET shows it computed once for every subscriber."""
+    doc = delivery.document
+    assert doc is not None
+    access = reader.access
+    if access.reads("parent"):  # the parent as it is now, as the GET would read it
+        return await may_read(feed.call, doc)
+    view = None
+    if access.reads("document"):
+        view = await _memo(delivery, ("view", id(reader)), lambda: _view(feed, delivery, reader))
+    return admits(reader, feed.call, context(feed.call.principal, view))
+
+
+async def _reader(feed: Feed, delivery: Delivery) -> Endpoint | None:
+    doc = delivery.document
+    assert doc is not None
+    found = feed.call.endpoint.readers.find(doc.collection, doc.doc_id)
+    return found.document if found is not None else None
+
+
+async def _body(feed: Feed, delivery: Delivery) -> Any:
+    doc = delivery.document
+    assert doc is not None
+    return doc.body if delivery.change.kind == "deleted" else await effective_body(feed.call, doc)
+
+
+async def _view(feed: Feed, delivery: Delivery, reader: Endpoint) -> dict[str, Any]:
+    doc = delivery.document
+    assert doc is not None
+    body = await _memo(delivery, "body", lambda: _body(feed, delivery))
+    return document_view(body, reader.response_info, doc)
+
+
+async def _event(feed: Feed, delivery: Delivery, reader: Endpoint) -> dict[str, Any]:
+    doc, change = delivery.document, delivery.change
+    assert doc is not None
+    if change.kind == "deleted":
+        data: dict[str, Any] = {"id": doc.doc_id}
+    else:
+        as_reader = Call(reader, feed.call.space, feed.call.request, {}, feed.call.principal)
+        data = await rendered(as_reader, doc)
     return {"id": str(change.seq), "event": change.kind, "data": data}
 
 
-def _reads_document(feed: Feed, reader: Endpoint) -> bool:
-    return feed.filter != ast.TRUE or reader.access.reads("document")
+async def _memo(delivery: Delivery, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
+    """``compute()`` once per delivery (every subscriber of the worker shares it)."""
+    if key not in delivery.memo:
+        delivery.memo[key] = await compute()
+    return delivery.memo[key]
 
 
 def _sources(delivery: Delivery) -> dict[str, Any]:
