@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -61,9 +65,12 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     subprocess.run(
         [sys.executable, "-m", "datastore.cli", "migrate"], env=env, check=True, capture_output=True
     )
+    profile = os.environ.get("BENCH_PROFILE")  # a file: the server runs under cProfile
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
     server = subprocess.Popen(
         [
             sys.executable,
+            *prefix,
             "-m",
             "uvicorn",
             "--factory",
@@ -121,7 +128,7 @@ class Subscriber:
                 chunk = await reader.read(65536)
                 if not chunk:
                     return
-                now = time.perf_counter()
+                now = time.monotonic()
                 if not self.ready.is_set() and b"retry:" in chunk:
                     self.ready.set()
                 for title in TITLE.findall(chunk):
@@ -132,7 +139,7 @@ class Subscriber:
 
 async def write_one(client: httpx.AsyncClient, title: str, token: str) -> float:
     """POST one published post; when it was sent."""
-    sent = time.perf_counter()
+    sent = time.monotonic()
     body = {"ownerId": "writer", "title": title, "published": True}
     response = await client.post("/posts", json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201, response.text
@@ -159,10 +166,53 @@ async def throughput(port: int, seconds: float, token: str, prefix: str) -> floa
         return done / (time.perf_counter() - start)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _write_for(args: tuple[int, float, str, str]) -> float:
+    port, seconds, token, prefix = args
+    return asyncio.run(throughput(port, seconds, token, prefix))
+
+
+def _spaced_writes(args: tuple[int, int, str]) -> dict[bytes, float]:
+    port, writes, token = args
+
+    async def run() -> dict[bytes, float]:
+        sent: dict[bytes, float] = {}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for n in range(writes):
+                title = f"w{n}"
+                sent[title.encode()] = await write_one(client, title, token)
+                await asyncio.sleep(0.3)
+        return sent
+
+    return asyncio.run(run())
+
+
+async def in_process(function: Any, *args: Any) -> Any:
+    """``function(args)`` in a child process (writers apart from the subscribers' loop)."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return await loop.run_in_executor(pool, function, args)
+
+
+async def timed_writes(
+    port: int, pid: int, seconds: float, token: str, prefix: str
+) -> tuple[float, float]:
+    """(writes per second, server CPU milliseconds per write) of a writing phase."""
+    cpu = cpu_seconds(pid)
+    rate = await in_process(_write_for, port, seconds, token, prefix)
+    used = cpu_seconds(pid) - cpu
+    return rate, used * 1000 / max(rate * seconds, 1)
+
+
 async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: float) -> None:
     writer_token = mint_token({"sub": "writer"}, secret=SECRET)
-    await throughput(port, 2, writer_token, "warm")
-    alone = await throughput(port, seconds, writer_token, "a")
+    await in_process(_write_for, port, 2, writer_token, "warm")
+    alone, alone_cpu = await timed_writes(port, pid, seconds, writer_token, "a")
     await asyncio.sleep(1)
     before = rss_kb(pid)
     subs = [
@@ -176,13 +226,8 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
     await asyncio.sleep(2)
     after = rss_kb(pid)
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        sent: dict[bytes, float] = {}
-        for n in range(writes):
-            title = f"w{n}"
-            sent[title.encode()] = await write_one(client, title, writer_token)
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(3)
+    sent = await in_process(_spaced_writes, port, writes, writer_token)
+    await asyncio.sleep(3)
     missing = 0
     for sub in subs:
         for title, at in sent.items():
@@ -191,7 +236,7 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
                 missing += 1
             else:
                 latencies.append((arrived - at) * 1000)
-    attached = await throughput(port, seconds, writer_token, "b")
+    attached, attached_cpu = await timed_writes(port, pid, seconds, writer_token, "b")
     for sub in subs:
         assert sub.task is not None
         sub.task.cancel()
@@ -204,8 +249,11 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
     print(f"| events missing | {missing} of {subscribers * writes} |")
     per = (after - before) / subscribers
     print(f"| memory per idle subscriber | {per:.1f} KB (target < 50 KB) |")
-    print(f"| writes/s, no subscriber | {alone:.0f} |")
-    print(f"| writes/s, {subscribers} subscribers | {attached:.0f} ({attached / alone:.0%}) |")
+    print(f"| writes/s, no subscriber | {alone:.0f} (server CPU {alone_cpu:.1f} ms/write) |")
+    print(
+        f"| writes/s, {subscribers} subscribers | {attached:.0f} ({attached / alone:.0%}; "
+        f"server CPU {attached_cpu:.1f} ms/write) |"
+    )
 
 
 def main() -> None:
@@ -225,7 +273,7 @@ def main() -> None:
             print("| figure | value |\n|---|---|")
             asyncio.run(measure(port, server.pid, args.subscribers, args.writes, args.seconds))
         finally:
-            server.terminate()
+            server.send_signal(signal.SIGINT)
             server.wait(30)
 
 

@@ -23,6 +23,9 @@ from datastore.storage import changes as log
 from datastore.storage.engine import Database
 
 logger = logging.getLogger("datastore.changes")
+COALESCE_SECONDS = 0.02
+"""The least time between two reads of the log: under many writes, each read (and each
+subscriber's wake-up and socket write) carries many changes."""
 FALLBACK_SECONDS = 5.0
 """PostgreSQL: how often the log is read without a notification (a lost connection, say)."""
 RETENTION_SECONDS = 60.0
@@ -88,6 +91,7 @@ class ChangeService:
                 except Exception:  # an outage: the next refresh retries
                     logger.warning("change log: refresh failed", exc_info=True)
                     await asyncio.sleep(interval)
+                await asyncio.sleep(COALESCE_SECONDS)
         finally:
             if waker is not None:
                 waker.cancel()

@@ -11,6 +11,7 @@ event, no id, no wake-up; keep-alive comments follow the clock, not the writes. 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from datastore.http.guard import (
     may_read,
 )
 from datastore.http.listing import select
-from datastore.http.security import context
+from datastore.http.security import Access, context
 from datastore.http.shaping import json_response, rendered
 from datastore.query import ast, filterable
 from datastore.query.evaluate import matches
@@ -198,12 +199,11 @@ async def stream(feed: Feed, cursor: int) -> AsyncIterator[bytes]:
             fresh=fresh,
         )
         fresh = len(batch.deliveries) == call.settings.max_limit  # catching up: keep reading
-        for delivery in batch.deliveries:
-            if feed.remaining() <= 0:
-                return
-            event = await visible(feed, delivery)
-            if event is not None:
-                yield sse(event)
+        if feed.remaining() <= 0:
+            return
+        chunk = [await visible_bytes(feed, delivery) for delivery in batch.deliveries]
+        if any(chunk):
+            yield b"".join(chunk)  # one write per wake-up, however many changes it brought
         cursor = batch.through
         if time.monotonic() >= next_ping:
             yield b": keep-alive\n\n"
@@ -216,6 +216,22 @@ def sse(event: dict[str, Any]) -> bytes:
     return f"id: {event['id']}\nevent: {event['event']}\ndata: {data}\n\n".encode()
 
 
+async def visible_bytes(feed: Feed, delivery: Delivery) -> bytes:
+    """``delivery`` as this caller's event stream shows it (empty when it may not)."""
+    event = await visible(feed, delivery)
+    if event is None:
+        return b""
+    shown: bytes = await _memo(delivery, ("sse", event["id"], id(event)), _async(sse, event))
+    return shown
+
+
+def _async(function: Callable[[Any], Any], value: Any) -> Callable[[], Awaitable[Any]]:
+    async def run() -> Any:
+        return function(value)
+
+    return run
+
+
 async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
     """The event this caller sees for ``delivery``, or None when they may not see it."""
     doc, change = delivery.document, delivery.change
@@ -225,7 +241,7 @@ async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
     reader = await _memo(delivery, "reader", lambda: _reader(feed, delivery))
     if reader is None:
         return None
-    if deleted and doc.extends and (feed.filter != ast.TRUE or reader.access.reads("document")):
+    if deleted and doc.extends and (feed.filter != ast.TRUE or _reads(reader, "document")):
         # The deleted document's inherited values are gone with its lineage: a rule or filter
         # reading the document cannot be evaluated as it was, so the deletion stays unseen.
         return None
@@ -247,13 +263,23 @@ async def _readable(feed: Feed, delivery: Delivery, reader: Endpoint) -> bool:
     with the document as GET shows it computed once for every subscriber."""
     doc = delivery.document
     assert doc is not None
-    access = reader.access
-    if access.reads("parent"):  # the parent as it is now, as the GET would read it
+    if _reads(reader, "parent"):  # the parent as it is now, as the GET would read it
         return await may_read(feed.call, doc)
     view = None
-    if access.reads("document"):
+    if _reads(reader, "document"):
         view = await _memo(delivery, ("view", id(reader)), lambda: _view(feed, delivery, reader))
     return admits(reader, feed.call, context(feed.call.principal, view))
+
+
+@functools.cache
+def _reads_rule(access: Access, root: str) -> bool:
+    return access.reads(root)
+
+
+def _reads(endpoint: Endpoint, root: str) -> bool:
+    """Whether the endpoint's rule reads ``root`` (remembered: asked per change and
+    subscriber)."""
+    return _reads_rule(endpoint.access, root)
 
 
 async def _reader(feed: Feed, delivery: Delivery) -> Endpoint | None:
