@@ -22,6 +22,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from datastore.auth.acl import AclContext, decided_without_caller
 from datastore.changes.hub import Delivery
 from datastore.changes.service import ChangeService
 from datastore.documents.ids import check_collection_name
@@ -260,15 +261,27 @@ async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
 
 async def _readable(feed: Feed, delivery: Delivery, reader: Endpoint) -> bool:
     """Whether a GET of the document by this caller would answer 200 (``guard.may_read``),
-    with the document as GET shows it computed once for every subscriber."""
+    with the document as GET shows it, and a rule decided by the document alone, computed
+    once for every subscriber."""
     doc = delivery.document
     assert doc is not None
+    call = feed.call
     if _reads(reader, "parent"):  # the parent as it is now, as the GET would read it
-        return await may_read(feed.call, doc)
+        return await may_read(call, doc)
     view = None
     if _reads(reader, "document"):
         view = await _memo(delivery, ("view", id(reader)), lambda: _view(feed, delivery, reader))
-    return admits(reader, feed.call, context(feed.call.principal, view))
+    access = reader.access
+    if access.public or access.rule is None or not call.principal.authenticated:
+        return admits(reader, call, context(call.principal, view))
+    decided = await _memo(
+        delivery,
+        ("decided", id(reader)),
+        _async(lambda rule: decided_without_caller(rule, AclContext(document=view)), access.rule),
+    )
+    if decided is not None:  # evaluate() answers this for every caller
+        return bool(decided)
+    return admits(reader, call, context(call.principal, view))
 
 
 @functools.cache
