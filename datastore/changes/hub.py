@@ -110,6 +110,8 @@ class ChangeHub:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.spaces: dict[str, SpaceLog] = {}
+        self.streams = 0
+        """Open event streams on this loop."""
         self._lock = asyncio.Lock()
 
     async def watch(self, space: str) -> SpaceLog:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from datastore.changes.hub import ChangeHub, Delivery
@@ -26,6 +27,12 @@ logger = logging.getLogger("datastore.changes")
 COALESCE_SECONDS = 0.02
 """The least time between two reads of the log: under many writes, each read (and each
 subscriber's wake-up and socket write) carries many changes."""
+COALESCE_PER_STREAM = 0.00008
+"""More time between reads per open event stream: waking and writing to every stream costs
+the worker about 10 µs each whatever the number of changes, so with many streams the reads
+are spaced further (1,000 streams: 100 ms) and each carries more changes; writes keep most of
+the worker (bench/changes.py)."""
+COALESCE_MAX_SECONDS = 0.1
 FALLBACK_SECONDS = 5.0
 """PostgreSQL: how often the log is read without a notification (a lost connection, say)."""
 RETENTION_SECONDS = 60.0
@@ -91,7 +98,8 @@ class ChangeService:
                 except Exception:  # an outage: the next refresh retries
                     logger.warning("change log: refresh failed", exc_info=True)
                     await asyncio.sleep(interval)
-                await asyncio.sleep(COALESCE_SECONDS)
+                spacing = COALESCE_SECONDS + COALESCE_PER_STREAM * hub.streams
+                await asyncio.sleep(min(spacing, COALESCE_MAX_SECONDS))
         finally:
             if waker is not None:
                 waker.cancel()
@@ -132,6 +140,16 @@ class ChangeService:
         if since < current.pruned_through or since > current.head:
             raise _gone(since, current)
         return since
+
+    @contextlib.contextmanager
+    def streaming(self) -> Iterator[None]:
+        """Count an open event stream (the reads of the log are spaced by their number)."""
+        hub = self._here().hub
+        hub.streams += 1
+        try:
+            yield
+        finally:
+            hub.streams -= 1
 
     def _head(self, space: str) -> log.Head:
         with self.db.read() as conn:

@@ -11,9 +11,8 @@ event, no id, no wake-up; keep-alive comments follow the clock, not the writes. 
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +36,7 @@ from datastore.http.guard import (
     may_read,
 )
 from datastore.http.listing import select
-from datastore.http.security import Access, context
+from datastore.http.security import context
 from datastore.http.shaping import json_response, rendered
 from datastore.query import ast, filterable
 from datastore.query.evaluate import matches
@@ -186,29 +185,30 @@ async def stream(feed: Feed, cursor: int) -> AsyncIterator[bytes]:
     call = feed.call
     keepalive = call.settings.changes_keepalive_seconds
     closing = feed.service.closing()
-    yield f"retry: {RETRY_MS}\n\n".encode()
-    next_ping = time.monotonic() + keepalive
-    fresh = True
-    while not closing.is_set() and feed.remaining() > 0:
-        timeout = max(min(next_ping - time.monotonic(), feed.remaining()), 0)
-        batch = await feed.service.next_batch(
-            call.space.name,
-            feed.collection,
-            cursor,
-            call.settings.max_limit,
-            timeout,
-            fresh=fresh,
-        )
-        fresh = len(batch.deliveries) == call.settings.max_limit  # catching up: keep reading
-        if feed.remaining() <= 0:
-            return
-        chunk = [await visible_bytes(feed, delivery) for delivery in batch.deliveries]
-        if any(chunk):
-            yield b"".join(chunk)  # one write per wake-up, however many changes it brought
-        cursor = batch.through
-        if time.monotonic() >= next_ping:
-            yield b": keep-alive\n\n"
-            next_ping = time.monotonic() + keepalive
+    with feed.service.streaming():
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        next_ping = time.monotonic() + keepalive
+        fresh = True
+        while not closing.is_set() and feed.remaining() > 0:
+            timeout = max(min(next_ping - time.monotonic(), feed.remaining()), 0)
+            batch = await feed.service.next_batch(
+                call.space.name,
+                feed.collection,
+                cursor,
+                call.settings.max_limit,
+                timeout,
+                fresh=fresh,
+            )
+            fresh = len(batch.deliveries) == call.settings.max_limit  # catching up
+            if feed.remaining() <= 0:
+                return
+            chunk = [await visible_bytes(feed, delivery) for delivery in batch.deliveries]
+            if any(chunk):
+                yield b"".join(chunk)  # one write per wake-up, however many changes it brought
+            cursor = batch.through
+            if time.monotonic() >= next_ping:
+                yield b": keep-alive\n\n"
+                next_ping = time.monotonic() + keepalive
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -217,120 +217,99 @@ def sse(event: dict[str, Any]) -> bytes:
     return f"id: {event['id']}\nevent: {event['event']}\ndata: {data}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every subscriber of a feed's collection would compute alike for one change,
+    computed once per change (``Delivery.memo``): the document GET endpoint that reads the
+    document, the document as that GET shows it, a rule decision that holds for any caller,
+    and the event."""
+
+    reader: Endpoint | None
+    reads_parent: bool = False
+    reads_document: bool = False
+    body: Any = None
+    view: dict[str, Any] | None = None
+    decided: bool | None = None
+    event: dict[str, Any] | None = None
+    sse: bytes = b""
+
+
 async def visible_bytes(feed: Feed, delivery: Delivery) -> bytes:
     """``delivery`` as this caller's event stream shows it (empty when it may not)."""
-    event = await visible(feed, delivery)
-    if event is None:
-        return b""
-    shown: bytes = await _memo(delivery, ("sse", event["id"], id(event)), _async(sse, event))
-    return shown
-
-
-def _async(function: Callable[[Any], Any], value: Any) -> Callable[[], Awaitable[Any]]:
-    async def run() -> Any:
-        return function(value)
-
-    return run
+    shared = await _shared(feed, delivery)
+    return shared.sse if await _shown(feed, delivery, shared) else b""
 
 
 async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
     """The event this caller sees for ``delivery``, or None when they may not see it."""
-    doc, change = delivery.document, delivery.change
-    if doc is None:  # gone since: its deletion follows
-        return None
-    deleted = change.kind == "deleted"
-    reader = await _memo(delivery, "reader", lambda: _reader(feed, delivery))
-    if reader is None:
-        return None
-    if deleted and doc.extends and (feed.filter != ast.TRUE or _reads(reader, "document")):
+    shared = await _shared(feed, delivery)
+    return shared.event if await _shown(feed, delivery, shared) else None
+
+
+async def _shown(feed: Feed, delivery: Delivery, shared: Shared) -> bool:
+    """Whether this caller may see the change: its GET of the document would answer 200
+    (``guard.may_read``) and the document matches the feed's filter."""
+    doc, reader, call = delivery.document, shared.reader, feed.call
+    if doc is None or reader is None:  # gone since (its deletion follows), or no GET
+        return False
+    filtered = feed.filter != ast.TRUE
+    if delivery.change.kind == "deleted" and doc.extends and (filtered or shared.reads_document):
         # The deleted document's inherited values are gone with its lineage: a rule or filter
         # reading the document cannot be evaluated as it was, so the deletion stays unseen.
-        return None
-    if not await _readable(feed, delivery, reader):
-        return None
-    if feed.filter != ast.TRUE:
-        body = await _memo(delivery, "body", lambda: _body(feed, delivery))
-        defaults = feed.call.endpoint.facts.default_paths or {}
-        if not matches(feed.filter, body, _sources(delivery), defaults):
-            return None
-    event: dict[str, Any] = await _memo(
-        delivery, ("event", id(reader)), lambda: _event(feed, delivery, reader)
-    )
-    return event
+        return False
+    if shared.reads_parent:  # the parent as it is now, as the GET would read it
+        admitted = await may_read(call, doc)
+    elif shared.decided is not None and call.principal.authenticated:
+        admitted = shared.decided  # evaluate() answers this for every caller
+    else:
+        admitted = admits(reader, call, context(call.principal, shared.view))
+    if not admitted:
+        return False
+    if filtered:
+        defaults = call.endpoint.facts.default_paths or {}
+        return matches(feed.filter, shared.body, _sources(delivery), defaults)
+    return True
 
 
-async def _readable(feed: Feed, delivery: Delivery, reader: Endpoint) -> bool:
-    """Whether a GET of the document by this caller would answer 200 (``guard.may_read``),
-    with the document as GET shows it, and a rule decided by the document alone, computed
-    once for every subscriber."""
-    doc = delivery.document
-    assert doc is not None
-    call = feed.call
-    if _reads(reader, "parent"):  # the parent as it is now, as the GET would read it
-        return await may_read(call, doc)
-    view = None
-    if _reads(reader, "document"):
-        view = await _memo(delivery, ("view", id(reader)), lambda: _view(feed, delivery, reader))
+async def _shared(feed: Feed, delivery: Delivery) -> Shared:
+    key = id(feed.call.endpoint)
+    found: Shared | None = delivery.memo.get(key)
+    if found is None:
+        found = delivery.memo[key] = await _share(feed, delivery)
+    return found
+
+
+async def _share(feed: Feed, delivery: Delivery) -> Shared:
+    doc, change, call = delivery.document, delivery.change, feed.call
+    if doc is None:
+        return Shared(None)
+    route = call.endpoint.readers.find(doc.collection, doc.doc_id)
+    reader = route.document if route is not None else None
+    if reader is None:
+        return Shared(None)
+    deleted = change.kind == "deleted"
+    body = doc.body if deleted else await effective_body(call, doc)
     access = reader.access
-    if access.public or access.rule is None or not call.principal.authenticated:
-        return admits(reader, call, context(call.principal, view))
-    decided = await _memo(
-        delivery,
-        ("decided", id(reader)),
-        _async(lambda rule: decided_without_caller(rule, AclContext(document=view)), access.rule),
-    )
-    if decided is not None:  # evaluate() answers this for every caller
-        return bool(decided)
-    return admits(reader, call, context(call.principal, view))
-
-
-@functools.cache
-def _reads_rule(access: Access, root: str) -> bool:
-    return access.reads(root)
-
-
-def _reads(endpoint: Endpoint, root: str) -> bool:
-    """Whether the endpoint's rule reads ``root`` (remembered: asked per change and
-    subscriber)."""
-    return _reads_rule(endpoint.access, root)
-
-
-async def _reader(feed: Feed, delivery: Delivery) -> Endpoint | None:
-    doc = delivery.document
-    assert doc is not None
-    found = feed.call.endpoint.readers.find(doc.collection, doc.doc_id)
-    return found.document if found is not None else None
-
-
-async def _body(feed: Feed, delivery: Delivery) -> Any:
-    doc = delivery.document
-    assert doc is not None
-    return doc.body if delivery.change.kind == "deleted" else await effective_body(feed.call, doc)
-
-
-async def _view(feed: Feed, delivery: Delivery, reader: Endpoint) -> dict[str, Any]:
-    doc = delivery.document
-    assert doc is not None
-    body = await _memo(delivery, "body", lambda: _body(feed, delivery))
-    return document_view(body, reader.response_info, doc)
-
-
-async def _event(feed: Feed, delivery: Delivery, reader: Endpoint) -> dict[str, Any]:
-    doc, change = delivery.document, delivery.change
-    assert doc is not None
-    if change.kind == "deleted":
+    reads_document = access.reads("document")
+    view = document_view(body, reader.response_info, doc) if reads_document else None
+    decided = None
+    if access.rule is not None and not access.public:
+        decided = decided_without_caller(access.rule, AclContext(document=view))
+    if deleted:
         data: dict[str, Any] = {"id": doc.doc_id}
     else:
-        as_reader = Call(reader, feed.call.space, feed.call.request, {}, feed.call.principal)
-        data = await rendered(as_reader, doc)
-    return {"id": str(change.seq), "event": change.kind, "data": data}
-
-
-async def _memo(delivery: Delivery, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
-    """``compute()`` once per delivery (every subscriber of the worker shares it)."""
-    if key not in delivery.memo:
-        delivery.memo[key] = await compute()
-    return delivery.memo[key]
+        data = await rendered(Call(reader, call.space, call.request, {}, call.principal), doc)
+    event = {"id": str(change.seq), "event": change.kind, "data": data}
+    return Shared(
+        reader,
+        reads_parent=access.reads("parent"),
+        reads_document=reads_document,
+        body=body,
+        view=view,
+        decided=decided,
+        event=event,
+        sse=sse(event),
+    )
 
 
 def _sources(delivery: Delivery) -> dict[str, Any]:
