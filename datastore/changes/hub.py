@@ -19,8 +19,9 @@ from datastore.storage.changes import LoggedChange
 from datastore.storage.documents import StoredDocument
 from datastore.storage.engine import Database
 
-BUFFER = 4096
-"""Recent changes kept in memory per followed space."""
+BUFFER = 1000
+"""Recent changes kept in memory per followed space (between this and twice as many, with
+their documents and rendered events: a few MB at most)."""
 BATCH = 1000
 """Changes read from the log per statement."""
 

@@ -229,20 +229,23 @@ class ChangeService:
         cutoff = now_ms - age * 1000 if age else 0
         with self.db.read() as conn:
             spaces = log.spaces_with_changes(conn)
-        removed = 0
-        for space in spaces:
-            with self.db.read() as conn:
-                bound = log.prune_bound(conn, space, cutoff, settings.changes_retention_count)
-            if bound == 0:
-                continue
+        return sum(self._prune_space(space, cutoff) for space in spaces)
+
+    def _prune_space(self, space: str, cutoff_ms: int) -> int:
+        """Raise the space's horizon, then delete what is below it in short transactions."""
+        with self.db.read() as conn:
+            before = log.head(conn, space).pruned_through
+            bound = log.prune_bound(conn, space, cutoff_ms, self.settings.changes_retention_count)
+            first = log.oldest(conn, space)
+        if bound > before:
             with self.db.write() as conn:
                 log.raise_horizon(conn, space, bound)
-            while True:
-                with self.db.write() as conn:
-                    count = log.delete_through(conn, space, bound, PRUNE_BATCH)
-                removed += count
-                if count < PRUNE_BATCH:
-                    break
+        removed = 0
+        while first is not None and first <= bound:
+            with self.db.write() as conn:
+                count = log.delete_through(conn, space, bound, PRUNE_BATCH)
+            removed += count
+            first = first if count == PRUNE_BATCH else None
         return removed
 
 

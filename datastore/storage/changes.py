@@ -187,6 +187,14 @@ def prune_bound(conn: Connection, space: str, cutoff_ms: int, keep: int) -> int:
     return max(int(by_age or 0), by_count, current.pruned_through)
 
 
+def oldest(conn: Connection, space: str) -> int | None:
+    """The number of the oldest change the log still holds for ``space`` (None: none)."""
+    found = conn.execute(
+        sa.select(sa.func.min(changes.c.seq)).where(changes.c.space == space)
+    ).scalar()
+    return None if found is None else int(found)
+
+
 def spaces_with_changes(conn: Connection) -> list[str]:
     """Every space that has a log."""
     return list(conn.execute(sa.select(change_spaces.c.space)).scalars())

@@ -134,3 +134,25 @@ def test_concurrent_writers_commit_in_number_order(database: Database, space: st
     assert not errors
     assert seen == list(range(1, 161))
     del service
+
+
+def test_retention_by_age_and_count(database: Database, space: str) -> None:
+    from datastore.changes.service import ChangeService
+    from datastore.config import Settings
+
+    service = DocumentService(database, space)
+    for i in range(6):
+        service.create("c", str(i), Change({}))
+    by_count = ChangeService(database, Settings(changes_retention_count=4))
+    by_count.prune()  # every space of the database: retention is the server's setting
+    assert [e.seq for e in _log(database, space)] == [3, 4, 5, 6]
+    by_count.prune()  # nothing more to do
+    assert [e.seq for e in _log(database, space)] == [3, 4, 5, 6]
+    later = int(time.time() * 1000) + 60_000
+    by_age = ChangeService(
+        database, Settings(changes_retention_seconds=30, changes_retention_count=0)
+    )
+    by_age.prune(now_ms=later)
+    assert _log(database, space) == []
+    with database.read() as conn:
+        assert log.head(conn, space) == log.Head(6, 6)
