@@ -196,3 +196,54 @@ def test_shutting_down_ends_the_streams(database: Database, space: str) -> None:
         services[0].shut_down_soon()  # what SIGTERM does (signals.py)
         assert ended.wait(5)
         reader.join()
+
+
+def test_sigterm_ends_open_streams_and_the_server(database_url: str, database: Database) -> None:
+    """A real uvicorn process with an open event stream stops promptly on SIGTERM (uvicorn
+    alone would wait for the stream to finish, that is forever)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.live import free_port, wait_until_healthy
+
+    port = free_port()
+    root = BLUEPRINTS.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "DATASTORE_BLUEPRINT": str(BLUEPRINTS / "multi-user.yaml"),
+        "DATASTORE_DATABASE_URL": database_url,
+        "DATASTORE_MIGRATE": "false",
+        "DATASTORE_JWT_SECRET": SECRET,
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "datastore.asgi:application"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url)
+        opened, ended = threading.Event(), threading.Event()
+
+        def follow() -> None:
+            headers = {**auth("u1"), **STREAM}
+            with httpx.stream("GET", f"{url}/posts/_changes", headers=headers, timeout=30) as r:
+                for _ in r.iter_lines():
+                    opened.set()
+            ended.set()
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        assert opened.wait(10)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(10) is not None
+        assert ended.wait(5)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
