@@ -57,8 +57,6 @@ class Feed:
     """One opened feed: where, for whom, and what narrows it."""
 
     call: Call
-    reader: Call
-    """The call as the collection's document GET: its rule and rendering."""
     collection: str
     filter: ast.Node
     expires: float | None
@@ -100,8 +98,7 @@ async def open_feed(call: Call) -> Feed:
     filterable.check(listing.filter)
     exp = (call.principal.claims or {}).get("exp")
     expires = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
-    as_reader = Call(reader.document, call.space, call.request, {}, call.principal)
-    return Feed(call, as_reader, collection, listing.filter, expires)
+    return Feed(call, collection, listing.filter, expires)
 
 
 def _collection(call: Call) -> str:
