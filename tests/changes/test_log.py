@@ -156,3 +156,40 @@ def test_retention_by_age_and_count(database: Database, space: str) -> None:
     assert _log(database, space) == []
     with database.read() as conn:
         assert log.head(conn, space) == log.Head(6, 6)
+
+
+def test_writers_of_one_space_do_not_deadlock_on_the_log(database: Database, space: str) -> None:
+    """Had the number been taken at the write, the first writer would hold the space's row
+    from its first write to its commit, and a second writer holding a document the first
+    one then writes would wait for it: a deadlock. Taken at commit, it cannot."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite has one writer")
+    service = DocumentService(database, space)
+    service.create("c", "a", Change({}))
+    service.create("c", "b", Change({}))
+    touch = sa.text("UPDATE documents SET version = version + 1 WHERE space = :s AND doc_id = :id")
+    errors: list[BaseException] = []
+    first, second = database.engine.connect(), database.engine.connect()
+    try:
+        first_tx, second_tx = first.begin(), second.begin()
+        first.execute(touch, {"s": space, "id": "a"})
+
+        def run(conn: sa.Connection, tx: sa.RootTransaction, doc_id: str) -> None:
+            try:
+                conn.execute(touch, {"s": space, "id": doc_id})
+                tx.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        other = threading.Thread(target=run, args=(second, second_tx, "b"))
+        other.start()
+        time.sleep(0.3)  # the second writer holds b (and, at the write, would wait)
+        mine = threading.Thread(target=run, args=(first, first_tx, "b"))
+        mine.start()
+        other.join(10)
+        mine.join(10)
+    finally:
+        first.close()
+        second.close()
+    assert errors == []
+    assert [e.kind for e in _log(database, space)][-2:] == ["updated", "updated"]
