@@ -181,3 +181,18 @@ def test_a_cursor_older_than_retention_is_410(database: Database, space: str) ->
         assert response.json()["title"] == "Cursor expired"
         recent = changes(app, "/posts/_changes", auth("u1"), since=int(start) + 2)
         assert [c["data"]["title"] for c in recent["changes"]] == ["p2", "p3"]
+
+
+def test_a_rule_reading_the_parent_decides_each_change(app: CheckedClient) -> None:
+    """The notes' GET rule reads the parent (``parent.$id === jwt.sub || document.shared``):
+    an admin may open u1's notes feed, but sees only the shared notes."""
+    admin = auth("admin", isAdmin=True)
+    app.put("/users/u1", json=USER, headers=admin)
+    start = changes(app, "/users/u1/notes/_changes", admin)["next"]
+    private = app.post("/users/u1/notes", json={"text": "mine"}, headers=auth("u1"))
+    shared = app.post("/users/u1/notes", json={"text": "ours", "shared": True}, headers=auth("u1"))
+    assert private.status_code == shared.status_code == 201
+    seen_by_admin = changes(app, "/users/u1/notes/_changes", admin, since=start)
+    assert [c["data"]["text"] for c in seen_by_admin["changes"]] == ["ours"]
+    seen_by_owner = changes(app, "/users/u1/notes/_changes", auth("u1"), since=start)
+    assert [c["data"]["text"] for c in seen_by_owner["changes"]] == ["mine", "ours"]
