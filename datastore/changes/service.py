@@ -170,7 +170,7 @@ class ChangeService:
         read the log itself first (what was committed a moment ago, which this worker's hub
         may not have read yet), as a request that comes in from outside does."""
         here = self._here()
-        feed = await here.hub.watch(space)
+        feed = here.hub.spaces.get(space) or await here.hub.watch(space)
         deadline = time.monotonic() + timeout
         if fresh:
             read = await self.backlog(space, collection, cursor, limit)
