@@ -52,10 +52,13 @@ class SpaceLog:
         """Consecutive changes (numbers have no gaps within a space), oldest first."""
         self._moved = asyncio.Event()
 
-    def extend(self, deliveries: list[Delivery]) -> None:
-        """Append changes read after ``loaded`` and wake every follower."""
+    def extend(self, deliveries: list[Delivery], *, skipped: bool = False) -> None:
+        """Append changes read after ``loaded`` (``skipped``: not right after it, the older
+        ones were left to the log) and wake every follower."""
         if not deliveries:
             return
+        if skipped:
+            self.recent.clear()
         self.recent.extend(deliveries)
         if len(self.recent) > 2 * BUFFER:
             del self.recent[: len(self.recent) - BUFFER]
@@ -86,13 +89,17 @@ class SpaceLog:
         return self._moved
 
 
-def load(db: Database, spaces: Mapping[str, int]) -> dict[str, list[Delivery]]:
-    """The changes of each space after its number in ``spaces``, with their documents (runs
-    on a worker thread)."""
-    out: dict[str, list[Delivery]] = {}
+def load(db: Database, spaces: Mapping[str, int]) -> dict[str, tuple[list[Delivery], bool]]:
+    """The changes of each space after its number in ``spaces``, with their documents, and
+    whether older ones were skipped: at most the newest ``BUFFER`` are read (an import of a
+    million documents stays in the log; followers that need them read it). Runs on a worker
+    thread."""
+    out: dict[str, tuple[list[Delivery], bool]] = {}
     with db.read() as conn:
         heads = log.heads(conn, spaces)
         for space, after in spaces.items():
+            skipped = heads[space] - after > BUFFER
+            after = max(after, heads[space] - BUFFER)
             found: list[Delivery] = []
             while after < heads[space]:
                 batch = log.read(conn, space, after, BATCH, upto=heads[space])
@@ -101,7 +108,7 @@ def load(db: Database, spaces: Mapping[str, int]) -> dict[str, list[Delivery]]:
                 found.extend(Delivery(*pair) for pair in log.with_documents(conn, space, batch))
                 after = batch[-1].seq
             if found:
-                out[space] = found
+                out[space] = (found, skipped)
     return out
 
 
@@ -135,5 +142,5 @@ class ChangeHub:
             if not wanted:
                 return
             loaded = await run_in_threadpool(load, self.db, wanted)
-            for space, deliveries in loaded.items():
-                self.spaces[space].extend(deliveries)
+            for space, (deliveries, skipped) in loaded.items():
+                self.spaces[space].extend(deliveries, skipped=skipped)
