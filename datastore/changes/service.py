@@ -211,24 +211,27 @@ class ChangeService:
     # -- retention ---------------------------------------------------------------------
 
     async def retain_forever(self) -> None:
-        """Apply retention every ``RETENTION_SECONDS``."""
+        """Apply retention every ``RETENTION_SECONDS`` (the first time after one interval:
+        a worker that starts and stops at once does no pruning)."""
         while True:
+            await asyncio.sleep(RETENTION_SECONDS)
             try:
                 await run_in_threadpool(self.prune)
             except Exception:  # logged; the next round retries
                 logger.warning("change log: retention failed", exc_info=True)
-            await asyncio.sleep(RETENTION_SECONDS)
 
-    def prune(self, now_ms: int | None = None) -> int:
-        """Remove the changes past retention (age and count); how many."""
+    def prune(self, now_ms: int | None = None, spaces: list[str] | None = None) -> int:
+        """Remove the changes past retention (age and count) in every space (or in
+        ``spaces``); how many."""
         settings = self.settings
         if not settings.changes_retention_seconds and not settings.changes_retention_count:
             return 0
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         age = settings.changes_retention_seconds
         cutoff = now_ms - age * 1000 if age else 0
-        with self.db.read() as conn:
-            spaces = log.spaces_with_changes(conn)
+        if spaces is None:
+            with self.db.read() as conn:
+                spaces = log.spaces_with_changes(conn)
         return sum(self._prune_space(space, cutoff) for space in spaces)
 
     def _prune_space(self, space: str, cutoff_ms: int) -> int:

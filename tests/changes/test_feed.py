@@ -175,7 +175,7 @@ def test_a_cursor_older_than_retention_is_410(database: Database, space: str) ->
         from datastore.changes.service import ChangeService
         from datastore.config import Settings
 
-        ChangeService(database, Settings(changes_retention_count=2)).prune()
+        ChangeService(database, Settings(changes_retention_count=2)).prune(spaces=[space])
         response = app.get("/posts/_changes", params={"since": start}, headers=auth("u1"))
         assert response.status_code == 410
         assert response.json()["title"] == "Cursor expired"
