@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from datastore.documents.change import Change
 from datastore.documents.sources import Lineage
 from datastore.errors import BadRequest, Conflict, InvalidParam
 from datastore.storage.documents import DocumentStore, StoredDocument
 from datastore.storage.lineage import LineageStore
 from datastore.types import Document
-
-if TYPE_CHECKING:
-    from datastore.documents.service import Change
 
 INVALID_TITLE = "Invalid extending document"
 

@@ -1,9 +1,17 @@
 """Document operations, one transaction each: create, read, replace, patch, delete, list.
 
+The service is async at its surface; the HTTP layer awaits it and manages no threads. Where an
+operation runs is the backend's, fixed when the service is made: on PostgreSQL, reads and the
+single-statement writes run on psycopg's async driver (``storage/async_store.py``); every
+transaction of several statements (inheritance, nested collections, replacing, by-query writes)
+and everything on SQLite runs on the synchronous engine on a worker thread
+(``concurrency.run_in_threadpool``).
+
 The service owns the rules that need the stored state: a nested document needs its parent,
 ids are unique, ``If-Match`` / ``If-None-Match`` preconditions, and "no lost update": a PATCH
-reads the stored document with a row lock (PostgreSQL) or under the single-writer lock (SQLite),
-computes the new body, and writes it with a version check, all in one transaction.
+decides the new body from the stored document and writes it only if the document is still at
+the version it read (compare-and-swap, deciding again after a lost race; a row lock after
+repeated losses, and always in a transaction that reads the lineage).
 Callers pass small callbacks for what depends on the operation (authorisation, the change).
 """
 
@@ -18,9 +26,10 @@ from sqlalchemy.engine import Connection
 
 from datastore.clock import utc_now
 from datastore.concurrency import run_in_threadpool
+from datastore.documents.change import Change
 from datastore.documents.extends import Links, inherit
 from datastore.documents.ids import generate_id
-from datastore.documents.sources import FAMILY_SOURCES, Claim, Lineage, claim_problems
+from datastore.documents.sources import FAMILY_SOURCES, Lineage, claim_problems
 from datastore.errors import (
     CollectionNotFound,
     Conflict,
@@ -91,19 +100,6 @@ class _NeedsLineage(Exception):
     the async path for the synchronous one, which reads the lineage."""
 
 
-@dataclass(frozen=True)
-class Change:
-    """What a write stores: the body (source properties removed) and the ``$extends`` path
-    (``extends_name`` is the property that carries it, for error messages)."""
-
-    body: Document
-    extends: str | None = None
-    extends_name: str = "extends"
-    claimed: tuple[Claim, ...] = ()
-    """Read-only source properties the request carried: they must equal the stored
-    document's (and so cannot be given on create)."""
-
-
 def parent_of(collection: str) -> tuple[str, str] | None:
     """The (collection, id) of the document a nested collection hangs under, or None."""
     parts = collection.split("/")
@@ -145,45 +141,157 @@ class DocumentService:
         self.store = DocumentStore()
         self.links = Links(self.store)
         self.clock = clock
+        self.fast: AsyncStore | None = db.async_store
+        """The async driver's store (PostgreSQL), or None: everything runs on threads."""
 
     # -- reads ---------------------------------------------------------------------------
 
-    def get(self, collection: str, doc_id: str) -> StoredDocument:
+    async def get(self, collection: str, doc_id: str) -> StoredDocument:
         """The document; raises DocumentNotFound."""
-        with translate_errors(), self.db.read() as conn:
-            doc = self.store.get(conn, self.space, collection, doc_id)
+        if self.fast is None:
+            doc = await run_in_threadpool(self._get, collection, doc_id)
+        else:
+            doc = await self.fast.get(self.space, collection, doc_id)
         if doc is None:
             raise DocumentNotFound()
         return doc
 
-    def _async_store(self) -> AsyncStore | None:
-        """The async driver's store where the running loop has a pool open, else None (the
-        caller then runs the synchronous method on a worker thread)."""
-        store = self.db.async_store
-        return store if store is not None and store.ready() else None
-
-    async def fetch(self, collection: str, doc_id: str) -> StoredDocument:
-        """``get`` from async code: on the async driver where the loop has a pool, else on a
-        worker thread."""
-        store = self._async_store()
-        if store is None:
-            return await run_in_threadpool(self.get, collection, doc_id)
-        doc = await store.get(self.space, collection, doc_id)
-        if doc is None:
-            raise DocumentNotFound()
-        return doc
-
-    async def fetch_parent(self, collection: str) -> StoredDocument | None:
-        """``get_parent`` from async code (see ``fetch``)."""
+    async def get_parent(self, collection: str) -> StoredDocument | None:
+        """The parent document of a nested collection (None for a root collection); raises
+        CollectionNotFound when the parent does not exist."""
         parent = parent_of(collection)
         if parent is None:
             return None
         try:
-            return await self.fetch(*parent)
+            return await self.get(*parent)
         except DocumentNotFound:
             raise missing_parent(collection) from None
 
-    async def create_async(
+    async def find(
+        self, collection: str, selection: Selection, facts: CollectionFacts
+    ) -> list[StoredDocument]:
+        """The selected documents of a collection, in its order (then creation order), within
+        its limit and offset; raises CollectionNotFound when its parent is missing."""
+        if self.fast is None or selection.limit is None:
+            return await run_in_threadpool(self._find, collection, selection, facts)
+        await self.get_parent(collection)
+        return await self.fast.find(self.space, collection, selection, facts)
+
+    async def page(
+        self, collection: str, selection: Selection, facts: CollectionFacts
+    ) -> list[tuple[StoredDocument, list[Any]]]:
+        """A keyset page: up to ``selection.limit`` documents past its boundary, in its order
+        (reversed for a page before the boundary), each with its order values (``pk`` last).
+        Raises BadRequest when the boundary does not fit the order."""
+        if self.fast is None:
+            return await run_in_threadpool(self._page, collection, selection, facts)
+        await self.get_parent(collection)
+        return await self.fast.page(self.space, collection, selection, facts)
+
+    async def count(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
+        """How many of a collection's documents are selected."""
+        if self.fast is None:
+            return await run_in_threadpool(self._count, collection, selection, facts)
+        await self.get_parent(collection)
+        return await self.fast.count(self.space, collection, selection, facts)
+
+    async def holds_any(self, collection: str) -> bool:
+        """Whether the collection holds a document (a dynamic collection exists while it
+        does)."""
+        if self.fast is None:
+            return await run_in_threadpool(self._holds_any, collection)
+        return await self.fast.holds_any(self.space, collection)
+
+    async def find_in(
+        self,
+        parts: Sequence[tuple[str, ast.Node, CollectionFacts]],
+        *,
+        sort: Sequence[ast.SortKey],
+        facts: CollectionFacts,
+        limit: int,
+    ) -> list[StoredDocument]:
+        """Documents of several collections at once: (collection, node, facts) selects those
+        of each; ordered by ``sort`` compiled with ``facts``, then creation order."""
+        return await run_in_threadpool(
+            lambda: self._find_in(parts, sort=sort, facts=facts, limit=limit)
+        )
+
+    async def resolve(
+        self, docs: Sequence[StoredDocument], *, family: bool
+    ) -> dict[int, tuple[Document, Lineage]]:
+        """The effective (inherited) body and, when ``family``, the lineage of each document."""
+        if not family and not any(doc.extends for doc in docs):
+            return {doc.pk: (doc.body, Lineage()) for doc in docs}
+        return await run_in_threadpool(lambda: self._resolve(docs, family=family))
+
+    def _get(self, collection: str, doc_id: str) -> StoredDocument | None:
+        with translate_errors(), self.db.read() as conn:
+            return self.store.get(conn, self.space, collection, doc_id)
+
+    def _find(
+        self, collection: str, selection: Selection, facts: CollectionFacts
+    ) -> list[StoredDocument]:
+        where = plans.where(selection, facts, self.db.dialect)
+        keys = plans.sort_keys(selection, facts, self.db.dialect)
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.find(
+                conn,
+                self.space,
+                collection,
+                where=where,
+                keys=keys,
+                limit=selection.limit,
+                offset=selection.offset,
+            )
+
+    def _find_in(
+        self,
+        parts: Sequence[tuple[str, ast.Node, CollectionFacts]],
+        *,
+        sort: Sequence[ast.SortKey],
+        facts: CollectionFacts,
+        limit: int,
+    ) -> list[StoredDocument]:
+        collections = [collection for collection, _, _ in parts]
+        where = plans.any_of(parts, self.db.dialect)
+        order_by = plans.order_by(sort, facts, self.db.dialect)
+        with translate_errors(), self.db.read() as conn:
+            return self.store.find_in(
+                conn, self.space, collections, where=where, order_by=order_by, limit=limit
+            )
+
+    def _resolve(
+        self, docs: Sequence[StoredDocument], *, family: bool
+    ) -> dict[int, tuple[Document, Lineage]]:
+        with translate_errors(), self.db.read() as conn:
+            return self.links.resolve(conn, docs, family=family)
+
+    def _page(
+        self, collection: str, selection: Selection, facts: CollectionFacts
+    ) -> list[tuple[StoredDocument, list[Any]]]:
+        assert selection.limit is not None
+        limit = selection.limit
+        where, keys = plans.page(selection, facts, self.db.dialect)
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.page(
+                conn, self.space, collection, where=where, keys=keys, limit=limit
+            )
+
+    def _count(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
+        where = plans.where(selection, facts, self.db.dialect)
+        with translate_errors(), self.db.read() as conn:
+            self._require_parent(conn, collection)
+            return self.store.count(conn, self.space, collection, where=where)
+
+    def _holds_any(self, collection: str) -> bool:
+        with translate_errors(), self.db.read() as conn:
+            return self.store.holds_any(conn, self.space, collection)
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def create(
         self,
         collection: str,
         doc_id: str | None,
@@ -191,27 +299,51 @@ class DocumentService:
         *,
         guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
-        """``create`` from async code: a document of a root collection that extends nothing
-        (and has no result guard) is one INSERT, run on the async driver where the loop has a
-        pool; anything else (or no pool) is ``create`` on a worker thread."""
-        store = self._async_store()
+        """Insert a document with a generated (or the given) id; raises Conflict when the id
+        is taken and CollectionNotFound when the parent document is missing. On PostgreSQL a
+        document of a root collection that extends nothing (and has no result guard) is one
+        INSERT on the async driver."""
         if (
-            store is None
+            self.fast is None
             or change.extends is not None
             or guards.result is not None
             or parent_of(collection) is not None
         ):
             return await run_in_threadpool(
-                lambda: self.create(collection, doc_id, change, guards=guards)
+                lambda: self._create(collection, doc_id, change, guards=guards)
             )
-        doc = await store.insert(
+        _refuse_claims(change)
+        doc = await self.fast.insert(
             self.space, collection, doc_id or generate_id(), change.body, self.clock()
         )
         if doc is None:
             raise Conflict(f"A document with the id {doc_id!r} already exists.")
         return doc
 
-    async def patch_async(
+    async def put(
+        self,
+        collection: str,
+        doc_id: str,
+        change: Change,
+        *,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        guards: Guards = NO_GUARDS,
+        create: bool = True,
+    ) -> tuple[StoredDocument, bool]:
+        """Create the document with this id (unless not ``create``: DocumentNotFound), or
+        replace it; returns (document, created)."""
+        return await run_in_threadpool(
+            lambda: self._put(
+                collection,
+                doc_id,
+                change,
+                preconditions=preconditions,
+                guards=guards,
+                create=create,
+            )
+        )
+
+    async def patch(
         self,
         collection: str,
         doc_id: str,
@@ -221,14 +353,17 @@ class DocumentService:
         relink: bool = False,
         guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
-        """``patch`` from async code: a change to a document that extends nothing and keeps
-        ``$extends`` alone is a read and a compare-and-swap update on the async driver (where
-        the loop has a pool; see ``AsyncStore.update``: ``compute`` may run again on a newer
-        document after a lost race); one that needs the lineage runs ``patch`` on a worker
-        thread."""
+        """Update a document from its stored state: ``compute`` gets the current document and
+        returns the change (raising to refuse it); it may run again on a newer document after
+        a lost race. ``relink``: the change may set ``$extends``. Raises DocumentNotFound.
 
-        def synchronous() -> StoredDocument:
-            return self.patch(
+        On PostgreSQL a change to a document that extends nothing and keeps ``$extends`` alone
+        is a read and a compare-and-swap update on the async driver (``AsyncStore.update``);
+        one that needs the lineage (and every PATCH on SQLite) is one transaction on a worker
+        thread that reads with a row lock (SQLite: under its single writer)."""
+
+        def in_transaction() -> StoredDocument:
+            return self._patch(
                 collection,
                 doc_id,
                 compute,
@@ -237,9 +372,8 @@ class DocumentService:
                 guards=guards,
             )
 
-        store = self._async_store()
-        if store is None or relink:
-            return await run_in_threadpool(synchronous)
+        if self.fast is None or relink:
+            return await run_in_threadpool(in_transaction)
 
         def decide(current: StoredDocument) -> Document:
             if current.extends is not None:
@@ -256,101 +390,56 @@ class DocumentService:
             return change.body
 
         try:
-            doc = await store.update(self.space, collection, doc_id, decide, self.clock())
+            doc = await self.fast.update(self.space, collection, doc_id, decide, self.clock())
         except _NeedsLineage:
-            return await run_in_threadpool(synchronous)
+            return await run_in_threadpool(in_transaction)
         if doc is None:
             raise DocumentNotFound()
         return doc
 
-    def get_parent(self, collection: str) -> StoredDocument | None:
-        """The parent document of a nested collection (None for a root collection); raises
-        CollectionNotFound when the parent does not exist."""
-        parent = parent_of(collection)
-        if parent is None:
-            return None
-        with translate_errors(), self.db.read() as conn:
-            doc = self.store.get(conn, self.space, *parent)
-        if doc is None:
-            raise missing_parent(collection)
-        return doc
-
-    def find(
-        self, collection: str, selection: Selection, facts: CollectionFacts
-    ) -> list[StoredDocument]:
-        """The selected documents of a collection, in its order (then creation order), within
-        its limit and offset; raises CollectionNotFound when its parent is missing."""
-        where = plans.where(selection, facts, self.db.dialect)
-        keys = plans.sort_keys(selection, facts, self.db.dialect)
-        with translate_errors(), self.db.read() as conn:
-            self._require_parent(conn, collection)
-            return self.store.find(
-                conn,
-                self.space,
-                collection,
-                where=where,
-                keys=keys,
-                limit=selection.limit,
-                offset=selection.offset,
-            )
-
-    def find_in(
+    async def delete(
         self,
-        parts: Sequence[tuple[str, ast.Node, CollectionFacts]],
+        collection: str,
+        doc_id: str,
         *,
-        sort: Sequence[ast.SortKey],
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        guards: Guards = NO_GUARDS,
+        detach: bool = False,
+    ) -> StoredDocument:
+        """Delete a document and its sub-collections' documents; raises DocumentNotFound, and
+        Conflict when other documents extend it (unless ``detach``: their ``$extends`` is
+        cleared in the same transaction)."""
+        return await run_in_threadpool(
+            lambda: self._delete(
+                collection, doc_id, preconditions=preconditions, guards=guards, detach=detach
+            )
+        )
+
+    async def update_many(
+        self,
+        collection: str,
+        selection: Selection,
         facts: CollectionFacts,
-        limit: int,
-    ) -> list[StoredDocument]:
-        """Documents of several collections at once: (collection, node, facts) selects those
-        of each; ordered by ``sort`` compiled with ``facts``, then creation order."""
-        collections = [collection for collection, _, _ in parts]
-        where = plans.any_of(parts, self.db.dialect)
-        order_by = plans.order_by(sort, facts, self.db.dialect)
-        with translate_errors(), self.db.read() as conn:
-            return self.store.find_in(
-                conn, self.space, collections, where=where, order_by=order_by, limit=limit
-            )
+        compute: Callable[[StoredDocument], Change],
+        *,
+        guards: Guards = NO_GUARDS,
+    ) -> int:
+        """Update every selected document in one transaction (all or nothing: a guard or
+        ``compute`` that raises for one document rolls every change back); the count."""
+        return await run_in_threadpool(
+            lambda: self._update_many(collection, selection, facts, compute, guards=guards)
+        )
 
-    def resolve(
-        self, docs: Sequence[StoredDocument], *, family: bool
-    ) -> dict[int, tuple[Document, Lineage]]:
-        """The effective (inherited) body and, when ``family``, the lineage of each document."""
-        with translate_errors(), self.db.read() as conn:
-            return self.links.resolve(conn, docs, family=family)
-
-    def page(
+    async def delete_many(
         self, collection: str, selection: Selection, facts: CollectionFacts
-    ) -> list[tuple[StoredDocument, list[Any]]]:
-        """A keyset page: up to ``selection.limit`` documents past its boundary, in its order
-        (reversed for a page before the boundary), each with its order values (``pk`` last).
-        Raises BadRequest when the boundary does not fit the order."""
-        assert selection.limit is not None
-        limit = selection.limit
-        where, keys = plans.page(selection, facts, self.db.dialect)
-        with translate_errors(), self.db.read() as conn:
-            self._require_parent(conn, collection)
-            return self.store.page(
-                conn, self.space, collection, where=where, keys=keys, limit=limit
-            )
+    ) -> int:
+        """Delete every selected document (and their sub-collections) in one transaction."""
+        return await run_in_threadpool(self._delete_many, collection, selection, facts)
 
-    def count(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
-        """How many of a collection's documents are selected."""
-        where = plans.where(selection, facts, self.db.dialect)
-        with translate_errors(), self.db.read() as conn:
-            self._require_parent(conn, collection)
-            return self.store.count(conn, self.space, collection, where=where)
-
-    def holds_any(self, collection: str) -> bool:
-        """Whether the collection holds a document (a dynamic collection exists while it
-        does)."""
-        with translate_errors(), self.db.read() as conn:
-            return self.store.holds_any(conn, self.space, collection)
-
-    # -- writes --------------------------------------------------------------------------
+    # -- transactions (on a worker thread) -------------------------------------------------
 
     @retry_conflicts
-    def create(
+    def _create(
         self,
         collection: str,
         doc_id: str | None,
@@ -378,7 +467,7 @@ class DocumentService:
             return doc
 
     @retry_conflicts
-    def put(
+    def _put(
         self,
         collection: str,
         doc_id: str,
@@ -437,7 +526,7 @@ class DocumentService:
             return replaced, False
 
     @retry_conflicts
-    def patch(
+    def _patch(
         self,
         collection: str,
         doc_id: str,
@@ -478,7 +567,7 @@ class DocumentService:
             return updated
 
     @retry_conflicts
-    def delete(
+    def _delete(
         self,
         collection: str,
         doc_id: str,
@@ -503,7 +592,7 @@ class DocumentService:
             return current
 
     @retry_conflicts
-    def update_many(
+    def _update_many(
         self,
         collection: str,
         selection: Selection,
@@ -534,7 +623,7 @@ class DocumentService:
             return len(matched)
 
     @retry_conflicts
-    def delete_many(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
+    def _delete_many(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
         """Delete every selected document (and their sub-collections) in one transaction."""
         where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:

@@ -17,7 +17,6 @@ from typing import Any
 from datastore.auth.acl import AclContext
 from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
-from datastore.concurrency import run_in_threadpool
 from datastore.documents.extends import INVALID_TITLE, split_path
 from datastore.documents.service import Guards, missing_parent
 from datastore.documents.sources import Incoming, format_datetime
@@ -86,7 +85,7 @@ async def effective_body(call: Call, doc: StoredDocument) -> Document:
     """The body GET shows: own values with the inherited ones."""
     if not doc.extends:
         return doc.body
-    resolved = await run_in_threadpool(lambda: call.space.documents.resolve([doc], family=False))
+    resolved = await call.space.documents.resolve([doc], family=False)
     return resolved[doc.pk][0]
 
 
@@ -101,7 +100,7 @@ async def may_read(call: Call, doc: StoredDocument, *, listing: bool = False) ->
         gates.append(reader.collection)
     parent_view = None
     if any(gate.access.reads("parent") for gate in gates):
-        grand = await call.space.documents.fetch_parent(doc.collection)
+        grand = await call.space.documents.get_parent(doc.collection)
         parent_view = document_view(grand.body, None, grand) if grand is not None else None
     view = None
     if reader.document.access.reads("document"):
@@ -126,7 +125,7 @@ async def parent_of(call: Call, collection: str, *accesses: Access | None) -> Pa
     CollectionNotFound when it is missing."""
     if not _reads_parent(*(accesses or (call.endpoint.access,))):
         return None
-    doc = await call.space.documents.fetch_parent(collection)
+    doc = await call.space.documents.get_parent(collection)
     if doc is None:
         return None
     hidden = not await may_read(call, doc)
@@ -229,7 +228,7 @@ async def check_target(call: Call, parts: Incoming) -> None:
         return
     collection, doc_id = split_path(parts.extends, parts.extends_name)
     try:
-        target = await call.space.documents.fetch(collection, doc_id)
+        target = await call.space.documents.get(collection, doc_id)
         readable = await may_read(call, target, listing=True)
     except (DocumentNotFound, CollectionNotFound):
         readable = False

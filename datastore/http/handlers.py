@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from datastore.concurrency import run_in_threadpool
+from datastore.documents.change import Change
 from datastore.documents.ids import check_collection_name, check_id
-from datastore.documents.service import Change, Guards
+from datastore.documents.service import Guards
 from datastore.documents.sources import (
     Incoming,
     render,
@@ -105,7 +105,7 @@ async def explained_absence(call: Call, collection: str, doc_id: str) -> AsyncIt
         yield
     except DocumentNotFound as missing:
         if missing.detail is None and call.op.dynamic:
-            empty = not await run_in_threadpool(call.space.documents.holds_any, collection)
+            empty = not await call.space.documents.holds_any(collection)
             if empty:
                 raise DocumentNotFound(absent_collection_hint(collection, doc_id)) from None
         raise
@@ -133,7 +133,7 @@ async def get_document(call: Call) -> Response:
     refuse_when_no_document_could_pass(call, parent)
     async with explained_absence(call, collection, doc_id):
         with parent_absent_when_hidden(parent):
-            doc = await call.space.documents.fetch(collection, doc_id)
+            doc = await call.space.documents.get(collection, doc_id)
     info = call.endpoint.response_info
     body, lineage = (await resolved(call, [doc], info))[doc.pk]
     if guarded(access):
@@ -169,7 +169,7 @@ async def count_documents(call: Call) -> Response:
     """GET ``/_count``: ``{"count": n}`` of the matching documents the caller may read."""
     collection, _, selection, _ = await _selected(call)
     documents, facts = call.space.documents, call.endpoint.facts
-    count = await run_in_threadpool(lambda: documents.count(collection, selection, facts))
+    count = await documents.count(collection, selection, facts)
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -181,7 +181,7 @@ async def delete_by_query(call: Call) -> Response:
     collection, listing, selection, _ = await _selected(call)
     require_selector(listing)
     documents, facts = call.space.documents, call.endpoint.facts
-    count = await run_in_threadpool(lambda: documents.delete_many(collection, selection, facts))
+    count = await documents.delete_many(collection, selection, facts)
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -216,9 +216,7 @@ async def update_by_query(call: Call) -> Response:
         return Change(body, current.extends)
 
     documents, facts = call.space.documents, call.endpoint.facts
-    count = await run_in_threadpool(
-        lambda: documents.update_many(collection, selection, facts, compute, guards=guards)
-    )
+    count = await documents.update_many(collection, selection, facts, compute, guards=guards)
     await require_collection(call, collection, found=count > 0)
     status, _ = pick_status(call.op, [200])
     return json_response({"count": count}, status)
@@ -230,7 +228,7 @@ async def create_document(call: Call) -> Response:
     parts = incoming(call, await read_json(call), None, partial=False)
     await check_target(call, parts)
     guards = await _incoming_guards(call, collection, parts, parts.doc_id)
-    doc = await call.space.documents.create_async(
+    doc = await call.space.documents.create(
         collection,
         parts.doc_id,
         Change(parts.body, parts.extends, parts.extends_name),
@@ -271,16 +269,14 @@ async def put_document(call: Call) -> Response:
     await check_target(call, parts)
     guards = await _incoming_guards(call, collection, parts, doc_id)
     async with explained_absence(call, collection, doc_id):
-        doc, created = await run_in_threadpool(
-            lambda: call.space.documents.put(
-                collection,
-                doc_id,
-                Change(parts.body, parts.extends, parts.extends_name, parts.claimed),
-                preconditions=conditions,
-                guards=guards,
-                # Codehooks routes replace (404 for a missing document); POST creates.
-                create=not call.op.dynamic,
-            )
+        doc, created = await call.space.documents.put(
+            collection,
+            doc_id,
+            Change(parts.body, parts.extends, parts.extends_name, parts.claimed),
+            preconditions=conditions,
+            guards=guards,
+            # Codehooks routes replace (404 for a missing document); POST creates.
+            create=not call.op.dynamic,
         )
     status, with_body = pick_status(call.op, [201, 200] if created else [200, 204])
     return maybe_body(await rendered(call, doc), status, with_body, doc_headers(doc))
@@ -308,7 +304,7 @@ async def patch_document(call: Call) -> Response:
 
     async with explained_absence(call, collection, doc_id):
         with parent_absent_when_hidden(parent):
-            doc = await call.space.documents.patch_async(
+            doc = await call.space.documents.patch(
                 collection,
                 doc_id,
                 compute,
@@ -330,14 +326,12 @@ async def delete_document(call: Call) -> Response:
     guards = write_guards(call, parent, result=False)
     async with explained_absence(call, collection, doc_id):
         with parent_absent_when_hidden(parent):
-            doc = await run_in_threadpool(
-                lambda: call.space.documents.delete(
-                    collection,
-                    doc_id,
-                    preconditions=conditions,
-                    guards=guards,
-                    detach=detach_requested(call),
-                )
+            doc = await call.space.documents.delete(
+                collection,
+                doc_id,
+                preconditions=conditions,
+                guards=guards,
+                detach=detach_requested(call),
             )
     status, _ = pick_status(call.op, [204, 200])
     if status == 204:

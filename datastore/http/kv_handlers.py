@@ -7,7 +7,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
@@ -33,7 +32,7 @@ def _validated(call: Call, value: Any) -> Any:
 async def kv_get(call: Call) -> Response:
     """GET a value (404 when missing or expired)."""
     keyspace, key = _key(call)
-    entry = await run_in_threadpool(call.space.keyvalues.get, keyspace, key)
+    entry = await call.space.keyvalues.get(keyspace, key)
     status, _ = pick_status(call.op, [200])
     return json_response(entry.value, status)
 
@@ -43,7 +42,7 @@ async def kv_put(call: Call) -> Response:
     keyspace, key = _key(call)
     ttl = parse_ttl(call.request.query_params.get("ttl"))
     value = _validated(call, await read_json(call))
-    entry = await run_in_threadpool(call.space.keyvalues.set, keyspace, key, value, ttl)
+    entry = await call.space.keyvalues.set(keyspace, key, value, ttl)
     status, with_body = pick_status(call.op, [200])
     return maybe_body(entry.value, status, with_body)
 
@@ -51,7 +50,7 @@ async def kv_put(call: Call) -> Response:
 async def kv_delete(call: Call) -> Response:
     """DELETE a key (404 when missing)."""
     keyspace, key = _key(call)
-    await run_in_threadpool(call.space.keyvalues.delete, keyspace, key)
+    await call.space.keyvalues.delete(keyspace, key)
     status, with_body = pick_status(call.op, [200, 204])
     return maybe_body({"key": key}, status, with_body)
 
@@ -68,7 +67,7 @@ def _amount(body: Any) -> int | float:
 async def _step(call: Call, sign: int) -> Response:
     keyspace, key = _key(call)
     amount = _amount(_validated(call, await read_json(call)))
-    value = await run_in_threadpool(call.space.keyvalues.increment, keyspace, key, sign * amount)
+    value = await call.space.keyvalues.increment(keyspace, key, sign * amount)
     status, _ = pick_status(call.op, [200])
     return json_response({"value": value}, status)
 
@@ -103,5 +102,5 @@ async def kv_list(call: Call) -> Response:
                 ]
             )
         limit = int(raw_limit)
-    entries = await run_in_threadpool(call.space.keyvalues.list, keyspace, prefix, limit)
+    entries = await call.space.keyvalues.list(keyspace, prefix, limit)
     return json_response([{"key": e.key, "value": e.value} for e in entries])

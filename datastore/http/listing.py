@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from datastore.blueprint.schemas import SchemaInfo
-from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import id_property, render
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call
@@ -98,7 +97,7 @@ async def read_collection(call: Call, collection: str) -> Any:
     documents, facts = call.space.documents, call.endpoint.facts
     if listing.request.count_only:
         selected = Selection(listing.filter, access)
-        count = await run_in_threadpool(lambda: documents.count(collection, selected, facts))
+        count = await documents.count(collection, selected, facts)
         await require_collection(call, collection, found=count > 0)
         return [{"count": count}]
     if listing.page is not None:
@@ -109,7 +108,7 @@ async def read_collection(call: Call, collection: str) -> Any:
     selection = Selection(
         listing.filter, access, listing.sort, limit=request.limit, offset=request.offset
     )
-    docs = await run_in_threadpool(lambda: documents.find(collection, selection, facts))
+    docs = await documents.find(collection, selection, facts)
     await require_collection(call, collection, found=bool(docs))
     return await _shape(call, docs, listing, info)
 
@@ -119,7 +118,7 @@ async def require_collection(call: Call, collection: str, *, found: bool) -> Non
     found nothing in one that holds nothing is 404 ``Collection not found``."""
     if found or not call.op.dynamic:
         return
-    if not await run_in_threadpool(call.space.documents.holds_any, collection):
+    if not await call.space.documents.holds_any(collection):
         raise CollectionNotFound(absent_collection_hint(collection))
 
 
@@ -167,7 +166,7 @@ async def _page(
         keyset = Keyset(cursor.decode(boundary, order, name), backwards, name)
     selection = Selection(listing.filter, access, listing.sort, limit=page.size + 1, keyset=keyset)
     documents, facts = call.space.documents, call.endpoint.facts
-    rows = await run_in_threadpool(lambda: documents.page(collection, selection, facts))
+    rows = await documents.page(collection, selection, facts)
     more = len(rows) > page.size
     rows = rows[: page.size]
     if backwards:

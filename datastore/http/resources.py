@@ -17,7 +17,6 @@ from starlette.responses import Response
 
 from datastore.auth.acl import AclContext
 from datastore.blueprint.model import Kind
-from datastore.concurrency import run_in_threadpool
 from datastore.documents.sources import render
 from datastore.errors import BadRequest, CollectionNotFound, Forbidden, InvalidParam, Unauthorized
 from datastore.http.dispatch import MountedSpace
@@ -25,7 +24,7 @@ from datastore.http.endpoint import Endpoint, Space
 from datastore.http.requests import parse_json, read_body
 from datastore.http.routes import declaring
 from datastore.http.security import allowed, context, list_filter
-from datastore.http.shaping import json_response
+from datastore.http.shaping import json_response, shows_lineage
 from datastore.query import ast
 from datastore.query.limits import check_query, check_sort
 from datastore.query.selection import CollectionFacts
@@ -122,14 +121,18 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         _readable(endpoint, collection, ctx, filters, space) for endpoint, collection in matched
     ]
     facts = _facts(matched[0][0])
-    docs = await run_in_threadpool(
-        lambda: space.documents.find_in(parts, sort=sort, facts=facts, limit=limit)
-    )
+    docs = await space.documents.find_in(parts, sort=sort, facts=facts, limit=limit)
     by_collection = dict(zip(collections, (e for e, _ in matched), strict=True))
+    # Each document as its GET shows it: with inherited values, and its lineage where the
+    # collection's schema shows it.
+    family = any(shows_lineage(endpoint.response_info) for endpoint, _ in matched)
+    bodies = await space.documents.resolve(docs, family=family)
     data: list[dict[str, Any]] = []
     for doc in docs:
         endpoint = by_collection[doc.collection]
-        shown = render(doc, endpoint.response_info, dynamic=endpoint.op.dynamic)
+        body, lineage = bodies[doc.pk]
+        info, dynamic = endpoint.response_info, endpoint.op.dynamic
+        shown = render(doc, info, dynamic=dynamic, body=body, lineage=lineage)
         shown["$collection"] = "/" + doc.collection
         data.append(shown)
     return json_response({"data": data})

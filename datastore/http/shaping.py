@@ -15,9 +15,8 @@ from starlette.responses import Response
 
 from datastore.blueprint.model import Operation
 from datastore.blueprint.schemas import SchemaInfo
-from datastore.concurrency import run_in_threadpool
 from datastore.documents.service import etag
-from datastore.documents.sources import FAMILY_SOURCES, NO_LINEAGE, Lineage, render
+from datastore.documents.sources import FAMILY_SOURCES, Lineage, render
 from datastore.http.endpoint import Call
 from datastore.storage.documents import StoredDocument
 
@@ -64,10 +63,12 @@ async def resolved(
     call: Call, docs: list[StoredDocument], info: SchemaInfo | None
 ) -> dict[int, tuple[dict[str, Any], Lineage]]:
     """Effective (inherited) bodies, and lineages when the schema shows them."""
-    family = info is not None and bool(FAMILY_SOURCES & set(info.sources.values()))
-    if not family and not any(doc.extends for doc in docs):
-        return {doc.pk: (doc.body, NO_LINEAGE) for doc in docs}
-    return await run_in_threadpool(lambda: call.space.documents.resolve(docs, family=family))
+    return await call.space.documents.resolve(docs, family=shows_lineage(info))
+
+
+def shows_lineage(info: SchemaInfo | None) -> bool:
+    """Whether a schema shows a document's lineage (``extendedBy`` and the like)."""
+    return info is not None and bool(FAMILY_SOURCES & set(info.sources.values()))
 
 
 async def rendered(call: Call, doc: StoredDocument) -> dict[str, Any]:

@@ -4,12 +4,14 @@ increment / decrement, list by prefix; plus the background purge of expired keys
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from datastore.clock import utc_now
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, NotFound
 from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors
@@ -81,36 +83,52 @@ class KeyValueService:
         self.store = KeyValueStore()
         self.clock = clock
 
-    def get(self, keyspace: str, key: str) -> Entry:
+    async def get(self, keyspace: str, key: str) -> Entry:
         """The live entry; raises NotFound when missing or expired."""
-        with translate_errors(), self.db.read() as conn:
-            entry = self.store.get(conn, self.space, keyspace, key, self.clock())
+        entry = await run_in_threadpool(self._get, keyspace, key)
         if entry is None:
             raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
         return entry
 
-    def set(self, keyspace: str, key: str, value: JSON, ttl_ms: int | None) -> Entry:
+    async def set(self, keyspace: str, key: str, value: JSON, ttl_ms: int | None) -> Entry:
         """Store a value, expiring ``ttl_ms`` milliseconds from now when given."""
+        return await run_in_threadpool(self._set, keyspace, key, value, ttl_ms)
+
+    async def delete(self, keyspace: str, key: str) -> None:
+        """Delete a key; raises NotFound when it was missing or expired."""
+        if not await run_in_threadpool(self._delete, keyspace, key):
+            raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
+
+    async def increment(self, keyspace: str, key: str, delta: int | float) -> int | float:
+        """Add ``delta`` atomically and return the new value."""
+        return await run_in_threadpool(self._increment, keyspace, key, delta)
+
+    async def list(self, keyspace: str, prefix: str, limit: int) -> list[Entry]:
+        """Live entries whose key starts with ``prefix``."""
+        return await run_in_threadpool(self._list, keyspace, prefix, limit)
+
+    # -- transactions (on a worker thread) -------------------------------------------------
+
+    def _get(self, keyspace: str, key: str) -> Entry | None:
+        with translate_errors(), self.db.read() as conn:
+            return self.store.get(conn, self.space, keyspace, key, self.clock())
+
+    def _set(self, keyspace: str, key: str, value: JSON, ttl_ms: int | None) -> Entry:
         now = self.clock()
         expires = now + timedelta(milliseconds=ttl_ms) if ttl_ms is not None else None
         with translate_errors(), self.db.write() as conn:
             return self.store.set(conn, self.space, keyspace, key, value, now, expires)
 
-    def delete(self, keyspace: str, key: str) -> None:
-        """Delete a key; raises NotFound when it was missing or expired."""
+    def _delete(self, keyspace: str, key: str) -> bool:
         with translate_errors(), self.db.write() as conn:
-            deleted = self.store.delete(conn, self.space, keyspace, key, self.clock())
-        if not deleted:
-            raise NotFound(f"No value is stored under {key!r}.", title="Key not found")
+            return self.store.delete(conn, self.space, keyspace, key, self.clock())
 
     @retry_conflicts
-    def increment(self, keyspace: str, key: str, delta: int | float) -> int | float:
-        """Add ``delta`` atomically and return the new value."""
+    def _increment(self, keyspace: str, key: str, delta: int | float) -> int | float:
         with translate_errors(), self.db.write() as conn:
             return self.store.increment(conn, self.space, keyspace, key, delta, self.clock())
 
-    def list(self, keyspace: str, prefix: str, limit: int) -> list[Entry]:
-        """Live entries whose key starts with ``prefix``."""
+    def _list(self, keyspace: str, prefix: str, limit: int) -> builtins.list[Entry]:
         with translate_errors(), self.db.read() as conn:
             return self.store.list(conn, self.space, keyspace, prefix, self.clock(), limit=limit)
 

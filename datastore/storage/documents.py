@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from datastore.storage.tables import documents as t
 from datastore.storage.union import branches
@@ -59,7 +59,11 @@ BY_PATH = sa.select(*_COLUMNS).where(
 of a GET's CPU (SQLAlchemy's cache then compiles it once too)."""
 
 
-def _ordered(
+WIDTH = len(_COLUMNS)
+"""The columns of a document row; a listing's order values follow them."""
+
+
+def listing(
     space: str,
     collection: str,
     where: sa.ColumnElement[bool] | None,
@@ -109,17 +113,24 @@ def _directed(keys: Sequence[tuple[sa.ColumnElement[Any], bool]]) -> list[Any]:
     return [expr.desc() if desc else expr.asc() for expr, desc in keys]
 
 
-def _from_row(row: Row[*tuple[Any, ...]]) -> StoredDocument:
+def document_from_row(row: Sequence[Any]) -> StoredDocument:
+    """A document from a row of ``_COLUMNS`` (and maybe more), from SQLAlchemy or straight
+    from the driver: the one row mapping of both paths (datetimes as aware UTC)."""
+    pk, collection, doc_id, body, created, updated, version, extends = row[:WIDTH]
     return StoredDocument(
-        pk=row.pk,
-        collection=row.collection,
-        doc_id=row.doc_id,
-        body=row.body,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-        extends=row.extends,
+        pk=pk,
+        collection=collection,
+        doc_id=doc_id,
+        body=body,
+        created_at=_utc(created),
+        updated_at=_utc(updated),
+        version=version,
+        extends=extends,
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -201,12 +212,12 @@ class DocumentStore:
         row = conn.execute(
             query, {"space": space, "collection": collection, "doc_id": doc_id}
         ).first()
-        return _from_row(row) if row is not None else None
+        return document_from_row(row) if row is not None else None
 
     def get_by_pk(self, conn: Connection, space: str, pk: int) -> StoredDocument | None:
         """The document with this surrogate key, or None."""
         row = conn.execute(sa.select(*_COLUMNS).where(t.c.pk == pk, t.c.space == space)).first()
-        return _from_row(row) if row is not None else None
+        return document_from_row(row) if row is not None else None
 
     def exists(self, conn: Connection, space: str, collection: str, doc_id: str) -> bool:
         """Whether the document exists."""
@@ -217,8 +228,8 @@ class DocumentStore:
 
     def holds_any(self, conn: Connection, space: str, collection: str) -> bool:
         """Whether the collection holds at least one document."""
-        query = sa.select(t.c.pk).where(t.c.space == space, t.c.collection == collection)
-        return conn.execute(query.limit(1)).first() is not None
+        params = {"space": space, "collection": collection}
+        return bool(conn.execute(HOLDS_ANY, params).scalar_one())
 
     def insert(
         self,
@@ -236,7 +247,7 @@ class DocumentStore:
             INSERTS[conn.dialect.name],
             insert_params(space, collection, doc_id, body, now, extends),
         ).first()
-        return _from_row(row) if row is not None else None
+        return document_from_row(row) if row is not None else None
 
     def update(
         self,
@@ -250,7 +261,7 @@ class DocumentStore:
     ) -> StoredDocument | None:
         """Replace the body of ``current``; None when it changed since it was read."""
         row = conn.execute(UPDATE, update_params(space, current, body, now, extends)).first()
-        return _from_row(row) if row is not None else None
+        return document_from_row(row) if row is not None else None
 
     def delete(self, conn: Connection, space: str, doc: StoredDocument) -> int:
         """Delete a document and every document in its sub-collections; the number deleted."""
@@ -279,8 +290,8 @@ class DocumentStore:
         descending) pairs; creation order breaks ties); ``lock`` takes row locks (PostgreSQL)
         until commit."""
         if not lock and limit is not None:
-            ordered = _ordered(space, collection, where, [*keys, (t.c.pk, False)], limit, offset)
-            return [_from_row(row) for row in conn.execute(ordered)]
+            ordered = listing(space, collection, where, [*keys, (t.c.pk, False)], limit, offset)
+            return [document_from_row(row) for row in conn.execute(ordered)]
         query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection == collection)
         if where is not None:
             query = query.where(where)
@@ -291,7 +302,7 @@ class DocumentStore:
             query = query.offset(offset)
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update(of=t)
-        return [_from_row(row) for row in conn.execute(query)]
+        return [document_from_row(row) for row in conn.execute(query)]
 
     def find_in(
         self,
@@ -308,7 +319,7 @@ class DocumentStore:
         if where is not None:
             query = query.where(where)
         query = query.order_by(*order_by, t.c.pk).limit(limit)
-        return [_from_row(row) for row in conn.execute(query)]
+        return [document_from_row(row) for row in conn.execute(query)]
 
     def page(
         self,
@@ -321,9 +332,8 @@ class DocumentStore:
         limit: int,
     ) -> list[tuple[StoredDocument, list[Any]]]:
         """Documents ordered by ``keys`` (then creation order), each with its key values."""
-        query = _ordered(space, collection, where, keys, limit, 0)
-        width = len(_COLUMNS)
-        return [(_from_row(row), list(row[width:])) for row in conn.execute(query)]
+        query = listing(space, collection, where, keys, limit, 0)
+        return [(document_from_row(row), list(row[WIDTH:])) for row in conn.execute(query)]
 
     def count(
         self,
@@ -334,8 +344,19 @@ class DocumentStore:
         where: sa.ColumnElement[bool] | None = None,
     ) -> int:
         """How many documents of one collection match ``where``."""
-        query = sa.select(sa.func.count()).select_from(t)
-        query = query.where(t.c.space == space, t.c.collection == collection)
-        if where is not None:
-            query = query.where(where)
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(counting(space, collection, where)).scalar_one())
+
+
+def counting(space: str, collection: str, where: sa.ColumnElement[bool] | None) -> sa.Select[Any]:
+    """How many documents of one collection match ``where``."""
+    query = sa.select(sa.func.count()).select_from(t)
+    query = query.where(t.c.space == space, t.c.collection == collection)
+    return query.where(where) if where is not None else query
+
+
+HOLDS_ANY = sa.select(
+    sa.exists().where(
+        t.c.space == sa.bindparam("space"), t.c.collection == sa.bindparam("collection")
+    )
+)
+"""Whether a collection holds a document (built once)."""

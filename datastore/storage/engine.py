@@ -75,7 +75,7 @@ class Database:
             self.async_store = AsyncStore(
                 conninfo.render_as_string(hide_password=False),
                 pool_size=pool_size,
-                statement_timeout_ms=statement_timeout_ms,
+                options=session_options(statement_timeout_ms),
             )
 
     @property
@@ -119,11 +119,24 @@ class Database:
         self.engine.dispose()
 
 
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+"""Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep one
+generic plan: planning a listing with its values, against every expression index of the
+documents table, took ~4 ms where running the plan took ~0.3 ms."""
 IDLE_IN_TRANSACTION = "-c idle_in_transaction_session_timeout=5000"
 """A transaction of the datastore never waits seconds between its statements; one that does
 lost its client (a connection cut by the network or a proxy while the server kept the
 transaction open), and its row locks would hold up every later write of those documents until
 TCP noticed. PostgreSQL ends such a session after 5 s."""
+
+
+def session_options(statement_timeout_ms: int) -> str:
+    """The libpq ``options`` of every PostgreSQL connection, on both pools: generic plans,
+    the idle-in-transaction timeout, and the statement timeout when one is set."""
+    options = [GENERIC_PLANS, IDLE_IN_TRANSACTION]
+    if statement_timeout_ms > 0:
+        options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
+    return " ".join(options)
 
 
 def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engine:
@@ -136,13 +149,7 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
         )
         _configure_sqlite(engine)
         return engine
-    # Prepared statements (psycopg prepares a statement on its 5th run on a connection) keep
-    # one generic plan: planning a listing with its values, against every expression index
-    # of the documents table, took ~4 ms where running the plan took ~0.3 ms.
-    options = ["-c plan_cache_mode=force_generic_plan", IDLE_IN_TRANSACTION]
-    if statement_timeout_ms > 0:
-        options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
-    connect_args: dict[str, Any] = {"options": " ".join(options)}
+    connect_args: dict[str, Any] = {"options": session_options(statement_timeout_ms)}
     return sa.create_engine(
         url,
         json_serializer=_json_dumps,

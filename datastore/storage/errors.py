@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+import psycopg
 import sqlalchemy.exc
+from psycopg_pool import PoolTimeout
 
-from datastore.errors import BadRequest, ServiceUnavailable
+from datastore.errors import BadRequest, DatastoreError, ServiceUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,44 +55,64 @@ def too_large(exc: BaseException) -> BadRequest | None:
     return None
 
 
-@contextmanager
-def translate_errors() -> Iterator[None]:
-    """Map database failures to 503 (unreachable, timed out) and statements the request made
-    too large for the database to 400, with the driver error kept."""
-    try:
-        yield
-    except sqlalchemy.exc.OperationalError as exc:
-        code = getattr(exc.orig, "sqlstate", None)
-        if code in _TIMEOUT_CODES:
-            raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
-        raise too_large(exc) or ServiceUnavailable(
-            "The database is unavailable; try again shortly."
-        ) from exc
-    except sqlalchemy.exc.DataError as exc:
+def translated(exc: BaseException) -> DatastoreError | None:
+    """The datastore error a driver's error stands for (``exc``: psycopg's or sqlite3's, or
+    SQLAlchemy's around one, or the async pool's timeout), or None when it is not a database
+    failure of the request's making or the database's: the one table both paths use."""
+    driver: BaseException = exc
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+        driver = exc.orig
+    code = getattr(driver, "sqlstate", None)
+    if code in _TIMEOUT_CODES:
+        return BadRequest("The query took too long and was cancelled; narrow it down.")
+    if code in RETRYABLE:
+        return ServiceUnavailable("The database is busy; try again.")
+    refused = too_large(driver)
+    if refused is not None:
+        return refused
+    if isinstance(driver, psycopg.DataError | sqlite3.DataError):
         # Class 22 (data exception): a value the database cannot take, e.g. U+0000 in JSONB.
-        refused = too_large(exc)  # SQLite's "string or blob too big" is a DataError
-        if refused is not None:
-            raise refused from exc
-        diag = getattr(exc.orig, "diag", None)
+        diag = getattr(driver, "diag", None)
         message = str(getattr(diag, "message_primary", "") or "")
-        raise BadRequest(
+        return BadRequest(
             "A value in the request cannot be stored or compared"
             + (f": {message}." if message else ".")
-        ) from exc
-    except sqlalchemy.exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in RETRYABLE:
-            raise ServiceUnavailable("The database is busy; try again.") from exc
-        if exc.connection_invalidated:
-            raise ServiceUnavailable("The database connection was lost; try again.") from exc
-        code = getattr(exc.orig, "sqlstate", None)
-        if code in _TIMEOUT_CODES:
-            raise BadRequest("The query took too long and was cancelled; narrow it down.") from exc
-        refused = too_large(exc)
-        if refused is not None:
-            raise refused from exc
-        raise
-    except OverflowError as exc:  # sqlite3 binds integers of 64 bits at most
-        raise BadRequest("A number in the request is too large for the database.") from exc
+        )
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return ServiceUnavailable("The database connection was lost; try again.")
+    if isinstance(driver, psycopg.OperationalError | sqlite3.OperationalError | PoolTimeout):
+        return ServiceUnavailable("The database is unavailable; try again shortly.")
+    if isinstance(driver, OverflowError):  # sqlite3 binds integers of 64 bits at most
+        return BadRequest("A number in the request is too large for the database.")
+    return None
+
+
+_DRIVER_ERRORS = (
+    sqlalchemy.exc.DBAPIError,
+    psycopg.Error,
+    sqlite3.Error,
+    PoolTimeout,
+    OverflowError,
+)
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Map database failures to 503 (unreachable, timed out, busy) and statements the request
+    made too large for the database to 400, with the driver error kept (``translated``)."""
+    try:
+        yield
+    except (
+        sqlalchemy.exc.DBAPIError,
+        psycopg.Error,
+        sqlite3.Error,
+        PoolTimeout,
+        OverflowError,
+    ) as exc:
+        error = translated(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -97,8 +120,8 @@ RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 
 def _retryable(exc: BaseException) -> bool:
     cause = exc.__cause__
-    orig = getattr(cause, "orig", None)
-    return getattr(orig, "sqlstate", None) in RETRYABLE
+    driver = getattr(cause, "orig", cause)
+    return getattr(driver, "sqlstate", None) in RETRYABLE
 
 
 def retry_conflicts(func: Callable[P, T]) -> Callable[P, T]:

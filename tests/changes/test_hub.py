@@ -19,7 +19,7 @@ def test_a_burst_larger_than_the_buffer_is_left_to_the_log(
     monkeypatch.setattr(hub, "BUFFER", 3)
     service = DocumentService(database, space)
     for i in range(10):
-        service.create("c", str(i), Change({"n": i}))
+        asyncio.run(service.create("c", str(i), Change({"n": i})))
     loaded = hub.load(database, {space: 0})
     deliveries, skipped = loaded[space]
     assert skipped and [d.seq for d in deliveries] == [8, 9, 10]

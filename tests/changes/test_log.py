@@ -3,6 +3,7 @@ space without gaps, in commit order, and retention."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -21,10 +22,10 @@ def _log(db: Database, space: str, after: int = 0) -> list[log.LoggedChange]:
 
 def test_every_write_is_logged_in_order(database: Database, space: str) -> None:
     service = DocumentService(database, space)
-    service.create("users", "u1", Change({"name": "a"}))
-    service.create("users/u1/notes", "n1", Change({"text": "x"}))
-    service.put("users", "u1", Change({"name": "b"}))
-    service.delete("users", "u1")
+    asyncio.run(service.create("users", "u1", Change({"name": "a"})))
+    asyncio.run(service.create("users/u1/notes", "n1", Change({"text": "x"})))
+    asyncio.run(service.put("users", "u1", Change({"name": "b"})))
+    asyncio.run(service.delete("users", "u1"))
     entries = _log(database, space)
     assert [(e.seq, e.collection, e.doc_id, e.kind) for e in entries][:3] == [
         (1, "users", "u1", "created"),
@@ -43,7 +44,7 @@ def test_every_write_is_logged_in_order(database: Database, space: str) -> None:
 
 def test_a_rolled_back_write_leaves_no_gap(database: Database, space: str) -> None:
     service = DocumentService(database, space)
-    service.create("c", "a", Change({}))
+    asyncio.run(service.create("c", "a", Change({})))
 
     def rolled_back() -> None:
         with database.write() as conn:
@@ -55,13 +56,13 @@ def test_a_rolled_back_write_leaves_no_gap(database: Database, space: str) -> No
 
     with pytest.raises(RuntimeError):
         rolled_back()
-    service.create("c", "b", Change({}))
+    asyncio.run(service.create("c", "b", Change({})))
     assert [e.seq for e in _log(database, space)] == [1, 2]
 
 
 def test_spaces_are_numbered_apart(database: Database, space: str) -> None:
-    DocumentService(database, space).create("c", "a", Change({}))
-    DocumentService(database, space + "x").create("c", "a", Change({}))
+    asyncio.run(DocumentService(database, space).create("c", "a", Change({})))
+    asyncio.run(DocumentService(database, space + "x").create("c", "a", Change({})))
     assert [e.seq for e in _log(database, space)] == [1]
     assert [e.seq for e in _log(database, space + "x")] == [1]
 
@@ -69,7 +70,7 @@ def test_spaces_are_numbered_apart(database: Database, space: str) -> None:
 def test_retention_raises_the_horizon_before_deleting(database: Database, space: str) -> None:
     service = DocumentService(database, space)
     for i in range(5):
-        service.create("c", str(i), Change({}))
+        asyncio.run(service.create("c", str(i), Change({})))
     with database.write() as conn:
         bound = log.prune_bound(conn, space, cutoff_ms=0, keep=2)
         assert bound == 3
@@ -141,7 +142,7 @@ def test_retention_by_age_and_count(database: Database, space: str) -> None:
 
     service = DocumentService(database, space)
     for i in range(6):
-        service.create("c", str(i), Change({}))
+        asyncio.run(service.create("c", str(i), Change({})))
     by_count = ChangeService(database, Settings(changes_retention_count=4))
     by_count.prune(spaces=[space])
     assert [e.seq for e in _log(database, space)] == [3, 4, 5, 6]
@@ -164,8 +165,8 @@ def test_writers_of_one_space_do_not_deadlock_on_the_log(database: Database, spa
     if not database.is_postgresql:
         pytest.skip("SQLite has one writer")
     service = DocumentService(database, space)
-    service.create("c", "a", Change({}))
-    service.create("c", "b", Change({}))
+    asyncio.run(service.create("c", "a", Change({})))
+    asyncio.run(service.create("c", "b", Change({})))
     touch = sa.text("UPDATE documents SET version = version + 1 WHERE space = :s AND doc_id = :id")
     errors: list[BaseException] = []
     first, second = database.engine.connect(), database.engine.connect()

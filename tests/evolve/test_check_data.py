@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from datastore.blueprint.loader import load_blueprint
-from datastore.documents.service import Change, DocumentService
+from datastore.documents.change import Change
+from datastore.documents.service import DocumentService
 from datastore.evolve.check import check_data, format_report
 from datastore.storage.engine import Database
 
@@ -63,7 +65,7 @@ def put(
     service: DocumentService, path: str, body: dict[str, Any], extends: str | None = None
 ) -> None:
     collection, _, doc_id = path.strip("/").rpartition("/")
-    service.put(collection, doc_id, Change(body, extends))
+    asyncio.run(service.put(collection, doc_id, Change(body, extends)))
 
 
 def test_valid_invalid_inherited_and_orphaned_documents(
@@ -79,7 +81,7 @@ def test_valid_invalid_inherited_and_orphaned_documents(
     put(service, "/events/e1/notes/n2", {"text": "hi", "mood": "x"})
     put(service, "/archive/a1", {"anything": True})
     put(service, "/events/e1/old/o1", {})
-    DocumentService(database, space + "x").put("events", "elsewhere", Change({}))
+    put(DocumentService(database, space + "x"), "/events/elsewhere", {})
 
     report = check_data(database, blueprint, space=space)
     assert (report.checked, report.invalid, report.orphans) == (9, 3, 2)

@@ -123,6 +123,22 @@ def test_queries_see_inherited_values(events: CheckedClient) -> None:
     assert names(sort="+document.cost") == ["Gig", "Gig", "Child"]
 
 
+def test_the_multi_collection_read_shows_inherited_values(events: CheckedClient) -> None:
+    """``POST /__resources/collections`` shows each document as its GET does: with the
+    values it inherits and its lineage (it showed only its own values)."""
+    put(events, "base", **EVENT, category="music", cost=50)
+    put(events, "child", name="Child", extends="/events/base")
+    body = {"collections": ["/events"], "filters": "document.category===music"}
+    read = events.post("/__resources/collections", json=body)
+    assert read.status_code == 200, read.text
+    data = read.json()["data"]
+    assert [d["name"] for d in data] == ["Gig", "Child"]
+    assert data[1] | {"$collection": None} == events.get("/events/child").json() | {
+        "$collection": None
+    }
+    assert data[0]["extendedBy"] == ["/events/child"]
+
+
 def test_concurrent_reparenting_never_makes_a_cycle(database: Database, space: str) -> None:
     if not database.is_postgresql:
         pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")

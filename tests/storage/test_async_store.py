@@ -36,22 +36,21 @@ def test_async_get_equals_the_synchronous_get(database: Database, space: str) ->
         expected = store.get(conn, space, "things", "t1")
     reader = database.async_store
 
-    async def read() -> tuple[object, object, bool]:
-        assert not reader.ready()
+    async def read() -> tuple[object, object, object]:
+        unpooled = await reader.get(space, "things", "t1")  # no pool in this loop yet
         await reader.open()
         try:
-            assert reader.ready()
             return (
+                unpooled,
                 await reader.get(space, "things", "t1"),
                 await reader.get(space, "things", "missing"),
-                reader.ready(),
             )
         finally:
             await reader.close()
 
-    found, missing, ready = asyncio.run(read())
-    assert found == expected
-    assert missing is None and ready
+    unpooled, found, missing = asyncio.run(read())
+    assert found == expected == unpooled
+    assert missing is None
 
 
 def with_pool(store: AsyncStore, work: Callable[[], Awaitable[T]]) -> T:
@@ -68,9 +67,7 @@ def with_pool(store: AsyncStore, work: Callable[[], Awaitable[T]]) -> T:
 
 
 def test_unreachable_database_is_503_within_the_wait() -> None:
-    reader = AsyncStore(
-        "postgresql://postgres@127.0.0.1:1/none", pool_size=2, statement_timeout_ms=0
-    )
+    reader = AsyncStore("postgresql://postgres@127.0.0.1:1/none", pool_size=2, options="")
     reader.wait_seconds = 0.5
 
     began = time.monotonic()

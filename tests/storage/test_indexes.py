@@ -192,9 +192,9 @@ def test_indexed_equality_listings_are_a_union_in_index_order(
 
 
 def _listing_sql(conn: Any, space: str, where: Any) -> tuple[str, dict[str, Any]]:
-    from datastore.storage.documents import _ordered
+    from datastore.storage.documents import listing
 
-    query = _ordered(space, "un", where, [(documents.c.pk, False)], 20, 0)
+    query = listing(space, "un", where, [(documents.c.pk, False)], 20, 0)
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     return str(compiled), dict(compiled.params)
 
@@ -265,11 +265,11 @@ def test_listings_use_the_indexes_in_a_generic_plan(own_database: Database, spac
         conn.exec_driver_sql("ANALYZE documents")
     with database.read() as conn:
         assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
-    from datastore.storage.documents import _ordered
+    from datastore.storage.documents import listing
 
     indexed = Compiler(document_columns(indexed=frozenset({("cat",)})), "postgresql")
     where = indexed.filter(ast.Compare(ast.Field(("cat",)), "eq", "c1"))
-    equal = _generic_plan(database, _ordered(space, "gen", where, [(documents.c.pk, False)], 20, 0))
+    equal = _generic_plan(database, listing(space, "gen", where, [(documents.c.pk, False)], 20, 0))
     assert _name_of(spec, "string/pk") in equal, equal
     assert _name_of(spec, "array") in equal, equal
     # a keyset page of a listing sorted by the field: its sort index, no sort of the collection
@@ -277,7 +277,7 @@ def test_listings_use_the_indexes_in_a_generic_plan(own_database: Database, spac
 
     keys = [*indexed.sort_columns(ast.SortKey(ast.Field(("cat",)))), (documents.c.pk, False)]
     after = keyset.after(keys, [2, 0, "c1", 0, 0], backwards=False)
-    page = _generic_plan(database, _ordered(space, "gen", after, keys, 21, 0))
+    page = _generic_plan(database, listing(space, "gen", after, keys, 21, 0))
     assert _name_of(spec, "sort/pk") in page, page
     assert "Sort" not in page, page
 

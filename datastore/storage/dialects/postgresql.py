@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.storage.dialects.base import Dialect, const
+from datastore.storage.prepared import exact_number, json_text
 
 JSONB = postgresql.JSONB
 
@@ -29,7 +28,7 @@ class PostgreSQL(Dialect):
         return sa.func.jsonb_extract_path(body, *parts, type_=JSONB)
 
     def literal(self, value: Any) -> ColumnElement[Any]:
-        return sa.cast(sa.literal(orjson.dumps(value).decode(), sa.Text), JSONB)
+        return sa.cast(sa.literal(json_text(value), sa.Text), JSONB)
 
     def jtype(self, x: ColumnElement[Any]) -> ColumnElement[Any]:
         return sa.func.jsonb_typeof(x)
@@ -80,8 +79,7 @@ class PostgreSQL(Dialect):
         # A float as the decimal of its shortest text, which is how a stored JSON number
         # reads: a float parameter made PostgreSQL compare in double precision, so stored
         # integers beyond 2**53 were rounded (2**53 + 1 > 2.0**53 was false).
-        exact = Decimal(repr(value)) if isinstance(value, float) else value
-        return sa.literal(exact, sa.Numeric)
+        return sa.literal(exact_number(value), sa.Numeric)
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         utc = sa.func.timezone("UTC", column)
