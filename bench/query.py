@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from bench.common import bulk_load, database
 from datastore.app import ServedBlueprint, create_app
 from datastore.config import Settings
+from datastore.storage.engine import Database
 from datastore.storage.indexes import ensure_indexes, index_specs
 
 BLUEPRINT: dict[str, Any] = {
@@ -80,43 +81,57 @@ def scenarios(backend: str, count: int) -> Iterator[dict[str, Action]]:
     with database(backend) as db:
         started = time.perf_counter()
         bulk_load(db, "bench", "items", count, item)
-        loaded = time.perf_counter()
-        ensure_indexes(db, index_specs(BLUEPRINT))
-        indexed = time.perf_counter()
-        print(
-            f"{backend}: {count:,} documents loaded in {loaded - started:.1f} s,"
-            f" indexes made in {indexed - loaded:.1f} s",
-            flush=True,
-        )
-        app = create_app(
-            Settings(migrate=False), [ServedBlueprint("bench", BLUEPRINT)], database=db
-        )
-        with TestClient(app) as client:
-
-            def get(url: str, **params: Any) -> Any:
-                response = client.get(url, params=params or None)
-                assert response.status_code == 200, response.text
-                return response.json()
-
-            actions: dict[str, Action] = {
-                SCENARIOS[0]: lambda: get("/items", q=json.dumps({"category": "cat42"}), limit=20),
-                SCENARIOS[1]: lambda: get(
-                    "/items",
-                    q=json.dumps({"price": {"$gte": 50, "$lt": 51}}),
-                    sort="-price",
-                    limit=20,
-                ),
-                SCENARIOS[2]: lambda: get(
-                    "/items", q=json.dumps({"name": {"$regex": "^item-99"}}), limit=20
-                ),
-            }
-            first = "/items?page[size]=20&sort=%2Bdocument.price"
-            actions[SCENARIOS[3]] = lambda: get(first)
-            url = first
-            for _ in range(499):  # (the last page, with fewer documents)
-                url = get(url)["links"]["next"] or url
-            actions[SCENARIOS[4]] = lambda: get(url)
+        print(f"{backend}: {count:,} documents loaded in {time.perf_counter() - started:.1f} s")
+        with served(backend, db) as actions:
             yield actions
+
+
+@contextmanager
+def existing(path: str) -> Iterator[dict[str, Action]]:
+    """A SQLite file that already holds the items (``datastore import`` of ``item``s into
+    collection ``items`` of space ``bench``), served in-process."""
+    db = Database(f"sqlite:///{path}")
+    try:
+        with served("sqlite", db) as actions:
+            yield actions
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def served(backend: str, db: Database) -> Iterator[dict[str, Action]]:
+    """The benchmark blueprint's indexes made on ``db`` and the app served in-process: each
+    scenario's request."""
+    started = time.perf_counter()
+    ensure_indexes(db, index_specs(BLUEPRINT))
+    print(f"{backend}: indexes made in {time.perf_counter() - started:.1f} s", flush=True)
+    app = create_app(Settings(migrate=False), [ServedBlueprint("bench", BLUEPRINT)], database=db)
+    with TestClient(app) as client:
+
+        def get(url: str, **params: Any) -> Any:
+            response = client.get(url, params=params or None)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        actions: dict[str, Action] = {
+            SCENARIOS[0]: lambda: get("/items", q=json.dumps({"category": "cat42"}), limit=20),
+            SCENARIOS[1]: lambda: get(
+                "/items",
+                q=json.dumps({"price": {"$gte": 50, "$lt": 51}}),
+                sort="-price",
+                limit=20,
+            ),
+            SCENARIOS[2]: lambda: get(
+                "/items", q=json.dumps({"name": {"$regex": "^item-99"}}), limit=20
+            ),
+        }
+        first = "/items?page[size]=20&sort=%2Bdocument.price"
+        actions[SCENARIOS[3]] = lambda: get(first)
+        url = first
+        for _ in range(499):  # (the last page, with fewer documents)
+            url = get(url)["links"]["next"] or url
+        actions[SCENARIOS[4]] = lambda: get(url)
+        yield actions
 
 
 def interleaved(
@@ -181,14 +196,22 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backend", default="postgresql,sqlite")
+    parser.add_argument(
+        "--sqlite-file", help="measure this SQLite file (items imported) instead of loading one"
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
-        actions = {
-            backend: stack.enter_context(scenarios(backend, args.documents))
-            for backend in args.backend.split(",")
-        }
+        if args.sqlite_file:
+            actions = {"sqlite": stack.enter_context(existing(args.sqlite_file))}
+            title = f"Queries over {args.sqlite_file}"
+        else:
+            actions = {
+                backend: stack.enter_context(scenarios(backend, args.documents))
+                for backend in args.backend.split(",")
+            }
+            title = f"Queries over {args.documents:,} documents"
         measured = interleaved(actions, args.runs)
-    print(comparison(f"Queries over {args.documents:,} documents", measured))
+    print(comparison(title, measured))
 
 
 if __name__ == "__main__":
