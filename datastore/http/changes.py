@@ -95,6 +95,7 @@ async def open_feed(call: Call) -> Feed:
     info = call.endpoint.document_info or call.endpoint.response_info
     listing = select(_narrowed(call), info)
     listing_filter(call, await listing_parent(call, collection))
+    await call.space.documents.get_parent(collection)  # a missing parent: 404, as listings
     filterable.check(listing.filter)
     exp = (call.principal.claims or {}).get("exp")
     expires = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

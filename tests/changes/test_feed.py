@@ -130,6 +130,17 @@ def test_a_hidden_parent_answers_as_a_missing_collection(app: CheckedClient) -> 
     }
 
 
+def test_the_feed_of_a_missing_parent_is_404_as_its_listing(app: CheckedClient) -> None:
+    admin = auth("admin", isAdmin=True)
+    app.put("/users/u1", json=USER, headers=admin)
+    assert app.get("/users/u1/notes/_changes", headers=admin).status_code == 200
+    app.delete("/users/u1", headers=admin)
+    gone = app.get("/users/u1/notes/_changes", headers=admin)
+    listing = app.get("/users/u1/notes", headers=admin)
+    assert gone.status_code == listing.status_code == 404
+    assert gone.json() == listing.json()
+
+
 def test_bad_cursors_and_parameters_are_400(app: CheckedClient) -> None:
     for params in ({"since": "x"}, {"since": "-1"}, {"wait": "99999"}, {"limit": "0"}):
         response = app.get("/posts/_changes", params=params, headers=auth("u1"))
