@@ -117,25 +117,34 @@ def with_documents(conn: Connection, space: str, batch: list[LoggedChange]) -> l
     ]
 
 
+def _last_number(space: Any) -> Any:
+    """The highest change number of ``space`` (0 when none): the greater of the log's highest
+    and ``change_spaces.head``, a floor retention raises before it deletes."""
+    logged = sa.select(sa.func.max(changes.c.seq)).where(changes.c.space == space).scalar_subquery()
+    return sa.func.coalesce(logged, 0)
+
+
 def head(conn: Connection, space: str) -> Head:
     """The space's head and retention horizon (zeros for a space that never changed)."""
     row = conn.execute(
-        sa.select(change_spaces.c.head, change_spaces.c.pruned_through).where(
+        sa.select(change_spaces.c.head, change_spaces.c.pruned_through, _last_number(space)).where(
             change_spaces.c.space == space
         )
     ).first()
-    return Head(row.head, row.pruned_through) if row is not None else Head(0, 0)
+    if row is None:
+        return Head(0, 0)
+    return Head(max(row[0], row[2]), row[1])
 
 
 def heads(conn: Connection, spaces: Iterable[str]) -> dict[str, int]:
     """The head of each of ``spaces`` (0 for one that never changed)."""
     wanted = list(spaces)
     rows = conn.execute(
-        sa.select(change_spaces.c.space, change_spaces.c.head).where(
-            change_spaces.c.space.in_(wanted)
-        )
+        sa.select(
+            change_spaces.c.space, change_spaces.c.head, _last_number(change_spaces.c.space)
+        ).where(change_spaces.c.space.in_(wanted))
     )
-    found = {row.space: row.head for row in rows}
+    found = {row[0]: max(row[1], row[2]) for row in rows}
     return {space: found.get(space, 0) for space in wanted}
 
 
@@ -206,7 +215,11 @@ def raise_horizon(conn: Connection, space: str, through: int) -> None:
     conn.execute(
         sa.update(change_spaces)
         .where(change_spaces.c.space == space, change_spaces.c.pruned_through < through)
-        .values(pruned_through=through)
+        .values(
+            pruned_through=through,
+            # the numbers deleted stay given: the next follows the head, not the log's rest
+            head=sa.case((change_spaces.c.head < through, through), else_=change_spaces.c.head),
+        )
     )
 
 

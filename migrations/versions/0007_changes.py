@@ -2,16 +2,19 @@
 
 Every insert, update and delete of a document appends one row to ``changes`` in the writing
 transaction, whichever code path wrote it (requests, by-query writes, imports, detach). Changes
-are numbered per space from ``change_spaces.head``.
+are numbered per space: the next number follows the greater of ``change_spaces.head`` and the
+log's highest number for the space (``head`` is a floor that retention raises before it
+deletes, so numbers never repeat).
 
-PostgreSQL: the trigger is a deferred constraint trigger, so it runs at commit. The number comes
-from an UPDATE of the space's ``change_spaces`` row, whose row lock is then held until the
-commit: two transactions of one space take numbers in the order they commit, and a reader that
-saw number n has seen every number below it (a number taken by a transaction that commits later
-than one with a higher number would be skipped by a reader past it). Taking the lock at commit
-rather than at the write keeps it short, and a transaction waiting for it holds every other lock
-it will need already, so it cannot close a cycle of waits. One NOTIFY per transaction
-(``datastore_changes``, payload: the first number) wakes the listening servers.
+PostgreSQL: the trigger is a deferred constraint trigger, so it runs at commit. The first
+change of a transaction locks the space's ``change_spaces`` row, held until the commit: two
+transactions of one space take numbers in the order they commit, and a reader that saw number
+n has seen every number below it (a number taken by a transaction that commits later than one
+with a higher number would be skipped by a reader past it). Taking the lock at commit rather
+than at the write keeps it short, and a transaction waiting for it holds every other lock it
+will need already, so it cannot close a cycle of waits. The transaction's later changes count
+on in a transaction-local setting. One NOTIFY per transaction (``datastore_changes``, payload:
+the first number) wakes the listening servers.
 
 SQLite has one writer at a time: plain AFTER triggers number the changes in commit order.
 
@@ -39,12 +42,29 @@ CREATE OR REPLACE FUNCTION datastore_log_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     row_space text;
+    counter text;
     number bigint;
 BEGIN
     row_space := CASE WHEN TG_OP = 'DELETE' THEN OLD.space ELSE NEW.space END;
-    INSERT INTO change_spaces (space, head, pruned_through) VALUES (row_space, 0, 0)
-        ON CONFLICT (space) DO NOTHING;
-    UPDATE change_spaces SET head = head + 1 WHERE space = row_space RETURNING head INTO number;
+    counter := 'datastore.change_seq_' || md5(row_space);
+    number := nullif(current_setting(counter, true), '')::bigint;
+    IF number IS NULL THEN
+        -- The transaction's first change of the space: lock the space's row (held until
+        -- commit, so commits of one space number in commit order), then, in a statement of
+        -- its own (a fresh snapshot, which sees what the previous holder committed), the
+        -- last number given.
+        INSERT INTO change_spaces (space, head, pruned_through) VALUES (row_space, 0, 0)
+            ON CONFLICT (space) DO NOTHING;
+        PERFORM 1 FROM change_spaces WHERE space = row_space FOR UPDATE;
+        SELECT greatest(s.head, coalesce(
+                   (SELECT max(c.seq) FROM changes c WHERE c.space = row_space), 0))
+            INTO number FROM change_spaces s WHERE s.space = row_space;
+    END IF;
+    -- Later changes of the transaction count on in a transaction-local setting: updating
+    -- the space's row once per change made a transaction of n changes cost n squared
+    -- (each UPDATE of a row updated before in the transaction walks its versions).
+    number := number + 1;
+    PERFORM set_config(counter, number::text, true);
     IF TG_OP = 'DELETE' THEN
         INSERT INTO changes (space, seq, collection, doc_id, kind, at_ms, old)
         VALUES (OLD.space, number, OLD.collection, OLD.doc_id, 'deleted',

@@ -9,7 +9,8 @@ import pytest
 from datastore.changes import hub
 from datastore.changes.service import ChangeService
 from datastore.config import Settings
-from datastore.documents.service import Change, DocumentService
+from datastore.documents.change import Change
+from datastore.documents.service import DocumentService
 from datastore.storage.engine import Database
 
 
