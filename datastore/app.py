@@ -36,9 +36,13 @@ from datastore.blueprint.model import Blueprint, Kind, Operation, build_blueprin
 from datastore.blueprint.publish import published_document
 from datastore.blueprint.schemas import SchemaCompiler
 from datastore.blueprint.system import effective_document
+from datastore.changes.service import ChangeService
+from datastore.changes.signals import end_streams_on_signals
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
+from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
+from datastore.http.consistency import Consistency
 from datastore.http.dispatch import (
     Dispatcher,
     MountedSpace,
@@ -136,7 +140,7 @@ def build_endpoints(blueprint: Blueprint) -> tuple[dict[str, Endpoint], RouteTab
         )
         if endpoint.op.kind is Kind.DOCUMENT and endpoint.op.method != "get":
             endpoint = replace(endpoint, document_access=get.access if get else None)
-        if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
+        if endpoint.op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT, Kind.CHANGES):
             put = document_ops.get(((*collection, "{}"), "put"))
             name = collection[0] if len(collection) == 1 and collection[0] != "{}" else None
             endpoint = replace(
@@ -167,7 +171,7 @@ def _with_facts(endpoint: Endpoint) -> Endpoint:
     """The compiler's facts of a collection endpoint's documents: as its answer shows them
     (a listing: the response schema first; a count or by-query write: the document schema
     first) and as its document GET rule sees them."""
-    if endpoint.op.kind not in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT):
+    if endpoint.op.kind not in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT, Kind.CHANGES):
         return endpoint
     document, response = endpoint.document_info, endpoint.response_info
     info = (response or document) if endpoint.op.kind is Kind.COLLECTION else (document or response)
@@ -191,7 +195,8 @@ def _shape(op: Operation) -> tuple[str, ...]:
 def _collection_shape(op: Operation) -> tuple[str, ...]:
     """The shape of the collection an operation works on (``/a/{}/b`` for ``/a/{x}/b/{y}``)."""
     shape = _shape(op)
-    return shape[:-1] if op.kind in (Kind.BYQUERY, Kind.COUNT, Kind.DOCUMENT) else shape
+    trailing = (Kind.BYQUERY, Kind.COUNT, Kind.CHANGES, Kind.DOCUMENT)
+    return shape[:-1] if op.kind in trailing else shape
 
 
 def _endpoint(op: Operation, compiler: SchemaCompiler) -> Endpoint:
@@ -240,6 +245,8 @@ def open_database(settings: Settings) -> Database:
         settings.database_url or default_sqlite_url(),
         pool_size=settings.pool_size,
         statement_timeout_ms=settings.statement_timeout_ms,
+        pooler=settings.database_pooler,
+        read_url=settings.read_database,
     )
     if settings.migrate:
         from datastore.storage import migrate  # Alembic: a tenth of start-up, only to migrate
@@ -265,9 +272,10 @@ def create_app(
     at_root = len(blueprints) == 1 if mount_at_root is None else mount_at_root
     authenticator = Authenticator(jwt_verifier(settings), ApiKeyStore(db))
     spaces = [_prepare_space(served, settings, db, at_root, database) for served in blueprints]
-    mounts = _mounts(spaces, settings, db, authenticator)
+    changes = ChangeService(db, settings)
+    mounts = _mounts(spaces, settings, db, authenticator, changes)
     metrics = Metrics(db)
-    layers = middleware_stack(settings, db, spaces, mounts, metrics, database)
+    layers = middleware_stack(settings, db, spaces, mounts, metrics, database, changes)
     app: Any = Dispatcher(mounts)
     for layer in reversed(layers):
         app = layer(app)
@@ -297,14 +305,24 @@ def _prepare_space(
     base_path = "" if at_root else f"/{served.space}"
     document = effective_document(served.document)
     blueprint = build_blueprint(document)
-    published = published_document(document, blueprint, base_path, max_limit=settings.max_limit)
+    published = published_document(
+        document,
+        blueprint,
+        base_path,
+        max_limit=settings.max_limit,
+        max_wait=settings.changes_max_wait,
+    )
     if settings.migrate or database is None:
         ensure_indexes(db, index_specs(document))
     return _Prepared(served, base_path, document, blueprint, published)
 
 
 def _mounts(
-    spaces: Sequence[_Prepared], settings: Settings, db: Database, authenticator: Authenticator
+    spaces: Sequence[_Prepared],
+    settings: Settings,
+    db: Database,
+    authenticator: Authenticator,
+    changes: ChangeService,
 ) -> dict[str, MountedSpace]:
     """Step 2: every space with its services, endpoints and route table, by base path."""
     mounts: dict[str, MountedSpace] = {}
@@ -318,6 +336,7 @@ def _mounts(
             KeyValueService(db, name),
             QueueService(db, name, max_attempts=settings.queue_max_attempts),
             authenticator,
+            changes,
         )
         endpoints, routes = build_endpoints(prepared.blueprint)
         mounts[prepared.base_path] = MountedSpace(prepared.base_path, space, endpoints, routes)
@@ -335,6 +354,7 @@ def middleware_stack(
     mounts: Mapping[str, MountedSpace],
     metrics: Metrics,
     database: Database | None,
+    changes: ChangeService,
 ) -> list[Layer]:
     """Step 3: the middleware around the dispatcher, outermost first: CORS (when configured),
     observability, the system routes, connexion."""
@@ -342,8 +362,10 @@ def middleware_stack(
     layers: list[Layer] = [
         lambda app: Observability(app, metrics, names),
         lambda app: SystemRoutes(app, _system_routes(settings, db, spaces, mounts, metrics)),
-        lambda app: _connexion(app, spaces, mounts, db, database),
+        lambda app: _connexion(app, spaces, mounts, db, database, changes),
     ]
+    if db.replica is not None:
+        layers.insert(1, lambda app: Consistency(app, db.current_lsn))
     if settings.cors_origin:
         layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))
     return layers
@@ -395,12 +417,13 @@ def _connexion(
     mounts: Mapping[str, MountedSpace],
     db: Database,
     database: Database | None,
+    changes: ChangeService,
 ) -> ConnexionMiddleware:
     """connexion around the dispatcher: routing and parameter validation of every space, the
     lifespan, and the problem renderers (a 405 carries the best route's ``Allow``)."""
     app = ConnexionMiddleware(
         dispatcher,
-        lifespan=_lifespan(db, database),
+        lifespan=_lifespan(db, database, changes),
         middlewares=CONNEXION_MIDDLEWARES,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, serve_spec=False),
     )
@@ -430,18 +453,26 @@ def _connexion(
     return app
 
 
-def _lifespan(db: Database, database: Database | None) -> Callable[[Any], Any]:
-    """The app's lifespan: the key-value purger, the async pool; the database disposed of
-    when the app opened it."""
+def _lifespan(
+    db: Database, database: Database | None, changes: ChangeService
+) -> Callable[[Any], Any]:
+    """The app's lifespan: the key-value purger, the change log's retention, the async pool;
+    the database disposed of when the app opened it. Change streams end on SIGTERM / SIGINT
+    (``end_streams_on_signals``), so open streams do not hold up a graceful shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         purger = asyncio.create_task(purge_forever(db))
+        retention = asyncio.create_task(changes.retain_forever())
+        restore = end_streams_on_signals(changes)
         if db.async_store is not None:
             await db.async_store.open()
         try:
             yield
         finally:
+            restore()
+            changes.close()
+            retention.cancel()
             purger.cancel()
             if db.async_store is not None:
                 await db.async_store.close()
@@ -476,7 +507,9 @@ def cors(app: Any, settings: Settings, documents: Sequence[dict[str, Any]]) -> A
             "If-Match",
             "If-None-Match",
             "X-Request-Id",
+            CONSISTENCY_HEADER,
+            "Last-Event-ID",
         ],
-        expose_headers=["ETag", "Location", "X-Request-Id"],
+        expose_headers=["ETag", "Location", "X-Request-Id", CONSISTENCY_HEADER],
         max_age=600,
     )

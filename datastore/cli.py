@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from datastore import __version__
-from datastore.config import ConfigError, add_arguments, load_settings
+from datastore.config import ConfigError, Settings, add_arguments, load_settings
 
 SERVE_SETTINGS = (
     "database_url",
+    "database_pooler",
+    "read_database",
     "host",
     "port",
     "workers",
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--examples", type=int, default=10, help="invalid documents listed per collection (10)"
     )
-    add_arguments(check, ("database_url",))
+    add_arguments(check, ("database_url", "database_pooler"))
 
     worker = commands.add_parser("worker", help="process queued jobs")
     worker.add_argument("blueprint", help="the blueprint whose queues to work on")
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait between polls of an empty queue (default 0.5)",
     )
-    add_arguments(worker, ("database_url", "log_level"))
+    add_arguments(worker, ("database_url", "database_pooler", "log_level"))
 
     keys = commands.add_parser("keys", help="manage API keys (x-apikey)")
     key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
@@ -157,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     key_revoke.add_argument("key_id")
     for sub in (key_add, key_list, key_revoke):
-        add_arguments(sub, ("database_url",))
+        add_arguments(sub, ("database_url", "database_pooler"))
 
     token = commands.add_parser("token", help="print a signed JWT for local use")
     token.add_argument("--secret", help="HMAC secret (default: DATASTORE_JWT_SECRET)")
@@ -179,14 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--blueprint", help="validate against this blueprint's schema")
     importer.add_argument("--on-error", choices=("abort", "skip"), default="abort")
     importer.add_argument("--id-property", default="_id", help="the field holding ids (_id)")
-    add_arguments(importer, ("database_url",))
+    add_arguments(importer, ("database_url", "database_pooler"))
     exporter = commands.add_parser("export", help="write a collection as JSON Lines or JSON")
     exporter.add_argument("collection")
     exporter.add_argument("-o", "--output", help="file (default: standard output)")
     exporter.add_argument("--format", choices=("jsonl", "json"), default="jsonl")
     exporter.add_argument("--space", default="default")
     exporter.add_argument("--id-property", default="_id")
-    add_arguments(exporter, ("database_url",))
+    add_arguments(exporter, ("database_url", "database_pooler"))
 
     schema = commands.add_parser(
         "schema", help="print a JSON Schema of the blueprint format (for editors)"
@@ -203,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="also create the x-datastore-indexes of this blueprint (PostgreSQL; repeatable)",
     )
-    add_arguments(migrate, ("database_url",))
+    add_arguments(migrate, ("database_url", "database_pooler"))
     return parser
 
 
@@ -323,14 +325,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_database(settings: object) -> None:
+def _prepare_database(settings: Settings) -> None:
     """Check the database answers, and run migrations once before workers start (each worker
     would otherwise race)."""
-    from datastore.config import Settings
     from datastore.storage import migrate
 
-    assert isinstance(settings, Settings)
-    db = _connect(settings.database_url)
+    db = _connect(settings)
     try:
         if not settings.migrate:
             return
@@ -342,14 +342,16 @@ def _prepare_database(settings: object) -> None:
     os.environ["DATASTORE_MIGRATE"] = "false"
 
 
-def _connect(url: str) -> Any:
-    """The database at ``url`` (default: the SQLite file in the working directory), checked to
-    answer; a bad URL or an unreachable server is one line (exit 2)."""
+def _connect(settings: Settings) -> Any:
+    """The configured database (default: the SQLite file in the working directory), checked
+    to answer; a bad URL or an unreachable server is one line (exit 2)."""
     from datastore.storage.connect import DatabaseUnavailable, open_database
     from datastore.storage.engine import default_sqlite_url
 
     try:
-        return open_database(url or default_sqlite_url())
+        return open_database(
+            settings.database_url or default_sqlite_url(), pooler=settings.database_pooler
+        )
     except DatabaseUnavailable as exc:
         raise ConfigError(str(exc)) from None
 
@@ -436,7 +438,7 @@ def _check_data(args: argparse.Namespace) -> int:
         print(format_diagnostics(exc.diagnostics, "text"), file=sys.stderr)
         return 2
     settings = load_settings(args)
-    db = Database(settings.database_url or default_sqlite_url())
+    db = Database(settings.database_url or default_sqlite_url(), pooler=settings.database_pooler)
     collection = args.collection.strip("/") if args.collection else None
     try:
         if sys.stderr.isatty():
@@ -518,7 +520,7 @@ def _worker(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one --handler TOPIC=MODULE:FUNCTION or --webhook")
     if args.visibility_timeout <= 0 or args.poll_interval <= 0:
         raise ConfigError("--visibility-timeout and --poll-interval must be positive")
-    db = _connect(settings.database_url)
+    db = _connect(settings)
     if settings.migrate:
         migrate.upgrade(db)
     worker = Worker(
@@ -546,7 +548,7 @@ def _keys(args: argparse.Namespace) -> int:
     from datastore.storage import migrate
 
     settings = load_settings(args)
-    db = _connect(settings.database_url)
+    db = _connect(settings)
     try:
         migrate.upgrade(db)
         store = ApiKeyStore(db)
@@ -617,7 +619,7 @@ def _open_database(args: argparse.Namespace) -> Any:
     from datastore.storage import migrate
 
     settings = load_settings(args)
-    db = _connect(settings.database_url)
+    db = _connect(settings)
     migrate.upgrade(db)
     return db
 
@@ -752,7 +754,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from datastore.storage import migrate
 
     settings = load_settings(args)
-    db = _connect(settings.database_url)
+    db = _connect(settings)
     try:
         before = migrate.current_revision(db)
         migrate.upgrade(db)

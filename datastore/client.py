@@ -11,6 +11,9 @@
     db.collection("users").doc("u1").collection("notes").get()
     db.kv.incr("hits")
     db.queue("emails").enqueue({"to": "a@example.com"})
+    feed = events.changes(wait=25)                  # live changes, resumable from feed.cursor
+    for change in feed:                             # {"id", "event", "data"}
+        ...
 
 Errors are raised as ``DatastoreHTTPError`` subclasses mirroring the problem types, carrying
 ``status``, ``title``, ``detail`` and ``invalid_params``.
@@ -70,6 +73,10 @@ class PayloadTooLarge(DatastoreHTTPError):
     """413: the body is larger than the server accepts."""
 
 
+class Gone(DatastoreHTTPError):
+    """410: a change cursor older than the retained log; read the collection again."""
+
+
 class ServiceUnavailable(DatastoreHTTPError):
     """503: the database is unavailable; retry later."""
 
@@ -81,10 +88,15 @@ _ERRORS: dict[int, type[DatastoreHTTPError]] = {
     404: NotFound,
     405: MethodNotAllowed,
     409: Conflict,
+    410: Gone,
     412: PreconditionFailed,
     413: PayloadTooLarge,
     503: ServiceUnavailable,
 }
+
+
+CONSISTENCY = "X-Datastore-Consistency"
+"""The read-your-writes token header (``docs/deploy.md``, read replicas)."""
 
 
 class Client:
@@ -109,6 +121,9 @@ class Client:
         self.prefix = url.rstrip("/") if http is not None else ""
         self.http.headers.update(headers)
         self.kv = KeyValue(self)
+        self.consistency: str | None = None
+        """The last write's ``X-Datastore-Consistency`` (a read replica's read-your-writes
+        token), sent with every later request."""
 
     def close(self) -> None:
         """Close the connections."""
@@ -130,15 +145,22 @@ class Client:
         has_body: bool = False,
         headers: Mapping[str, str] | None = None,
         prefixed: bool = True,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send a request; raises the DatastoreHTTPError subclass of a problem answer.
         ``prefixed=False`` for server-made paths (paging links already hold any space)."""
-        kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
+        sent = {**(headers or {})}
+        if self.consistency:
+            sent[CONSISTENCY] = self.consistency
+        kwargs: dict[str, Any] = {"params": params or None, "headers": sent or None}
         if has_body:
             kwargs["content"] = json.dumps(json_body).encode()
-            kwargs["headers"] = {"Content-Type": "application/json", **(headers or {})}
+            kwargs["headers"] = {"Content-Type": "application/json", **sent}
         target = self.prefix + path if prefixed else path
+        if timeout is not None:
+            kwargs["timeout"] = timeout
         response = self.http.request(method, target, **kwargs)
+        self.consistency = response.headers.get(CONSISTENCY, self.consistency)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -220,12 +242,93 @@ class Collection:
         )
         return int(_json(response)["count"])
 
+    def changes(
+        self,
+        since: str | None = None,
+        *,
+        wait: float = 25,
+        follow: bool = True,
+        q: Mapping[str, Any] | None = None,
+        filters: str | None = None,
+        limit: int | None = None,
+    ) -> Changes:
+        """The collection's changes the caller may read, after the cursor ``since`` (from
+        now without one), by long polling ``_changes`` (``wait`` seconds per request; at most
+        the server's ``--changes-max-wait``). ``follow=False`` stops once caught up. The
+        iterator's ``cursor`` is where to resume; a cursor the log no longer keeps raises
+        ``Gone``."""
+        params: dict[str, Any] = {"wait": int(wait)}
+        if q is not None:
+            params["q"] = json.dumps(q)
+        if filters is not None:
+            params["filters"] = filters
+        if limit is not None:
+            params["limit"] = limit
+        return Changes(self, params, since, follow=follow)
+
     def delete_by_query(self, q: Mapping[str, Any]) -> int:
         """``DELETE _byquery``: delete every match (``{}`` for all); the count."""
         response = self.client.request(
             "DELETE", f"{self.path}/_byquery", params={"q": json.dumps(q)}
         )
         return int(_json(response)["count"])
+
+
+class Changes:
+    """An iterator of change events (``{"id", "event", "data"}``); ``cursor`` is the position
+    after the last one yielded (or after the last empty page)."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        params: dict[str, Any],
+        since: str | None,
+        *,
+        follow: bool,
+    ) -> None:
+        self.collection = collection
+        self.params = params
+        self.cursor = since
+        self.follow = follow
+        self._pending: list[dict[str, Any]] = []
+        self._next: str | None = None
+        self._done = False
+
+    def __iter__(self) -> Changes:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while not self._pending:
+            if self._done:
+                raise StopIteration
+            self._fetch()
+        change = self._pending.pop(0)
+        if not self._pending and self._next is not None:
+            self.cursor = self._next
+        else:
+            self.cursor = str(change["id"])
+        return change
+
+    def _fetch(self) -> None:
+        params = dict(self.params)
+        if self.cursor is not None:
+            params["since"] = self.cursor
+        else:
+            params["wait"] = 0  # the first request only learns where "now" is
+        wait = float(params["wait"])
+        client = self.collection.client
+        response = client.request(
+            "GET",
+            f"{self.collection.path}/_changes",
+            params=params,
+            timeout=wait + 30 if wait > 0 else None,  # past the client's, for a long poll
+        )
+        body = _json(response)
+        self._pending = list(body["changes"])
+        self._next = str(body["next"])
+        if not self._pending:
+            self.cursor = self._next
+            self._done = not self.follow and self.cursor is not None and "since" in params
 
 
 class Page:

@@ -16,6 +16,8 @@ from typing import Any
 MAX_JSON_DEPTH = 128
 """The deepest ``max_json_depth``: orjson writes at most 254 levels, and the SQL of a query
 holds a value under its field path (up to 64 levels more)."""
+POOLERS = ("", "transaction")
+"""The values of ``database_pooler``: none, or a transaction-mode pooler (PgBouncer)."""
 DEV_SECRET = "datastore-development-secret-not-for-production"
 """The JWT secret of ``serve --dev`` when none is configured (development only)."""
 
@@ -47,6 +49,20 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "SQLAlchemy URL of the database; default: a SQLite file "
         "datastore.sqlite3 in the working directory",
+    ),
+    Setting(
+        "database_pooler",
+        str,
+        "",
+        "'transaction' when PostgreSQL is reached through a transaction-mode pooler "
+        "(PgBouncer): no prepared statements, session settings set per transaction",
+    ),
+    Setting(
+        "read_database",
+        str,
+        "",
+        "SQLAlchemy URL of a streaming read replica of the PostgreSQL database: GET reads go "
+        "there, with read-your-writes (X-Datastore-Consistency)",
     ),
     Setting("host", str, "127.0.0.1", "address to listen on"),
     Setting("port", int, 8080, "port to listen on"),
@@ -96,6 +112,37 @@ SETTINGS: tuple[Setting, ...] = (
         "development mode: POST /__jwt signs posted claims with the JWT secret "
         f"(default {DEV_SECRET!r})",
     ),
+    Setting(
+        "changes_retention_seconds",
+        int,
+        7 * 24 * 3600,
+        "how long the change log keeps a change (older cursors get 410); 0 = no age limit",
+    ),
+    Setting(
+        "changes_retention_count",
+        int,
+        100_000,
+        "most changes the log keeps per space (older cursors get 410); 0 = no count limit",
+    ),
+    Setting(
+        "changes_poll_ms",
+        int,
+        200,
+        "how often a worker reads the change log for new changes on SQLite (PostgreSQL is "
+        "woken by NOTIFY and reads it every 5 s besides)",
+    ),
+    Setting(
+        "changes_keepalive_seconds",
+        int,
+        15,
+        "seconds between keep-alive comments on an idle change stream",
+    ),
+    Setting(
+        "changes_max_wait",
+        int,
+        30,
+        "longest wait (seconds) a long-polling GET .../_changes may ask for",
+    ),
     Setting("log_level", str, "info", "log level: debug, info, warning, error"),
     Setting(
         "cors_origin",
@@ -129,6 +176,8 @@ class Settings:
     """The effective configuration."""
 
     database_url: str = ""
+    database_pooler: str = ""
+    read_database: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -150,6 +199,11 @@ class Settings:
     jwt_leeway: int = 30
     jwt_allow_no_exp: bool = False
     dev: bool = False
+    changes_retention_seconds: int = 7 * 24 * 3600
+    changes_retention_count: int = 100_000
+    changes_poll_ms: int = 200
+    changes_keepalive_seconds: int = 15
+    changes_max_wait: int = 30
     log_level: str = "info"
     cors_origin: str = ""
 
@@ -240,11 +294,20 @@ def _check(settings: Settings) -> None:
         "max_query_nodes",
         "pool_size",
         "queue_max_attempts",
+        "changes_poll_ms",
+        "changes_keepalive_seconds",
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.database_pooler not in POOLERS:
+        raise ConfigError("database_pooler must be 'transaction' or empty (no pooler)")
+    if settings.read_database and not settings.database_url.startswith("postgres"):
+        raise ConfigError("read_database needs a PostgreSQL database_url (its primary)")
     if settings.max_json_depth > MAX_JSON_DEPTH:
         raise ConfigError(f"max_json_depth may be at most {MAX_JSON_DEPTH}")
+    for name in ("changes_retention_seconds", "changes_retention_count", "changes_max_wait"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} may not be negative")
     if settings.jwt_leeway < 0:
         raise ConfigError("jwt_leeway may not be negative")
     keys = [k for k in (settings.jwt_secret, settings.jwt_public_key, settings.jwks) if k]

@@ -131,6 +131,14 @@ class Conflict(DatastoreError):
     title = "Conflict"
 
 
+class Gone(DatastoreError):
+    """A change-feed cursor older than the retained log (or not from this log): the client
+    reads the collection again and follows from a fresh cursor."""
+
+    status = 410
+    title = "Cursor expired"
+
+
 class PreconditionFailed(DatastoreError):
     """``If-Match`` / ``If-None-Match`` did not hold."""
 

@@ -151,3 +151,18 @@ def test_a_document_read_can_be_written_back(events: dsclient.Client) -> None:
         coll.add({**EVENT, "created": child.get()["created"]})
     with pytest.raises(dsclient.BadRequest):
         coll.doc("new").set({**EVENT, "created": child.get()["created"]})
+
+
+def test_changes_follow_a_collection(events: dsclient.Client) -> None:
+    feed = events.collection("events").changes(wait=0, follow=False)
+    assert list(feed) == []
+    start = feed.cursor
+    assert start is not None
+    added = events.collection("events").add({"name": "Gig", "eventDate": "2026-12-01T20:00:00Z"})
+    events.collection("events").doc(added["id"]).update({"cost": 5})
+    later = events.collection("events").changes(since=start, wait=0, follow=False)
+    seen = [(c["event"], c["data"]["id"]) for c in later]
+    assert seen == [("created", added["id"]), ("updated", added["id"])]
+    assert later.cursor is not None and int(later.cursor) > int(start)
+    with pytest.raises(dsclient.Gone):
+        list(events.collection("events").changes(since="99999999", wait=0, follow=False))

@@ -74,3 +74,12 @@ def test_tokens_without_exp_are_refused_unless_allowed() -> None:
         load_settings(parser.parse_args(["--no-jwt-allow-no-exp"]), env).jwt_allow_no_exp is False
     )
     assert load_settings(parser.parse_args(["--jwt-allow-no-exp"]), {}).jwt_allow_no_exp is True
+
+
+def test_database_pooler_is_transaction_or_nothing() -> None:
+    from datastore.config import ConfigError, load_settings
+
+    pooled = load_settings(environ={"DATASTORE_DATABASE_POOLER": "transaction"})
+    assert pooled.database_pooler == "transaction"
+    with pytest.raises(ConfigError, match="database_pooler"):
+        load_settings(environ={"DATASTORE_DATABASE_POOLER": "session"})

@@ -101,6 +101,7 @@ THREADED_HANDLERS = {
     "datastore/http/security.py",
     "datastore/http/health.py",
     "datastore/http/observability.py",
+    "datastore/http/consistency.py",  # a write's consistency token: the primary's WAL position
 }
 
 

@@ -3,10 +3,19 @@ datastore and exercises every method against a live server."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import queue
 import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 from starlette.testclient import TestClient
 
 from datastore import __version__
@@ -87,3 +96,97 @@ def test_the_example_page_lists_posts(database: Database, space: str, tmp_path: 
                 )
             dom = chromium(f"{origin}/?api={api}", tmp_path, "--dump-dom")
     assert "<b>second post</b>" in dom and "<b>first post</b>" in dom
+
+
+CHANGES_PAGE = (Path(__file__).parent / "changes_page.html").read_text()
+"""Subscribes to /posts, lists what arrives (``collection.subscribe``) and posts its findings
+to ``/result`` of the page's own server."""
+
+
+@contextmanager
+def reporting_page(body: str) -> Iterator[tuple[str, queue.Queue[str]]]:
+    """A page served on 127.0.0.1 that may POST its findings to ``/result`` (a queue)."""
+    results: queue.Queue[str] = queue.Queue()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            results.put(self.rfile.read(length).decode())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", results
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_page_updates_when_another_client_writes(
+    database: Database, space: str, tmp_path: Path
+) -> None:
+    """Real time, not Chromium's virtual time: the page waits on an open event stream."""
+    from datastore.auth.credentials import mint_token
+    from datastore.config import DEV_SECRET
+    from tests.test_browser import CHROMIUM
+
+    assert CHROMIUM is not None
+    with reporting_page(CHANGES_PAGE) as (origin, results):
+        app = create_app(
+            Settings(migrate=False, dev=True, cors_origin=origin),
+            [serve_blueprint_file(BLUEPRINTS / "multi-user.yaml", space)],
+            database=database,
+        )
+        streams = threading.Event()
+
+        async def watching(scope: Any, receive: Any, send: Any) -> None:
+            headers = dict(scope.get("headers") or [])
+            if scope["type"] == "http" and b"text/event-stream" in headers.get(b"accept", b""):
+                streams.set()
+            await app(scope, receive, send)
+
+        with live_server(watching) as api:
+            browser = subprocess.Popen(
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    f"{origin}/?api={api}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                assert streams.wait(60), "the page never opened its event stream"
+                time.sleep(0.5)
+                token = mint_token({"sub": "writer"}, secret=DEV_SECRET)
+                body = {"ownerId": "writer", "title": "from another client", "published": True}
+                written = httpx.post(
+                    f"{api}/posts", json=body, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert written.status_code == 201, written.text
+                out = json.loads(results.get(timeout=30))
+            finally:
+                browser.kill()
+                browser.wait()
+    assert "error" not in out, out["error"]
+    assert out["events"] == [["created", "from another client"]]
+    assert out["listed"] == ["from another client"]

@@ -13,6 +13,8 @@ from datastore.storage.engine import Database
 from datastore.transfer import TransferError, export_documents, import_documents, records
 from tests.test_cli import run
 
+pytestmark = pytest.mark.citus_audit
+
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 
 

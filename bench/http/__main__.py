@@ -4,6 +4,15 @@ app (the floor), all on the same PostgreSQL, under gunicorn, loaded by wrk from 
     python -m bench.http                     # every scenario, 2 workers, 64 connections
     python -m bench.http --documents 100000 --seconds 5 --rounds 1   # a quick look
     python -m bench.http --scale --write-docs                        # + scaling, into docs/
+    python -m bench.http --targets datastore,pgbouncer --scenarios get,list-eq,page-1
+
+Targets: datastore, kinto, floor, pgbouncer (the datastore again, through a PgBouncer in
+transaction mode that the benchmark starts, with ``database_pooler = transaction``) and
+replica (the datastore again, its GET reads from a streaming hot standby). With the replica
+target every target runs on a primary and standby the benchmark starts (``bench/replication.py``:
+initdb, pg_basebackup -R) instead of ``--postgres``:
+
+    python -m bench.http --targets datastore,pgbouncer,replica --scenarios get,list-eq,page-1
 
 Scenarios: get (one document by id, public rule), get-jwt (with a JWT and a document rule),
 post (a 1 KB document validated against a 10-property schema), patch-inc (PATCH $inc),
@@ -22,6 +31,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
+from bench import pgbouncer, replication
 from bench.common import ADMIN, fresh_database
 from bench.http import ours, report, startup
 from bench.http.floor_target import Floor
@@ -81,10 +93,18 @@ def main() -> None:
     with ExitStack() as stack:
         work = args.work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
+        pair = None
+        if "replica" in names:
+            pair = stack.enter_context(
+                replication.replicated_pair(max_connections=300, shared_buffers="256MB")
+            )
+            args.postgres = pair.primary_url
         url = stack.enter_context(fresh_database(args.postgres, "bench_http"))
         began = time.perf_counter()
         ours.seed(url, args.documents)
         print(f"seeded {args.documents:,} documents in {time.perf_counter() - began:.0f} s")
+        if pair is not None:
+            pair.wait_caught_up()
         targets: list[Any] = []
         if "datastore" in names:
             targets.append(ours.Ours(url, work, args.workers, args.documents))
@@ -95,6 +115,30 @@ def main() -> None:
             )
         if "floor" in names:
             targets.append(Floor(url, work, args.workers, args.documents))
+        if "pgbouncer" in names:
+            port = stack.enter_context(pgbouncer.pgbouncer(url))
+            targets.append(
+                ours.Ours(
+                    pgbouncer.pooled_url(url, port),
+                    work,
+                    args.workers,
+                    args.documents,
+                    name="pgbouncer",
+                    pooler="transaction",
+                )
+            )
+        if pair is not None:
+            replica_url = str(sa.make_url(url).set(port=pair.replica_port).render_as_string(False))
+            targets.append(
+                ours.Ours(
+                    url,
+                    work,
+                    args.workers,
+                    args.documents,
+                    name="replica",
+                    read_database=replica_url,
+                )
+            )
         for target in targets:
             target.server.start()
             stack.callback(target.server.stop)
@@ -129,12 +173,12 @@ def main() -> None:
             for scenario, per_target in table.items()
         }
         extra: dict[str, Any] = {
-            "startup": startup.measure(args.postgres, work),
             "latency": unloaded_latency(wrk, targets, loads, scenarios, args),
         }
+        for target in targets:  # their connections would crowd PostgreSQL's 100
+            target.server.stop()
+        extra["startup"] = startup.measure(args.postgres, work)
         if args.scale and targets and targets[0].name == "datastore":
-            for target in targets:  # their connections would crowd PostgreSQL's 100
-                target.server.stop()
             extra["scale"] = scaling(wrk, url, work, args, rng)
         text = report.render(medians, extra, args)
         print(text)
@@ -157,7 +201,7 @@ def unloaded_latency(
             continue
         for target in targets:
             load = loads[target.name].get(scenario)
-            if load is not None and target.name in ("datastore", "floor"):
+            if load is not None and target.name in ("datastore", "floor", "pgbouncer", "replica"):
                 result = run(
                     wrk, target.base_url, load, seconds=args.seconds, connections=1, threads=1
                 )

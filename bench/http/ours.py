@@ -133,7 +133,18 @@ class Ours:
 
     name = "datastore"
 
-    def __init__(self, database_url: str, work: Path, workers: int, documents: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        work: Path,
+        workers: int,
+        documents: int,
+        *,
+        name: str = "datastore",
+        pooler: str = "",
+        read_database: str = "",
+    ) -> None:
+        self.name = name
         self.documents = documents
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -144,6 +155,8 @@ class Ours:
             "PYTHONPATH": str(ROOT),
             "DATASTORE_BLUEPRINT": str(blueprint),
             "DATASTORE_DATABASE_URL": database_url,
+            "DATASTORE_DATABASE_POOLER": pooler,
+            "DATASTORE_READ_DATABASE": read_database,
             "DATASTORE_BIND": f"127.0.0.1:{self.port}",
             "DATASTORE_WORKERS": str(workers),
             "DATASTORE_MIGRATE": "false",
@@ -156,7 +169,7 @@ class Ours:
             [gunicorn, "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
             env=env,
             health_url=f"{self.base_url}/__health",
-            log=work / "datastore.log",
+            log=work / f"{name}.log",
             cwd=ROOT,
         )
 

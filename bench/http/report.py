@@ -86,6 +86,7 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
                 for r in (per_target.get("datastore"), per_target.get("floor"))
             ]
             lines.append(f"| {TITLES.get(scenario, scenario)} | {cells[0]} | {cells[1]} |")
+    lines += pooled(medians, latency)
     lines += ["", *targets(medians, extra)]
     scale = extra.get("scale")
     if scale:
@@ -107,6 +108,48 @@ def render(medians: Medians, extra: dict[str, Any], args: argparse.Namespace) ->
             ),
         ]
     return "\n".join(lines)
+
+
+SCALED_OUT = {"pgbouncer": "PgBouncer", "replica": "replica"}
+"""The targets compared with the datastore direct: through PgBouncer, reading a replica."""
+
+
+def pooled(medians: Medians, latency: dict[str, dict[str, Result]] | None) -> list[str]:
+    """The datastore direct, through PgBouncer (transaction mode) and reading from a
+    replica, for the targets that ran."""
+    others = [name for name in SCALED_OUT if any(name in p for p in medians.values())]
+    if not others or not any("datastore" in p for p in medians.values()):
+        return []
+    titles = [SCALED_OUT[name] for name in others]
+    lines = [
+        "",
+        "Direct vs through PgBouncer 1.18 (transaction mode, `database_pooler = transaction`:"
+        " no prepared statements, settings per transaction) vs reading from a streaming"
+        " replica (`read_database`; GET by id stays on the primary), requests/s"
+        " (p50 / p99 ms):",
+        "",
+        "| scenario | direct | "
+        + " | ".join(titles)
+        + " | "
+        + " | ".join(f"{t}/direct" for t in titles)
+        + " |",
+        "|---|---|" + "---|" * (2 * len(others)),
+    ]
+    rows = [(TITLES.get(s, s), p) for s, p in medians.items()]
+    rows += [
+        (f"{TITLES.get(s, s)}, one connection", {n: (r, 0.0) for n, r in p.items()})
+        for s, p in (latency or {}).items()
+    ]
+    for title, per_target in rows:
+        direct = per_target.get("datastore")
+        if direct is None:
+            continue
+        cells = [_cell(per_target.get(name)) for name in others]
+        ratios = [
+            _ratio(per_target[name][0], direct[0]) if name in per_target else "—" for name in others
+        ]
+        lines.append(f"| {title} | {_cell(direct)} | " + " | ".join(cells + ratios) + " |")
+    return lines
 
 
 def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:

@@ -402,6 +402,30 @@ def evaluate(rule: Rule, ctx: AclContext) -> bool:
     return True if rule.expr is None else _evaluate(rule.expr, ctx)
 
 
+def _decided(expr: Expr, ctx: AclContext, unknown: frozenset[str]) -> bool | None:
+    if isinstance(expr, Cmp):
+        operands = (expr.left, expr.right)
+        if any(isinstance(o, Ref) and o.root in unknown for o in operands):
+            return None
+        return compare(_value(expr.left, ctx), expr.op, _value(expr.right, ctx))
+    if isinstance(expr, Negation):
+        inner = _decided(expr.item, ctx, unknown)
+        return None if inner is None else not inner
+    results = [_decided(item, ctx, unknown) for item in expr.items]
+    if isinstance(expr, AllOf):
+        return False if False in results else (True if None not in results else None)
+    return True if True in results else (False if None not in results else None)
+
+
+def decided_without_caller(rule: Rule, ctx: AclContext) -> bool | None:
+    """What ``evaluate`` answers for ``ctx``'s document and parent whatever the caller's
+    claims and API key are, or None when it depends on them (three-valued: a comparison that
+    reads ``jwt`` or ``apikey`` is unknown). Lets one decision serve many callers."""
+    if rule.expr is None:
+        return True
+    return _decided(rule.expr, ctx, frozenset({"jwt", "apikey"}))
+
+
 # -- translation to a query filter --------------------------------------------------------
 
 

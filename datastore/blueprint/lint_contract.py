@@ -133,7 +133,7 @@ def _collection(path: str) -> tuple[str, ...] | None:
         return shape
     if kind is Kind.DOCUMENT:
         return shape[:-1]
-    if kind in (Kind.BYQUERY, Kind.COUNT):
+    if kind in (Kind.BYQUERY, Kind.COUNT, Kind.CHANGES):
         return shape[:-1]
     return None
 

@@ -32,6 +32,7 @@ class Kind(enum.Enum):
     KEYV_DECR = "keyv-decr"
     QUEUE = "queue"
     QUEUE_JOB = "queue-job"
+    CHANGES = "changes"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def classify(segments: tuple[Segment, ...]) -> Kind | None:
             return shapes[len(segments)]
         return None
     last = segments[-1]
-    system = {"_byquery": Kind.BYQUERY, "_count": Kind.COUNT}
+    system = {"_byquery": Kind.BYQUERY, "_count": Kind.COUNT, "_changes": Kind.CHANGES}
     if last.param is None and last.text in system:
         body = segments[:-1]
         return system[last.text] if _alternates(body) and _is_collection(body) else None
@@ -106,6 +107,7 @@ ALLOWED_METHODS: Mapping[Kind, frozenset[str]] = {
     Kind.DOCUMENT: frozenset({"get", "put", "patch", "delete"}),
     Kind.BYQUERY: frozenset({"patch", "delete"}),
     Kind.COUNT: frozenset({"get"}),
+    Kind.CHANGES: frozenset({"get"}),
     Kind.KEYV: frozenset({"get", "put", "delete"}),
     Kind.KEYV_LIST: frozenset({"get"}),
     Kind.KEYV_INCR: frozenset({"put"}),
@@ -183,7 +185,7 @@ class Operation:
         ``("users/u1/events", "e1")``; a collection endpoint gives ``(path, None)``.
         """
         segments = self.segments
-        if self.kind in (Kind.BYQUERY, Kind.COUNT):
+        if self.kind in (Kind.BYQUERY, Kind.COUNT, Kind.CHANGES):
             segments = segments[:-1]
         parts = [path_params[s.param] if s.param else s.text for s in segments]
         if len(parts) % 2 == 1:

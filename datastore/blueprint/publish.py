@@ -80,6 +80,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     405: "Method Not Allowed: the path belongs to a more specific template without this method",
     409: "Conflict with the stored state",
+    410: "Gone: the cursor is older than the retained change log; read again and follow anew",
     412: "Precondition Failed: If-Match or If-None-Match does not hold",
     413: "Payload Too Large: the body is over the configured limit",
     415: "Unsupported Media Type: the body must be JSON",
@@ -109,7 +110,7 @@ def error_statuses(
     operation's paths (``/{collection}/_count`` for ``/{collection}/{id}``), and a method it
     lacks is a 405 there (``http/dispatch.py``)."""
     key = (op.kind, op.method)
-    nested = op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT) and _depth(op) > 1
+    nested = op.kind in (Kind.COLLECTION, Kind.BYQUERY, Kind.COUNT, Kind.CHANGES) and _depth(op) > 1
     # A dynamic collection exists while it holds a document (404 otherwise).
     nested = nested or (op.dynamic and op.kind is not Kind.DOCUMENT)
     codes = {400, 401, 503}
@@ -130,6 +131,8 @@ def error_statuses(
         codes.add(404)
     if op.kind is Kind.DOCUMENT and op.method == "get":
         codes.add(304)
+    if op.kind is Kind.CHANGES:
+        codes.add(410)  # a cursor older than the retained log
     if (op.kind is Kind.DOCUMENT and op.method in _WRITES) or key in {
         (Kind.COLLECTION, "post"),
         (Kind.BYQUERY, "patch"),
@@ -179,13 +182,18 @@ def _guarded(op: Operation) -> bool:
 def _depth(op: Operation) -> int:
     """How many collections deep the operation's collection is (``/a/{x}/b`` is 2)."""
     segments = op.segments
-    if op.kind in (Kind.BYQUERY, Kind.COUNT):
+    if op.kind in (Kind.BYQUERY, Kind.COUNT, Kind.CHANGES):
         segments = segments[:-1]
     return (len(segments) + 1) // 2
 
 
 def published_document(
-    document: dict[str, Any], blueprint: Blueprint, base_path: str, *, max_limit: int
+    document: dict[str, Any],
+    blueprint: Blueprint,
+    base_path: str,
+    *,
+    max_limit: int,
+    max_wait: int = 30,
 ) -> dict[str, Any]:
     """The document to serve at ``<base_path>/openapi.json`` (a new dict; ``document`` is the
     effective blueprint and is not changed)."""
@@ -215,7 +223,7 @@ def published_document(
             literal_roots=len(reserved) > len(SPACE_ROUTES),
             shadowing=_shadowing(op, blueprint),
         )
-        add_query_parameters(out, item, spec, op, max_limit=max_limit)
+        add_query_parameters(out, item, spec, op, max_limit=max_limit, max_wait=max_wait)
         _keyv_parameters(spec, op)
         _constrain_parameters(out, item, spec, _parameter_rules(op, reserved, max_limit))
         widen_listing_answer(out, spec, op)

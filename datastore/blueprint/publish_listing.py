@@ -8,7 +8,9 @@ blueprint does not declare them itself:
   parameters), ``filters``, ``sort``, ``fields``, ``omit``, ``limit`` / ``offset`` (bounded),
   ``page[size]`` (bounded), ``page[after]`` / ``page[before]`` (opaque cursors from ``links``)
   and ``page[v]``;
-- ``_count`` GET and ``_byquery`` PATCH / DELETE: ``q``, ``h`` and ``filters``.
+- ``_count`` GET and ``_byquery`` PATCH / DELETE: ``q``, ``h`` and ``filters``;
+- ``_changes`` GET: ``q`` and ``filters``, ``since`` (a cursor), ``wait`` and ``limit``
+  (bounded), and the ``Last-Event-ID`` header of a reconnecting event stream.
 
 A ``q`` or ``h`` the blueprint declares as a plain string (the Codehooks seed does) is published
 as the JSON it must be, keeping the author's description. What JSON Schema cannot say about
@@ -111,7 +113,43 @@ def _string(name: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-def _query_parameters(op: Operation, max_limit: int) -> list[dict[str, Any]]:
+CURSOR_PATTERN = "^[0-9]{1,18}$"
+
+
+def _changes_parameters(
+    selectors: list[dict[str, Any]], max_limit: int, max_wait: int
+) -> list[dict[str, Any]]:
+    """A change feed's parameters: ``q``, ``filters``, the cursor, the wait, the page size."""
+    return [
+        selectors[0],
+        selectors[2],
+        _string(
+            "since",
+            "Follow from this cursor (an event id or a next value).",
+            pattern=CURSOR_PATTERN,
+        ),
+        {
+            "name": "wait",
+            "in": "query",
+            "description": "JSON: wait up to this many seconds for a first change.",
+            "schema": _int(0, max_wait),
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "JSON: at most this many changes.",
+            "schema": _int(1, max_limit),
+        },
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "The last event id a reconnecting stream received (wins over since).",
+            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+        },
+    ]
+
+
+def _query_parameters(op: Operation, max_limit: int, max_wait: int = 30) -> list[dict[str, Any]]:
     """The query parameters ``op`` accepts, as the datastore publishes them."""
     selectors = [
         _json_parameter("q", _query_schema(), "Codehooks query (JSON)."),
@@ -122,6 +160,8 @@ def _query_parameters(op: Operation, max_limit: int) -> list[dict[str, Any]]:
             "';' is AND, ',' is OR, parentheses group.",
         ),
     ]
+    if op.kind is Kind.CHANGES:
+        return _changes_parameters(selectors, max_limit, max_wait)
     if not (op.kind is Kind.COLLECTION and op.method == "get"):
         return selectors
     return [
@@ -192,16 +232,18 @@ def add_query_parameters(
     op: Operation,
     *,
     max_limit: int,
+    max_wait: int = 30,
 ) -> None:
-    """Publish the query parameters of a listing, ``_count`` or ``_byquery`` operation."""
+    """Publish the query parameters of a listing, ``_count``, ``_byquery`` or ``_changes``
+    operation."""
     listing = op.kind is Kind.COLLECTION and op.method == "get"
-    selecting = (op.kind is Kind.COUNT and op.method == "get") or (
+    selecting = (op.kind in (Kind.COUNT, Kind.CHANGES) and op.method == "get") or (
         op.kind is Kind.BYQUERY and op.method in ("patch", "delete")
     )
     if not (listing or selecting):
         return
-    wanted = _query_parameters(op, max_limit)
-    by_name = {("query", str(p["name"])): p for p in wanted}
+    wanted = _query_parameters(op, max_limit, max_wait)
+    by_name = {(str(p["in"]), str(p["name"])): p for p in wanted}
     own = spec.setdefault("parameters", [])
     # An author's q / h on the path item is copied into the operation to be restated.
     own_keys = {_key(document, p) for p in own}

@@ -2,15 +2,19 @@
 
 A blueprint that declares ``GET /keyv/{key}`` also gets ``GET /keyv`` (list by prefix), and one
 that declares ``POST /queue/{topic}`` gets ``GET /queue/{topic}/{id}`` (job status), each with
-the same access rule or security as the operation it derives from. The result is the
-*effective* document: the blueprint plus these endpoints, which is what is routed, validated
-and published.
+the same access rule or security as the operation it derives from. Every collection with a
+document GET gets ``GET <collection>/_changes``, its change feed (docs/changes.md), with the
+rule and security of the collection GET (or, without one, the document GET's security). The
+result is the *effective* document: the blueprint plus these endpoints, which is what is
+routed, validated and published.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from datastore.blueprint.model import Kind, classify, follow_refs, split_path
 
 KEYV_LIST: dict[str, Any] = {
     "operationId": "datastoreListKeys",
@@ -67,6 +71,48 @@ JOB_STATUS: dict[str, Any] = {
     },
 }
 
+CHANGE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The cursor"},
+        "event": {"enum": ["created", "updated", "deleted"]},
+        "data": {
+            "type": "object",
+            "description": 'The document as its GET shows it; {"id": ...} for a deletion',
+        },
+    },
+}
+
+CHANGES: dict[str, Any] = {
+    "summary": "Follow the collection's changes",
+    "description": (
+        "The changes of the collection's documents the caller may read, in order, from the "
+        "cursor `since` (or the `Last-Event-ID` header). With `Accept: text/event-stream`: "
+        "Server-Sent Events, one per change, until the token expires. Otherwise one JSON "
+        "page, waiting up to `wait` seconds for a first change. A cursor older than the "
+        "retained log is 410: read the collection again and follow from `next`."
+    ),
+    "responses": {
+        "200": {
+            "description": "Changes",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["changes", "next"],
+                        "properties": {
+                            "changes": {"type": "array", "items": CHANGE_EVENT},
+                            "next": {"type": "string", "pattern": "^[0-9]+$"},
+                        },
+                    }
+                },
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        }
+    },
+}
+
 _INHERITED = ("x-datastore-acl", "security", "tags")
 
 
@@ -76,10 +122,69 @@ def _derived(source: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]
     return operation
 
 
+def _path_parameters(document: dict[str, Any], *sources: Any) -> list[Any]:
+    """The path parameters ``sources`` declare, as declared (references kept)."""
+    found = []
+    for source in sources:
+        for raw in source.get("parameters", []) if isinstance(source, dict) else ():
+            resolved = follow_refs(document, raw)
+            if isinstance(resolved, dict) and resolved.get("in") == "path":
+                found.append((str(resolved.get("name")), copy.deepcopy(raw)))
+    return _unique(found)
+
+
+def _unique(found: list[tuple[str, Any]]) -> list[Any]:
+    """The last declaration of each name (an operation's overrides its path item's)."""
+    by_name: dict[str, Any] = {}
+    for name, raw in found:
+        by_name[name] = raw
+    return list(by_name.values())
+
+
+def _changes_feed(
+    document: dict[str, Any], document_path: str, paths: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """``GET <collection>/_changes`` for a document path with a GET, when the path is a
+    document path and the feed is not declared already."""
+    segments = document_path.strip("/").split("/")
+    item = paths.get(document_path)
+    if classify(split_path(document_path)) is not Kind.DOCUMENT:
+        return None
+    if not isinstance(item, dict) or not isinstance(item.get("get"), dict):
+        return None
+    collection_path = "/" + "/".join(segments[:-1])
+    feed_path = collection_path + "/_changes"
+    if feed_path in paths:
+        return None
+    collection = paths.get(collection_path)
+    listing = collection.get("get") if isinstance(collection, dict) else None
+    if isinstance(listing, dict):
+        operation = _derived(listing, CHANGES)
+        params = _path_parameters(document, collection, listing)
+    else:
+        source = {k: v for k, v in item["get"].items() if k in ("security", "tags")}
+        if str(item["get"].get("x-datastore-acl", "")).strip().lower() == "public":
+            source["x-datastore-acl"] = "public"
+        operation = _derived(source, CHANGES)
+        last = segments[-1][1:-1]
+        params = [
+            raw
+            for raw in _path_parameters(document, item, item["get"])
+            if (follow_refs(document, raw) or {}).get("name") != last
+        ]
+    if params:
+        operation["parameters"] = params
+    return feed_path, {"get": operation}
+
+
 def effective_document(document: dict[str, Any]) -> dict[str, Any]:
     """The blueprint plus the system endpoints its declarations imply (a new dict)."""
     paths = document.get("paths") or {}
     additions: dict[str, Any] = {}
+    for path in paths:
+        feed = _changes_feed(document, str(path), paths)
+        if feed is not None:
+            additions[feed[0]] = feed[1]
     for path, item in paths.items():
         parts = path.strip("/").split("/")
         if len(parts) != 2 or not isinstance(item, dict) or not parts[1].startswith("{"):

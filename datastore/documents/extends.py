@@ -54,9 +54,9 @@ def inherit(body: Document, ancestors: Sequence[Document]) -> Document:
 class Links:
     """Inheritance operations inside the service's transactions."""
 
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, space: str) -> None:
         self.store = store
-        self.lineage = LineageStore()
+        self.lineage = LineageStore(space)
 
     def target(
         self, conn: Connection, space: str, collection: str, doc_id: str, change: Change

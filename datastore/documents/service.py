@@ -139,19 +139,22 @@ class DocumentService:
         self.db = db
         self.space = space
         self.store = DocumentStore()
-        self.links = Links(self.store)
+        self.links = Links(self.store, space)
         self.clock = clock
         self.fast: AsyncStore | None = db.async_store
         """The async driver's store (PostgreSQL), or None: everything runs on threads."""
+        self.fast_reads = db.async_store if db.replica is None else None
+        """The async driver's store for reads; None with a read replica, whose routing
+        (``storage/replica.py``, read-your-writes) is the threaded path's."""
 
     # -- reads ---------------------------------------------------------------------------
 
     async def get(self, collection: str, doc_id: str) -> StoredDocument:
         """The document; raises DocumentNotFound."""
-        if self.fast is None:
+        if self.fast_reads is None:
             doc = await run_in_threadpool(self._get, collection, doc_id)
         else:
-            doc = await self.fast.get(self.space, collection, doc_id)
+            doc = await self.fast_reads.get(self.space, collection, doc_id)
         if doc is None:
             raise DocumentNotFound()
         return doc
@@ -172,10 +175,10 @@ class DocumentService:
     ) -> list[StoredDocument]:
         """The selected documents of a collection, in its order (then creation order), within
         its limit and offset; raises CollectionNotFound when its parent is missing."""
-        if self.fast is None or selection.limit is None:
+        if self.fast_reads is None or selection.limit is None:
             return await run_in_threadpool(self._find, collection, selection, facts)
         await self.get_parent(collection)
-        return await self.fast.find(self.space, collection, selection, facts)
+        return await self.fast_reads.find(self.space, collection, selection, facts)
 
     async def page(
         self, collection: str, selection: Selection, facts: CollectionFacts
@@ -183,24 +186,24 @@ class DocumentService:
         """A keyset page: up to ``selection.limit`` documents past its boundary, in its order
         (reversed for a page before the boundary), each with its order values (``pk`` last).
         Raises BadRequest when the boundary does not fit the order."""
-        if self.fast is None:
+        if self.fast_reads is None:
             return await run_in_threadpool(self._page, collection, selection, facts)
         await self.get_parent(collection)
-        return await self.fast.page(self.space, collection, selection, facts)
+        return await self.fast_reads.page(self.space, collection, selection, facts)
 
     async def count(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
         """How many of a collection's documents are selected."""
-        if self.fast is None:
+        if self.fast_reads is None:
             return await run_in_threadpool(self._count, collection, selection, facts)
         await self.get_parent(collection)
-        return await self.fast.count(self.space, collection, selection, facts)
+        return await self.fast_reads.count(self.space, collection, selection, facts)
 
     async def holds_any(self, collection: str) -> bool:
         """Whether the collection holds a document (a dynamic collection exists while it
         does)."""
-        if self.fast is None:
+        if self.fast_reads is None:
             return await run_in_threadpool(self._holds_any, collection)
-        return await self.fast.holds_any(self.space, collection)
+        return await self.fast_reads.holds_any(self.space, collection)
 
     async def find_in(
         self,
@@ -447,8 +450,6 @@ class DocumentService:
         *,
         guards: Guards = NO_GUARDS,
     ) -> StoredDocument:
-        """Insert a document with a generated (or the given) id; raises Conflict when the id
-        is taken and CollectionNotFound when the parent document is missing."""
         _refuse_claims(change)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
@@ -477,8 +478,6 @@ class DocumentService:
         guards: Guards = NO_GUARDS,
         create: bool = True,
     ) -> tuple[StoredDocument, bool]:
-        """Create the document with this id (unless not ``create``: DocumentNotFound), or
-        replace it; returns (document, created)."""
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
             now = self.clock()
@@ -576,9 +575,6 @@ class DocumentService:
         guards: Guards = NO_GUARDS,
         detach: bool = False,
     ) -> StoredDocument:
-        """Delete a document and its sub-collections' documents; raises DocumentNotFound, and
-        Conflict when other documents extend it (unless ``detach``: their ``$extends`` is
-        cleared in the same transaction)."""
         with translate_errors(), self.db.write() as conn:
             if detach:
                 self.links.lineage.lock(conn, self.space)
@@ -601,8 +597,6 @@ class DocumentService:
         *,
         guards: Guards = NO_GUARDS,
     ) -> int:
-        """Update every selected document in one transaction (all or nothing: a guard or
-        ``compute`` that raises for one document rolls every change back); the count."""
         where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)
@@ -624,7 +618,6 @@ class DocumentService:
 
     @retry_conflicts
     def _delete_many(self, collection: str, selection: Selection, facts: CollectionFacts) -> int:
-        """Delete every selected document (and their sub-collections) in one transaction."""
         where = plans.where(selection, facts, self.db.dialect)
         with translate_errors(), self.db.write() as conn:
             self._require_parent(conn, collection)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from datastore.auth.credentials import ANONYMOUS, Principal
 from datastore.blueprint.model import Kind, Operation
 from datastore.blueprint.schemas import CompiledSchema, SchemaInfo
+from datastore.changes.service import ChangeService
 from datastore.config import Settings
 from datastore.documents.service import DocumentService
 from datastore.http.routes import RouteTable, declaring
@@ -24,7 +25,7 @@ from datastore.storage.engine import Database
 
 @dataclass(frozen=True)
 class Space:
-    """One served space: its name, database, settings and document service."""
+    """One served space: its name, database, settings and services."""
 
     name: str
     db: Database
@@ -33,6 +34,7 @@ class Space:
     keyvalues: KeyValueService
     queues: QueueService
     authenticator: Authenticator
+    changes: ChangeService
 
 
 @dataclass(frozen=True)

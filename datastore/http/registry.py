@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from datastore.blueprint.model import Kind
 from datastore.errors import MethodNotAllowed
-from datastore.http import handlers, kv_handlers, queue_handlers
+from datastore.http import changes, handlers, kv_handlers, queue_handlers
 from datastore.http.endpoint import Call, Handler
 
 
@@ -27,6 +27,7 @@ HANDLERS: dict[tuple[Kind, str], Handler] = {
     (Kind.COLLECTION, "get"): handlers.list_documents,
     (Kind.COLLECTION, "post"): handlers.create_document,
     (Kind.COUNT, "get"): handlers.count_documents,
+    (Kind.CHANGES, "get"): changes.changes_feed,
     (Kind.BYQUERY, "delete"): handlers.delete_by_query,
     (Kind.BYQUERY, "patch"): handlers.update_by_query,
     (Kind.KEYV, "get"): kv_handlers.kv_get,

@@ -29,6 +29,7 @@ from datastore.query import ast
 from datastore.query.limits import check_query, check_sort
 from datastore.query.selection import CollectionFacts
 from datastore.query.squiz import parse_filters, parse_sort
+from datastore.storage.documents import StoredDocument
 
 MAX_COLLECTIONS = 20
 
@@ -114,7 +115,6 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         or not 0 < limit <= space.settings.max_limit
     ):
         raise BadRequest(invalid_params=[InvalidParam("limit", "must be a whole number in range")])
-    collections = [collection for _, collection in matched]
     # Each collection is filtered by its own document GET rule, compiled with its own
     # defaults, so every document shown is one its GET would answer.
     parts = [
@@ -122,9 +122,15 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
     ]
     facts = _facts(matched[0][0])
     docs = await space.documents.find_in(parts, sort=sort, facts=facts, limit=limit)
-    by_collection = dict(zip(collections, (e for e, _ in matched), strict=True))
-    # Each document as its GET shows it: with inherited values, and its lineage where the
-    # collection's schema shows it.
+    return json_response({"data": await _shown(space, matched, docs)})
+
+
+async def _shown(
+    space: Space, matched: list[tuple[Endpoint, str]], docs: list[StoredDocument]
+) -> list[dict[str, Any]]:
+    """Each document as its GET shows it (inherited values, and its lineage where the
+    collection's schema shows it), tagged with its collection."""
+    by_collection = {collection: endpoint for endpoint, collection in matched}
     family = any(shows_lineage(endpoint.response_info) for endpoint, _ in matched)
     bodies = await space.documents.resolve(docs, family=family)
     data: list[dict[str, Any]] = []
@@ -135,7 +141,7 @@ async def read_collections(request: Request, mount: MountedSpace) -> Response:
         shown = render(doc, info, dynamic=dynamic, body=body, lineage=lineage)
         shown["$collection"] = "/" + doc.collection
         data.append(shown)
-    return json_response({"data": data})
+    return data
 
 
 def _sort(text: Any) -> tuple[ast.SortKey, ...]:

@@ -22,6 +22,9 @@ export class Datastore {
     if (!settings || !settings.serviceURL) throw new Error("serviceURL is required");
     this.settings = { ...settings, serviceURL: settings.serviceURL.replace(/\/+$/, "") };
     this.token = null;
+    // Read-your-writes with a read replica: the last write's X-Datastore-Consistency,
+    // sent back with every later request.
+    this.consistency = null;
   }
 
   get usesTokens() {
@@ -52,6 +55,7 @@ export class Datastore {
     }
     const sent = { ...(headers || {}) };
     if (this.token) sent.Authorization = `Bearer ${this.token}`;
+    if (this.consistency) sent["X-Datastore-Consistency"] = this.consistency;
     if (body !== undefined) sent["Content-Type"] = "application/json";
     const response = await fetch(url, {
       method,
@@ -62,6 +66,8 @@ export class Datastore {
       this.token = null; // expired or revoked: fetch a new token once, then try again
       return this.request(method, path, { body, params, headers }, false);
     }
+    const consistency = response.headers.get("X-Datastore-Consistency");
+    if (consistency) this.consistency = consistency;
     if (!response.ok) throw new DatastoreError(response.status, await problemOf(response));
     if (response.status === 204) return null;
     const text = await response.text();
@@ -154,6 +160,89 @@ export class Collection {
 
   add(body) {
     return this.datastore.request("POST", this.path, { body });
+  }
+
+  /**
+   * Live changes: callback({id, event, data}) for each change of this collection the caller may
+   * read (event: created / updated / deleted; data: the document as GET shows it, {id} for a
+   * deletion). Server-Sent Events read with fetch (so the token goes in a header), reconnecting
+   * with the last id after a drop or an expired token. Returns the unsubscribe function.
+   * @param {(change: {id: string, event: string, data: object}) => void} callback
+   * @param {{filters?: string, q?: object, since?: string, onError?: (e: Error) => void}} options
+   */
+  subscribe(callback, options = {}) {
+    const stop = new AbortController();
+    const params = { filters: options.filters ?? this.options.filters, since: options.since };
+    if (options.q) params.q = JSON.stringify(options.q);
+    follow(this.datastore, this.path + "/_changes", params, callback, options, stop.signal);
+    return () => stop.abort();
+  }
+}
+
+async function follow(datastore, path, params, callback, options, signal) {
+  let last = params.since;
+  let delay = 1000;
+  while (!signal.aborted) {
+    try {
+      if (datastore.usesTokens && !datastore.token) await datastore.fetchToken();
+      const url = new URL(datastore.settings.serviceURL + path);
+      for (const [key, value] of Object.entries(params)) {
+        if (value !== undefined && value !== null && key !== "since") url.searchParams.set(key, value);
+      }
+      const headers = { Accept: "text/event-stream" };
+      if (datastore.token) headers.Authorization = `Bearer ${datastore.token}`;
+      if (last) headers["Last-Event-ID"] = last;
+      const response = await fetch(url, { headers, signal });
+      if (response.status === 401 && datastore.usesTokens) {
+        datastore.token = null; // expired: a new token, then reconnect from the last id
+        continue;
+      }
+      if (!response.ok) throw new DatastoreError(response.status, await problemOf(response));
+      delay = 1000;
+      for await (const event of events(response.body, signal)) {
+        if (event.retry) delay = event.retry;
+        if (!event.event) continue;
+        last = event.id;
+        callback({ id: event.id, event: event.event, data: JSON.parse(event.data) });
+      }
+      if (datastore.usesTokens) datastore.token = null; // the stream ends when the token expires
+    } catch (error) {
+      if (signal.aborted) return;
+      if (options.onError) options.onError(error);
+      if (error instanceof DatastoreError && error.status < 500 && error.status !== 401) return;
+    }
+    if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+async function* events(body, signal) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    while (!signal.aborted) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = { data: "" };
+        for (const line of block.split("\n")) {
+          if (!line || line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const name = colon < 0 ? line : line.slice(0, colon);
+          const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (name === "data") event.data += (event.data ? "\n" : "") + value;
+          else if (name === "retry") event.retry = Number(value);
+          else event[name] = value;
+        }
+        yield event;
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 

@@ -83,11 +83,22 @@ def _dumps(value: Any) -> str:
 class AsyncStore:
     """Pools of autocommit connections, one per running event loop."""
 
-    def __init__(self, conninfo: str, *, pool_size: int, options: str) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        pool_size: int,
+        options: str,
+        prepare_threshold: int | None = 5,
+    ) -> None:
         self.conninfo = conninfo
         self.pool_size = pool_size
         self.options = options
-        """libpq ``options`` of every connection (``Database`` sets the session's settings)."""
+        """libpq ``options`` of every connection (``Database`` sets the session's settings;
+        none behind a transaction pooler, ``storage/pooler.py``)."""
+        self.prepare_threshold = prepare_threshold
+        """psycopg prepares a statement on this run on a connection (None: never, behind a
+        transaction pooler)."""
         self.wait_seconds = WAIT_SECONDS
         self.templates = Templates(_DIALECT)
         self._suspect_until = 0.0
@@ -98,7 +109,7 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         if loop in self._pools:
             return self._pools[loop]
-        kwargs: dict[str, Any] = {"autocommit": True}
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": self.prepare_threshold}
         if self.options:
             kwargs["options"] = self.options
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -151,8 +162,9 @@ class AsyncStore:
         """A connection of its own for a loop the app's lifespan did not open a pool in (a
         request driven by hand, or an app run without its lifespan): a pool there would
         outlive the loop, its connections never closed."""
+        settings: dict[str, Any] = {"options": self.options} if self.options else {}
         conn = await psycopg.AsyncConnection.connect(
-            self.conninfo, autocommit=True, options=self.options
+            self.conninfo, autocommit=True, prepare_threshold=self.prepare_threshold, **settings
         )
         async with conn:
             await _configure(conn)

@@ -629,9 +629,9 @@ def effective_body(dialect: str) -> ColumnElement[Any]:
         chain = (
             sa.select(entry.c.key, entry.c.value, lineage.c.depth)
             .select_from(lineage)
-            .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
+            .join(ancestor, _lineage_ancestor(ancestor, lineage))
             .join(entry, sa.true())
-            .where(lineage.c.descendant_pk == documents.c.pk)
+            .where(_lineage_of_document(lineage, documents))
             .correlate(documents)
             .union_all(sa.select(own.c.key, own.c.value, sa.literal(0)).correlate(documents))
             .subquery("chain")
@@ -657,13 +657,24 @@ def effective_body(dialect: str) -> ColumnElement[Any]:
         inherited = (
             sa.select(sa.func.json_inherit(ancestor.c.body, lineage.c.depth))
             .select_from(lineage)
-            .join(ancestor, ancestor.c.pk == lineage.c.ancestor_pk)
-            .where(lineage.c.descendant_pk == documents.c.pk)
+            .join(ancestor, _lineage_ancestor(ancestor, lineage))
+            .where(_lineage_of_document(lineage, documents))
             .correlate(documents)
             .scalar_subquery()
         )
         merged = sa.func.json_overlay(documents.c.body, inherited)
     return sa.case((documents.c.extends.is_(None), documents.c.body), else_=merged)
+
+
+def _lineage_ancestor(ancestor: Any, lineage: Any) -> ColumnElement[bool]:
+    """An ancestor joined to its lineage row; the space too, so that under Citus
+    (distributed by space) the join stays on one shard."""
+    return sa.and_(ancestor.c.pk == lineage.c.ancestor_pk, ancestor.c.space == lineage.c.space)
+
+
+def _lineage_of_document(lineage: Any, documents: Any) -> ColumnElement[bool]:
+    """The lineage rows of the outer query's document (same pk and space)."""
+    return sa.and_(lineage.c.descendant_pk == documents.c.pk, lineage.c.space == documents.c.space)
 
 
 _COMPILERS: dict[tuple[bytes, bool, str, frozenset[tuple[str, ...]]], Compiler] = {}

@@ -101,10 +101,14 @@ def check_connection(db: Database) -> None:
         ) from None
 
 
-def open_database(url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> Database:
+def open_database(
+    url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0, pooler: str = ""
+) -> Database:
     """A ``Database`` for the URL, checked to be reachable; raises DatabaseUnavailable."""
     parse_url(url)
-    db = Database(url, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms)
+    db = Database(
+        url, pool_size=pool_size, statement_timeout_ms=statement_timeout_ms, pooler=pooler
+    )
     try:
         check_connection(db)
     except DatabaseUnavailable:

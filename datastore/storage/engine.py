@@ -22,6 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from datastore.storage.dialects.sqlite import register as register_sqlite_functions
+from datastore.storage.pooler import NO_POOLER, TRANSACTION_POOLER, set_local_per_transaction
+from datastore.storage.replica import ROUTE, Replica, current_lsn
 
 if TYPE_CHECKING:
     from datastore.storage.async_store import AsyncStore
@@ -54,19 +56,39 @@ class Database:
     only reads. Both commit on success and roll back on any error.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, statement_timeout_ms: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        statement_timeout_ms: int = 0,
+        pooler: str = NO_POOLER,
+        read_url: str = "",
+    ) -> None:
         self.url = normalise_url(url)
-        self.engine: Engine = _create_engine(self.url, pool_size, statement_timeout_ms)
+        self.pooler = pooler
+        """``transaction`` behind a transaction-mode pooler such as PgBouncer (``pooler.py``)."""
+        self.engine: Engine = _create_engine(self.url, pool_size, statement_timeout_ms, pooler)
         self.dialect: str = self.engine.dialect.name
         # PostgreSQL reads run in autocommit: no BEGIN and ROLLBACK round trips. Under READ
         # COMMITTED every statement takes its own snapshot inside a transaction too, so a
-        # read sees exactly what it saw before.
+        # read sees exactly what it saw before. Behind a transaction pooler a read is a
+        # transaction: its session settings are SET LOCAL, which autocommit would drop.
         self._read_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.dialect == "postgresql"
+            if self.dialect == "postgresql" and pooler == NO_POOLER
             else self.engine
         )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.replica: Replica | None = None
+        """The read replica (``read_database``): ``read()`` inside a request that may read
+        from it (``storage/replica.py``)."""
+        if read_url:
+            self.replica = Replica(
+                normalise_url(read_url),
+                pool_size=pool_size,
+                statement_timeout_ms=statement_timeout_ms,
+            )
         self.async_store: AsyncStore | None = None
         """Async single-document reads (PostgreSQL); see ``storage/async_store.py``."""
         if self.dialect == "postgresql":
@@ -76,7 +98,10 @@ class Database:
             self.async_store = AsyncStore(
                 conninfo.render_as_string(hide_password=False),
                 pool_size=pool_size,
-                options=session_options(statement_timeout_ms),
+                options=""
+                if pooler == TRANSACTION_POOLER
+                else session_options(statement_timeout_ms),
+                prepare_threshold=None if pooler == TRANSACTION_POOLER else 5,
             )
 
     @property
@@ -131,7 +156,16 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading: a read transaction (one snapshot) on SQLite; on
-        PostgreSQL autocommit statements, each with its own snapshot as under READ COMMITTED."""
+        PostgreSQL autocommit statements, each with its own snapshot as under READ COMMITTED;
+        on the replica when there is one, the request may read from it, and it has replayed
+        the request's consistency token (``storage/replica.py``)."""
+        route = ROUTE.get()
+        if self.replica is not None and route is not None:
+            replica = self.replica.checkout(route)
+            if replica is not None:
+                with replica:
+                    yield replica
+                return
         if self.dialect != "sqlite":
             with self._read_engine.connect() as conn:
                 yield conn
@@ -143,9 +177,16 @@ class Database:
             finally:
                 conn.rollback()
 
+    def current_lsn(self) -> str:
+        """The primary's WAL position now (PostgreSQL): a write's consistency token."""
+        with self.engine.connect() as conn:
+            return current_lsn(conn)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 BUSY_TIMEOUT_MS = 30_000
@@ -185,7 +226,7 @@ def session_options(statement_timeout_ms: int) -> str:
     return " ".join(options)
 
 
-def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engine:
+def _create_engine(url: str, pool_size: int, statement_timeout_ms: int, pooler: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
@@ -195,7 +236,14 @@ def _create_engine(url: str, pool_size: int, statement_timeout_ms: int) -> Engin
         )
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {"options": session_options(statement_timeout_ms)}
+    if pooler == TRANSACTION_POOLER:
+        engine = _postgresql_engine(url, pool_size, {"prepare_threshold": None})
+        set_local_per_transaction(engine, statement_timeout_ms)
+        return engine
+    return _postgresql_engine(url, pool_size, {"options": session_options(statement_timeout_ms)})
+
+
+def _postgresql_engine(url: str, pool_size: int, connect_args: dict[str, Any]) -> Engine:
     return sa.create_engine(
         url,
         json_serializer=_json_dumps,

@@ -136,7 +136,7 @@ class JobStore:
             if job.status == RUNNING and job.attempts >= job.max_attempts:
                 self._update(
                     conn,
-                    job.id,
+                    job,
                     now,
                     status=DEAD,
                     locked_until=None,
@@ -147,7 +147,7 @@ class JobStore:
                 continue
             self._update(
                 conn,
-                job.id,
+                job,
                 now,
                 status=RUNNING,
                 attempts=job.attempts + 1,
@@ -209,6 +209,7 @@ class JobStore:
         result = conn.execute(
             sa.update(t)
             .where(
+                t.c.space == job.space,
                 t.c.id == job.id,
                 t.c.status == RUNNING,
                 t.c.locked_by == worker[:200],
@@ -218,5 +219,9 @@ class JobStore:
         )
         return bool(result.rowcount)
 
-    def _update(self, conn: Connection, job_id: str, now: datetime, **values: Any) -> None:
-        conn.execute(sa.update(t).where(t.c.id == job_id).values(updated_at=now, **values))
+    def _update(self, conn: Connection, job: Job, now: datetime, **values: Any) -> None:
+        conn.execute(
+            sa.update(t)
+            .where(t.c.space == job.space, t.c.id == job.id)
+            .values(updated_at=now, **values)
+        )

@@ -6,6 +6,10 @@ query each. Re-parenting a document moves its whole subtree: the rows linking th
 old ancestors are deleted, and every (new ancestor, subtree member) pair is inserted with the
 summed depth. Rows go away with their documents (foreign keys cascade).
 
+Every row carries the space of its documents, and every statement filters by it (with the
+documents it joins): under Citus, distributed by ``space``, each one runs on one shard
+(``docs/deploy.md``; ``tests/support/citus_audit.py`` checks).
+
 Lineage changes of a space are serialised (a transaction-level advisory lock on PostgreSQL; the
 single writer on SQLite), so two concurrent re-parentings can never build a cycle together.
 """
@@ -28,7 +32,20 @@ def _path(row: Any) -> str:
 
 
 class LineageStore:
-    """Closure-table statements (each takes the caller's transaction)."""
+    """Closure-table statements of one space (each takes the caller's transaction).
+    ``space=None`` reads across every space: maintenance only (``storage/scan.py``)."""
+
+    def __init__(self, space: str | None) -> None:
+        self.space = space
+
+    def _own(self) -> list[sa.ColumnElement[bool]]:
+        """The rows of this space (none when reading across spaces)."""
+        return [] if self.space is None else [t.c.space == self.space]
+
+    @staticmethod
+    def _joined(pk: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """A document joined to its lineage rows: same pk, same space (co-located)."""
+        return sa.and_(d.c.pk == pk, d.c.space == t.c.space)
 
     def lock(self, conn: Connection, space: str) -> None:
         """Serialise lineage changes of one space until the transaction ends."""
@@ -40,23 +57,25 @@ class LineageStore:
         """(pk, depth, path) of every ancestor, nearest first."""
         rows = conn.execute(
             sa.select(t.c.ancestor_pk, t.c.depth, d.c.collection, d.c.doc_id)
-            .join(d, d.c.pk == t.c.ancestor_pk)
-            .where(t.c.descendant_pk == pk)
+            .join(d, self._joined(t.c.ancestor_pk))
+            .where(*self._own(), t.c.descendant_pk == pk)
             .order_by(t.c.depth)
         )
         return [(r.ancestor_pk, r.depth, _path(r)) for r in rows]
 
     def descendants(self, conn: Connection, pk: int) -> list[tuple[int, int]]:
         """(pk, depth) of every descendant."""
-        rows = conn.execute(sa.select(t.c.descendant_pk, t.c.depth).where(t.c.ancestor_pk == pk))
+        rows = conn.execute(
+            sa.select(t.c.descendant_pk, t.c.depth).where(*self._own(), t.c.ancestor_pk == pk)
+        )
         return [(r.descendant_pk, r.depth) for r in rows]
 
     def children(self, conn: Connection, pk: int) -> list[tuple[int, str]]:
         """(pk, path) of the documents that extend this one directly, by path."""
         rows = conn.execute(
             sa.select(t.c.descendant_pk, d.c.collection, d.c.doc_id)
-            .join(d, d.c.pk == t.c.descendant_pk)
-            .where(t.c.ancestor_pk == pk, t.c.depth == 1)
+            .join(d, self._joined(t.c.descendant_pk))
+            .where(*self._own(), t.c.ancestor_pk == pk, t.c.depth == 1)
         )
         return sorted(((r.descendant_pk, _path(r)) for r in rows), key=lambda x: x[1])
 
@@ -65,13 +84,15 @@ class LineageStore:
         subtree = [(pk, 0), *self.descendants(conn, pk)]
         members = [member for member, _ in subtree]
         conn.execute(
-            sa.delete(t).where(t.c.descendant_pk.in_(members), t.c.ancestor_pk.not_in(members))
+            sa.delete(t).where(
+                *self._own(), t.c.descendant_pk.in_(members), t.c.ancestor_pk.not_in(members)
+            )
         )
         if parent_pk is None:
             return
         uppers = [(parent_pk, 0)] + [(a, depth) for a, depth, _ in self.ancestors(conn, parent_pk)]
         rows = [
-            {"ancestor_pk": a, "descendant_pk": s, "depth": da + ds + 1}
+            {"space": self.space, "ancestor_pk": a, "descendant_pk": s, "depth": da + ds + 1}
             for a, da in uppers
             for s, ds in subtree
         ]
@@ -85,8 +106,8 @@ class LineageStore:
             return {}
         rows = conn.execute(
             sa.select(t.c.descendant_pk, t.c.depth, d.c.body)
-            .join(d, d.c.pk == t.c.ancestor_pk)
-            .where(t.c.descendant_pk.in_(list(pks)))
+            .join(d, self._joined(t.c.ancestor_pk))
+            .where(*self._own(), t.c.descendant_pk.in_(list(pks)))
             .order_by(t.c.descendant_pk, t.c.depth)
         )
         found: dict[int, list[dict[str, Any]]] = {}
@@ -105,16 +126,16 @@ class LineageStore:
             return out
         up = conn.execute(
             sa.select(t.c.descendant_pk, t.c.depth, d.c.collection, d.c.doc_id)
-            .join(d, d.c.pk == t.c.ancestor_pk)
-            .where(t.c.descendant_pk.in_(keys))
+            .join(d, self._joined(t.c.ancestor_pk))
+            .where(*self._own(), t.c.descendant_pk.in_(keys))
             .order_by(t.c.descendant_pk, t.c.depth)
         )
         for row in up:
             out[row.descendant_pk][0].append(_path(row))
         down = conn.execute(
             sa.select(t.c.ancestor_pk, t.c.depth, d.c.collection, d.c.doc_id)
-            .join(d, d.c.pk == t.c.descendant_pk)
-            .where(t.c.ancestor_pk.in_(keys))
+            .join(d, self._joined(t.c.descendant_pk))
+            .where(*self._own(), t.c.ancestor_pk.in_(keys))
         )
         for row in down:
             if row.depth == 1:

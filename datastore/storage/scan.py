@@ -63,7 +63,7 @@ def scan_documents(
     batch: int = BATCH,
 ) -> Iterator[list[ScannedDocument]]:
     """Every document (of a space, of one collection path) in creation order, in batches."""
-    lineage = LineageStore()
+    lineage = LineageStore(space)
     last = 0
     columns = (t.c.pk, t.c.space, t.c.collection, t.c.doc_id, t.c.body, t.c.extends)
     while True:

@@ -119,9 +119,11 @@ lineage = sa.Table(
         primary_key=True,
     ),
     sa.Column("depth", sa.Integer(), nullable=False),
+    sa.Column("space", sa.String(200), nullable=False),
     sa.Index("ix_document_lineage_descendant", "descendant_pk", "depth"),
 )
-"""The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1."""
+"""The ``$extends`` closure table: one row per (ancestor, descendant) pair, depth >= 1; both
+documents are of ``space`` (the distribution column under Citus)."""
 
 keyvalues = sa.Table(
     "keyvalues",
@@ -182,3 +184,30 @@ served_blueprints = sa.Table(
 )
 """Each distinct blueprint a space was served with (bundled YAML text, by SHA-256), so
 ``datastore diff --against-database`` compares with what a database last ran."""
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("space", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), primary_key=True),
+    sa.Column("collection", sa.String(2000), nullable=False),
+    sa.Column("doc_id", sa.String(1000), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("at_ms", sa.BigInteger(), nullable=False),
+    sa.Column("old", JSONBody, nullable=True),
+    sa.Index("ix_changes_at_ms", "at_ms"),
+)
+"""The change log, written by triggers on ``documents`` in the writing transaction (migration
+0006): one row per inserted (``created``), updated or deleted document, numbered per space
+without gaps; ``at_ms`` is the time in milliseconds since the epoch; ``old`` holds a deleted
+document's row (``pk``, ``body``, ``extends``, ``created_at``, ``updated_at``, ``version``)."""
+
+change_spaces = sa.Table(
+    "change_spaces",
+    metadata,
+    sa.Column("space", sa.String(200), primary_key=True),
+    sa.Column("head", sa.BigInteger(), nullable=False),
+    sa.Column("pruned_through", sa.BigInteger(), nullable=False),
+)
+"""Per space: the last change number given out (``head``; its row lock orders the log on
+PostgreSQL) and the last number retention removed (a cursor below it has missed changes)."""

@@ -13,6 +13,7 @@ from datastore.auth.acl import (
     AclContext,
     AclSyntaxError,
     check_rule,
+    decided_without_caller,
     evaluate,
     parse_rule,
     references,
@@ -182,3 +183,25 @@ def test_query_agrees_with_evaluate(
     node = to_query(rule, AclContext(claims=jwt))
     sources = {"$id": "d1", "$createdDatetime": CREATED, "$extends": None}
     assert matches(node, document, sources) is expected, (text, node)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=rules, document=documents, jwt=claims)
+def test_a_decision_without_the_caller_holds_for_every_caller(
+    text: str, document: dict[str, Any], jwt: dict[str, Any]
+) -> None:
+    """The change feed decides once per change for all subscribers when the claims do not
+    matter (``decided_without_caller``): that decision must be ``evaluate``'s for any claims."""
+    rule = parse_rule(text)
+    decided = decided_without_caller(rule, AclContext(document=document))
+    for caller in (jwt, {}, None):
+        answer = evaluate(rule, AclContext(claims=caller, document=document))
+        assert decided is None or decided is answer, (text, caller)
+
+
+def test_a_decision_without_the_caller() -> None:
+    rule = parse_rule("document.published === true || jwt.sub === document.ownerId")
+    assert decided_without_caller(rule, AclContext(document={"published": True})) is True
+    assert decided_without_caller(rule, AclContext(document={"published": False})) is None
+    owner = parse_rule("jwt.sub === document.ownerId && document.locked !== true")
+    assert decided_without_caller(owner, AclContext(document={"locked": True})) is False

@@ -16,6 +16,8 @@ from datastore.storage.engine import Database
 from tests.http.test_documents import problem
 from tests.support.client import CheckedClient, serve
 
+pytestmark = pytest.mark.citus_audit
+
 SECRET = "multi-user-test-secret-0123456789"
 
 

@@ -9,6 +9,8 @@ from datastore.storage.engine import Database
 from tests.http.test_documents import EVENT, problem, reasons
 from tests.support.client import CheckedClient, serve
 
+pytestmark = pytest.mark.citus_audit
+
 
 def count(events: CheckedClient) -> int:
     return len(events.get("/events").json())

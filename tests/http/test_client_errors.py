@@ -29,6 +29,8 @@ from tests.http.test_documents import EVENT, problem, reasons
 from tests.http.test_querying import Keyed
 from tests.support.client import BLUEPRINTS, CheckedClient, serve
 
+pytestmark = pytest.mark.citus_audit
+
 
 @pytest.fixture
 def seed(database: Database, space: str) -> Iterator[Keyed]:

@@ -12,6 +12,8 @@ from tests.http.test_documents import problem
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
+
 
 @pytest.fixture
 def api(database: Database, space: str) -> Iterator[Keyed]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from datastore.app import create_app, serve_blueprint_file
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
 from tests.support.live import live_server
+
+pytestmark = pytest.mark.citus_audit
 
 NOTES = {
     "openapi": "3.0.3",
@@ -36,6 +39,7 @@ NOTES = {
 }
 
 
+@pytest.mark.pgbouncer
 def test_concurrent_patches_of_different_fields_lose_nothing(
     database: Database, space: str
 ) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from datastore.storage.engine import Database
 from tests.support.client import CheckedClient, serve
+
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
 
 EVENT = {"name": "Gig", "eventDate": "2026-12-01T20:00:00Z"}
 

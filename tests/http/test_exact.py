@@ -15,6 +15,8 @@ from tests.http.test_documents import reasons
 from tests.http.test_querying import Keyed
 from tests.support.client import serve
 
+pytestmark = pytest.mark.citus_audit
+
 BIG = 2**63 - 1
 
 

@@ -16,6 +16,8 @@ from tests.http.test_documents import EVENT, problem, reasons
 from tests.support.client import BLUEPRINTS, CheckedClient, serve
 from tests.support.live import live_server
 
+pytestmark = pytest.mark.citus_audit
+
 
 @pytest.fixture
 def events(database: Database, space: str) -> Iterator[CheckedClient]:

@@ -19,6 +19,8 @@ from tests.http.test_documents import problem, reasons
 from tests.support.client import CheckedClient, serve
 from tests.support.live import live_server
 
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
+
 
 def _op(method_body: dict[str, Any]) -> dict[str, Any]:
     return {"x-datastore-acl": "public", **method_body}

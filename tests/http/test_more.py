@@ -17,6 +17,8 @@ from tests.http.test_access import SECRET, auth
 from tests.http.test_documents import EVENT, reasons
 from tests.support.client import BLUEPRINTS, serve
 
+pytestmark = pytest.mark.citus_audit
+
 
 def test_multi_collection_read(database: Database, space: str) -> None:
     with serve(database, space, "events.yaml") as events:

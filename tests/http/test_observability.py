@@ -14,6 +14,8 @@ from datastore.storage.engine import Database
 from tests.http.test_documents import EVENT
 from tests.support.client import BLUEPRINTS
 
+pytestmark = pytest.mark.citus_audit
+
 
 def app_for(
     database: Database, space: str, name: str = "events.yaml", **settings: object

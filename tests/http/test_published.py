@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from datastore.app import create_app, serve_blueprint_file
@@ -14,6 +15,8 @@ from datastore.blueprint.loader import load_blueprint
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
+
+pytestmark = pytest.mark.citus_audit
 
 
 def published(database: Database, space: str, name: str, **settings: Any) -> dict[str, Any]:
@@ -56,11 +59,18 @@ def test_error_statuses_per_operation(database: Database, space: str) -> None:
     assert codes(document, "/events/{eventid}", "get") == {
         "200", "304", "400", "401", "404", "503"
     }  # fmt: skip
+    # PUT /events/_changes reaches the change feed's template, which has no PUT (405).
     assert codes(document, "/events/{eventid}", "put") == {
-        "200", "201", "400", "401", "409", "412", "413", "415", "503"
+        "200", "201", "400", "401", "405", "409", "412", "413", "415", "503"
     }  # fmt: skip
     assert codes(document, "/events/{eventid}/comments/{commentid}", "put") == {
-        "201", "400", "401", "404", "409", "412", "413", "415", "503"
+        "201", "400", "401", "404", "405", "409", "412", "413", "415", "503"
+    }  # fmt: skip
+    assert codes(document, "/events/_changes", "get") == {
+        "200", "400", "401", "410", "503"
+    }  # fmt: skip
+    assert codes(document, "/events/{eventid}/comments/_changes", "get") == {
+        "200", "400", "401", "404", "410", "503"
     }  # fmt: skip
     assert codes(document, "/events/{eventid}/comments", "get") == {
         "200", "400", "401", "404", "503"

@@ -150,6 +150,17 @@ def test_listings_publish_every_query_parameter(quiet_database: Database) -> Non
         # the seed's q is a free string; published as the JSON it must be, its words kept
         assert "schema" not in params["q"] and "content" in params["q"]
     assert "keyspace" in _params(seed["paths"]["/keyv/{key}"]["get"])
+    # the change feed of each collection with a document GET (docs/changes.md)
+    feed = _params(document["paths"]["/events/_changes"]["get"])
+    assert set(feed) == {"q", "filters", "since", "wait", "limit", "Last-Event-ID"}
+    assert feed["Last-Event-ID"]["in"] == "header"
+    assert feed["since"]["schema"]["pattern"] == "^[0-9]{1,18}$"
+    assert (feed["limit"]["schema"]["minimum"], feed["limit"]["schema"]["maximum"]) == (1, 500)
+    assert feed["wait"]["schema"]["maximum"] == 30
+    answers = document["paths"]["/events/_changes"]["get"]["responses"]
+    assert set(answers["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert "410" in answers
+    assert "/{collection}/_changes" in seed["paths"] and "/keyv/_changes" not in seed["paths"]
 
 
 def test_every_error_answer_is_a_problem(quiet_database: Database) -> None:

@@ -18,6 +18,8 @@ from tests.http.test_documents import EVENT, reasons
 from tests.support.client import BLUEPRINTS, CheckedClient, serve
 from tests.support.live import live_server
 
+pytestmark = [pytest.mark.pgbouncer, pytest.mark.citus_audit]
+
 PETS = [
     {"name": "Polly", "type": "Bird", "age": 3, "tags": ["loud", "green"]},
     {"name": "Rex", "type": "Dog", "age": 7, "tags": ["loud"], "deleted": True},

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,8 @@ from datastore.storage.engine import Database
 from datastore.storage.lineage import LineageStore
 from datastore.storage.tables import documents
 from tests.support.client import CheckedClient, serve
+
+pytestmark = pytest.mark.citus_audit
 
 SECRET = "rule-parity-secret-0123456789abcdef"
 NOW = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
@@ -397,7 +400,7 @@ def _store(
     database: Database, docs: list[dict[str, Any]], parent_list: list[int], inherits: bool
 ) -> tuple[str, list[StoredDocument]]:
     space = f"r{uuid.uuid4().hex[:12]}"
-    store, lineage = DocumentStore(), LineageStore()
+    store, lineage = DocumentStore(), LineageStore(space)
     stored: list[StoredDocument] = []
     with database.write() as conn:
         for index, body in enumerate(docs):

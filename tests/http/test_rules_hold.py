@@ -16,6 +16,8 @@ from datastore.auth.credentials import mint_token
 from datastore.storage.engine import Database
 from tests.support.client import CheckedClient, serve
 
+pytestmark = pytest.mark.citus_audit
+
 SECRET = "rules-hold-test-secret-0123456789abcdef"
 OWNER = "jwt.sub === document.ownerId"
 WRITE = f"jwt.isAdmin === true || ({OWNER} && !(document.locked === true))"

@@ -6,6 +6,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -13,6 +14,8 @@ from datastore.storage.engine import Database
 from datastore.storage.tables import documents
 from tests.http.test_documents import EVENT, problem
 from tests.support.client import BLUEPRINTS, CheckedClient, serve
+
+pytestmark = pytest.mark.citus_audit
 
 NOTES: dict[str, Any] = {
     "openapi": "3.1.0",

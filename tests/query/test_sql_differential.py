@@ -417,7 +417,7 @@ def test_filters_see_inherited_values(
     from datastore.storage.lineage import LineageStore
 
     space = f"h{uuid.uuid4().hex[:10]}"
-    store, lineage = DocumentStore(), LineageStore()
+    store, lineage = DocumentStore(), LineageStore(space)
     # Document i may extend an earlier one (no cycles by construction).
     parent_of = {i: parents[i] for i in range(len(docs)) if 0 <= parents[i] < i}
     with database.write() as conn:

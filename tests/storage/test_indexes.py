@@ -89,6 +89,7 @@ def test_indexed_queries_use_the_indexes(own_database: Database, space: str) -> 
     assert "ix_documents_body_gin" in equal, equal
 
 
+@pytest.mark.pgbouncer
 def test_equality_on_indexed_fields_agrees_with_containment(database: Database, space: str) -> None:
     """On fields with an expression index, equality compiles to that expression (plus the
     array branch) instead of GIN containment: the same documents must match, as the
@@ -313,6 +314,7 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+@pytest.mark.pgbouncer
 def test_ranges_on_indexed_fields_agree_with_the_reference(database: Database, space: str) -> None:
     """Ranges on an indexed field are an exclusive OR too (the typed view, or an array with an
     element in range), run as a union in listings: the same documents as the reference

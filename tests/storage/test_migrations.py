@@ -95,3 +95,38 @@ def test_workers_starting_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
         assert set(index_names(specs)) <= names
     finally:
         db.dispose()
+
+
+def test_lineage_rows_of_an_older_version_get_their_space(empty_url: str) -> None:
+    """0006 adds ``space`` to the lineage table: rows written before it take their
+    descendant's space."""
+    db = Database(empty_url)
+    try:
+        migrate.upgrade(db, "0005_served_blueprints")
+        with db.write() as conn:
+            for doc_id, space in (("a", "s1"), ("b", "s1"), ("c", "s2"), ("d", "s2")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO documents (space, collection, doc_id, body, created_at,"
+                        " updated_at, version) VALUES (:s, 'c', :d, '{}', :t, :t, 1)"
+                    ),
+                    {"s": space, "d": doc_id, "t": "2026-01-01T00:00:00+00:00"},
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO document_lineage (ancestor_pk, descendant_pk, depth)"
+                    " SELECT a.pk, d.pk, 1 FROM documents a, documents d"
+                    " WHERE (a.doc_id, d.doc_id) IN (('a', 'b'), ('c', 'd'))"
+                )
+            )
+        migrate.upgrade(db)
+        with db.read() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT d.doc_id, l.space FROM document_lineage l"
+                    " JOIN documents d ON d.pk = l.descendant_pk ORDER BY d.doc_id"
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [("b", "s1"), ("d", "s2")]
+    finally:
+        db.dispose()

@@ -1,0 +1,292 @@
+"""Live changes on PostgreSQL: 1,000 SSE subscribers on one worker (issue 21's targets).
+
+    python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10]
+
+One uvicorn worker (a subprocess, ``datastore.asgi:application``) serves
+``blueprints/multi-user.yaml``; every subscriber has its own token, so each change is checked
+against its document GET rule per subscriber. It measures:
+
+1. write throughput (POST /posts, 8 concurrent writers) with no subscriber attached;
+2. the worker's memory per idle subscriber (RSS growth over N idle streams / N);
+3. delivery latency: for each of ``--writes`` writes, spaced apart, the time from sending the
+   POST to each subscriber receiving its event (p50 / p99 / max over every pair);
+4. write throughput again with the N subscribers attached (each write then fans out to all).
+
+The client (subscribers and writers) runs in this process on the same 2-core machine as the
+server and PostgreSQL, so every figure is noisy and pessimistic; compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import ADMIN, fresh_database
+from datastore.auth.credentials import mint_token
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-changes-secret-0123456789abcdef"
+TITLE = re.compile(rb'"title":"(w[0-9]+)"')
+WRITERS = 8
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    """One uvicorn worker serving multi-user.yaml on ``port``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATASTORE_BLUEPRINT": str(ROOT / "blueprints" / "multi-user.yaml"),
+        "DATASTORE_DATABASE_URL": url,
+        "DATASTORE_JWT_SECRET": SECRET,
+        "DATASTORE_LOG_LEVEL": "warning",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "datastore.cli", "migrate"], env=env, check=True, capture_output=True
+    )
+    profile = os.environ.get("BENCH_PROFILE")  # a file: the server runs under cProfile
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            *prefix,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "datastore.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/__health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not start")
+
+
+def rss_kb(pid: int) -> int:
+    """The resident memory of a process, in KB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class Subscriber:
+    """One SSE connection over a raw socket: when each write's event arrived."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+        self.arrivals: dict[bytes, float] = {}
+        self.timing = True
+        """Whether to look into what arrives (off while measuring throughput: reading and
+        dropping keeps this client's CPU, which shares the machine, out of the way)."""
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        request = (
+            "GET /posts/_changes HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n"
+            f"Authorization: Bearer {self.token}\r\n\r\n"
+        )
+        writer.write(request.encode())
+        await writer.drain()
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                if not self.timing:
+                    continue
+                now = time.monotonic()
+                if not self.ready.is_set() and b"retry:" in chunk:
+                    self.ready.set()
+                for title in TITLE.findall(chunk):
+                    self.arrivals.setdefault(title, now)
+        finally:
+            writer.close()
+
+
+async def write_one(client: httpx.AsyncClient, title: str, token: str) -> float:
+    """POST one published post; when it was sent."""
+    sent = time.monotonic()
+    body = {"ownerId": "writer", "title": title, "published": True}
+    response = await client.post("/posts", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    return sent
+
+
+async def throughput(port: int, seconds: float, token: str, prefix: str) -> float:
+    """Writes per second of ``WRITERS`` concurrent writers for ``seconds``."""
+    done = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=WRITERS)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
+
+        async def writer(n: int) -> None:
+            nonlocal done
+            i = 0
+            while time.perf_counter() < stop:
+                await write_one(client, f"{prefix}{n}x{i}", token)
+                done += 1
+                i += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(writer(n) for n in range(WRITERS)))
+        return done / (time.perf_counter() - start)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _write_for(args: tuple[int, float, str, str]) -> float:
+    port, seconds, token, prefix = args
+    return asyncio.run(throughput(port, seconds, token, prefix))
+
+
+def _spaced_writes(args: tuple[int, int, str]) -> dict[bytes, float]:
+    port, writes, token = args
+
+    async def run() -> dict[bytes, float]:
+        sent: dict[bytes, float] = {}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for n in range(writes):
+                title = f"w{n}"
+                sent[title.encode()] = await write_one(client, title, token)
+                await asyncio.sleep(0.3)
+        return sent
+
+    return asyncio.run(run())
+
+
+async def in_process(function: Any, *args: Any) -> Any:
+    """``function(args)`` in a child process (writers apart from the subscribers' loop)."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return await loop.run_in_executor(pool, function, args)
+
+
+async def timed_writes(
+    port: int, pid: int, seconds: float, token: str, prefix: str
+) -> tuple[float, float]:
+    """(writes per second, server CPU milliseconds per write) of a writing phase."""
+    cpu = cpu_seconds(pid)
+    rate = await in_process(_write_for, port, seconds, token, prefix)
+    used = cpu_seconds(pid) - cpu
+    return rate, used * 1000 / max(rate * seconds, 1)
+
+
+async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: float) -> None:
+    writer_token = mint_token({"sub": "writer"}, secret=SECRET)
+    await in_process(_write_for, port, 2, writer_token, "warm")
+    alone, alone_cpu = await timed_writes(port, pid, seconds, writer_token, "a")
+    await asyncio.sleep(1)
+    before = rss_kb(pid)
+    subs = [
+        Subscriber(port, mint_token({"sub": f"s{i}"}, secret=SECRET)) for i in range(subscribers)
+    ]
+    for index, sub in enumerate(subs):
+        sub.task = asyncio.create_task(sub.run())
+        if index % 100 == 99:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subs)), 120)
+    await asyncio.sleep(2)
+    after = rss_kb(pid)
+    latencies: list[float] = []
+    sent = await in_process(_spaced_writes, port, writes, writer_token)
+    await asyncio.sleep(3)
+    missing = 0
+    for sub in subs:
+        for title, at in sent.items():
+            arrived = sub.arrivals.get(title)
+            if arrived is None:
+                missing += 1
+            else:
+                latencies.append((arrived - at) * 1000)
+    for sub in subs:
+        sub.timing = False
+    client = sum(os.times()[:2])
+    attached, attached_cpu = await timed_writes(port, pid, seconds, writer_token, "b")
+    client_ms = (sum(os.times()[:2]) - client) * 1000 / max(attached * seconds, 1)
+    for sub in subs:
+        assert sub.task is not None
+        sub.task.cancel()
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
+    print(f"| subscribers | {subscribers} |")
+    print(f"| write → every subscriber, p50 | {statistics.median(latencies):.0f} ms |")
+    print(f"| write → every subscriber, p99 | {p99:.0f} ms (target < 250 ms) |")
+    print(f"| write → every subscriber, max | {latencies[-1]:.0f} ms |")
+    print(f"| events missing | {missing} of {subscribers * writes} |")
+    per = (after - before) / subscribers
+    print(f"| memory per idle subscriber | {per:.1f} KB (target < 50 KB) |")
+    print(f"| writes/s, no subscriber | {alone:.0f} (server CPU {alone_cpu:.1f} ms/write) |")
+    print(
+        f"| writes/s, {subscribers} subscribers | {attached:.0f} ({attached / alone:.0%}; "
+        f"server CPU {attached_cpu:.1f} ms/write; the subscribers' client, on the same "
+        f"machine: {client_ms:.1f} ms/write) |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--writes", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    with fresh_database(ADMIN, "datastore_bench_changes") as url:
+        port = _free_port()
+        server = start_server(url, port)
+        print(f"server pid {server.pid}", file=sys.stderr, flush=True)  # for py-spy
+        try:
+            print("| figure | value |\n|---|---|")
+            asyncio.run(measure(port, server.pid, args.subscribers, args.writes, args.seconds))
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The per-worker fan-out: one read of the log per wake-up, shared by every subscriber.
+
+Each followed space has a ``SpaceLog``: the number of the last change read (``loaded``), the
+most recent changes with the documents they left (a bounded buffer), and a wake-up every
+subscriber waiting on the space shares. A subscriber whose cursor is older than the deque
+reads the log itself (``service.ChangeService.backlog``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from datastore.concurrency import run_in_threadpool
+from datastore.storage import changes as log
+from datastore.storage.changes import LoggedChange
+from datastore.storage.documents import StoredDocument
+from datastore.storage.engine import Database
+
+BUFFER = 1000
+"""Recent changes kept in memory per followed space (between this and twice as many, with
+their documents and rendered events: a few MB at most)."""
+BATCH = 1000
+"""Changes read from the log per statement."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A change and the document it concerns: the stored document now for a creation or an
+    update (None when it is gone since: its deletion follows), the deleted row for a
+    deletion. ``memo`` keeps what every subscriber would compute alike (the document as its
+    GET shows it), so the fan-out computes it once."""
+
+    change: LoggedChange
+    document: StoredDocument | None
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def seq(self) -> int:
+        """The change's number (its cursor)."""
+        return self.change.seq
+
+
+class SpaceLog:
+    """The recent changes of one space in this worker, and the wake-up of its followers."""
+
+    def __init__(self, loaded: int) -> None:
+        self.loaded = loaded
+        self.recent: list[Delivery] = []
+        """Consecutive changes (numbers have no gaps within a space), oldest first."""
+        self._moved = asyncio.Event()
+
+    def extend(self, deliveries: list[Delivery], *, skipped: bool = False) -> None:
+        """Append changes read after ``loaded`` (``skipped``: not right after it, the older
+        ones were left to the log) and wake every follower."""
+        if not deliveries:
+            return
+        if skipped:
+            self.recent.clear()
+        self.recent.extend(deliveries)
+        if len(self.recent) > 2 * BUFFER:
+            del self.recent[: len(self.recent) - BUFFER]
+        self.loaded = deliveries[-1].seq
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake every follower (new changes, or the server is closing)."""
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    def since(self, cursor: int) -> list[Delivery] | None:
+        """The changes after ``cursor`` up to ``loaded`` (none when the cursor is at or past
+        what this worker has read), or None when the buffer no longer holds all of them."""
+        if cursor >= self.loaded:
+            return []
+        first = self.recent[0].seq if self.recent else self.loaded + 1
+        if first > cursor + 1:
+            return None
+        start = cursor + 1 - first
+        found = self.recent[start:]
+        if found and found[0].seq != cursor + 1:  # numbers with a gap: find it the slow way
+            return [d for d in self.recent if d.seq > cursor]
+        return found
+
+    def moved(self) -> asyncio.Event:
+        """Set once changes after ``loaded`` (as it is now) arrive."""
+        return self._moved
+
+
+def load(db: Database, spaces: Mapping[str, int]) -> dict[str, tuple[list[Delivery], bool]]:
+    """The changes of each space after its number in ``spaces``, with their documents, and
+    whether older ones were skipped: at most the newest ``BUFFER`` are read (an import of a
+    million documents stays in the log; followers that need them read it). Runs on a worker
+    thread."""
+    out: dict[str, tuple[list[Delivery], bool]] = {}
+    with db.read() as conn:
+        heads = log.heads(conn, spaces)
+        for space, after in spaces.items():
+            skipped = heads[space] - after > BUFFER
+            after = max(after, heads[space] - BUFFER)
+            found: list[Delivery] = []
+            while after < heads[space]:
+                batch = log.read(conn, space, after, BATCH, upto=heads[space])
+                if not batch:
+                    break
+                found.extend(Delivery(*pair) for pair in log.with_documents(conn, space, batch))
+                after = batch[-1].seq
+            if found:
+                out[space] = (found, skipped)
+    return out
+
+
+class ChangeHub:
+    """The followed spaces of one event loop; ``refresh`` reads the log once for all."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.spaces: dict[str, SpaceLog] = {}
+        self.streams = 0
+        """Open event streams on this loop."""
+        self._lock = asyncio.Lock()
+
+    async def watch(self, space: str) -> SpaceLog:
+        """The space's log, followed from its head now when it was not followed yet."""
+        found = self.spaces.get(space)
+        if found is not None:
+            return found
+
+        def current() -> int:
+            with self.db.read() as conn:
+                return log.head(conn, space).head
+
+        loaded = await run_in_threadpool(current)
+        return self.spaces.setdefault(space, SpaceLog(loaded))
+
+    async def refresh(self) -> None:
+        """Read what was written since the last refresh, for every followed space."""
+        async with self._lock:
+            wanted = {space: feed.loaded for space, feed in self.spaces.items()}
+            if not wanted:
+                return
+            loaded = await run_in_threadpool(load, self.db, wanted)
+            for space, (deliveries, skipped) in loaded.items():
+                self.spaces[space].extend(deliveries, skipped=skipped)
