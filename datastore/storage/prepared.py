@@ -35,6 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from datastore.errors import DatastoreError
 from datastore.query import ast
 from datastore.query.selection import CollectionFacts, Keyset, Rule, Selection
 
@@ -386,6 +387,23 @@ class Templates:
         self._lock = threading.Lock()
         self._facts: dict[int, CollectionFacts] = {}
 
+    def _checked(
+        self,
+        first: Compiled,
+        slotted_selection: Selection,
+        values: list[Any],
+        build: Callable[[Selection], ClauseElement],
+    ) -> Template | None:
+        """The template ``first`` makes, if a compilation with other values agrees with it;
+        None when it does not, or when the other values are refused (a keyset bound moved
+        past the 64-bit range, say): the request's own values were fine."""
+        other = with_values(slotted_selection, _perturbed(values))
+        try:
+            second = compile_statement(build(other), self.dialect)
+        except DatastoreError:
+            return None
+        return _template(first, second)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -411,8 +429,7 @@ class Templates:
         if found:  # a shape that cannot be templated
             return compile_statement(build(selection), self.dialect)
         first = compile_statement(build(slotted_selection), self.dialect)
-        other = with_values(slotted_selection, _perturbed(values))
-        template = _template(first, compile_statement(build(other), self.dialect))
+        template = self._checked(first, slotted_selection, values, build)
         with self._lock:
             self._entries[full_key] = template
             # The key holds the facts by id: keep them alive while a template names them.

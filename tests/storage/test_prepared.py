@@ -169,3 +169,15 @@ def test_lru_keeps_the_most_recent_shapes() -> None:
         node = ast.Compare(ast.Field(path), "eq", "v")
         templates.compiled("find", Selection(node, limit=1), PLAIN, _listing(PLAIN))
     assert len(templates) == 2
+
+
+def test_a_bound_the_other_values_would_push_out_of_range_is_still_served() -> None:
+    """Checking a new shape compiles it again with other values; a keyset bound at the edge of
+    its column's range must not make the request fail when those are refused."""
+    edge = 2**63 - 1
+    sort = (ast.SortKey(ast.Source("$createdDatetime")),)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    selection = Selection(limit=21, sort=sort, keyset=Keyset((moment, edge), False, "page[after]"))
+    templates = Templates(DIALECT)
+    compiled = templates.compiled("page", selection, PLAIN, _page(PLAIN))
+    assert edge in compiled.params.values()
