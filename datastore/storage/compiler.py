@@ -268,26 +268,37 @@ class Compiler:
             return select.where(self.filter(node.query, element)).exists()
         raise AssertionError(node)
 
-    def _containment(
+    def _stored_equality(
         self, node: ast.Node, base: ColumnElement[Any] | None
-    ) -> ColumnElement[bool] | None:
-        """Scalar equality as GIN-indexable containment on PostgreSQL:
-        ``body @> {"a": v} OR body @> {"a": [v]}`` (equal, or an array holding it)."""
+    ) -> tuple[tuple[str, ...], str | int | float] | None:
+        """The field path and value of an elementwise equality of a document field with a
+        scalar that the stored body alone answers (no inheritance, no array element as base,
+        no default that could match): what both backends' indexable forms of equality need.
+        None for anything else."""
         if not (
-            self.d.name == "postgresql"
-            and base is None
+            base is None
             and self.cols.stored_body
             and isinstance(node, ast.Compare)
             and node.elementwise
             and node.op == "eq"
             and isinstance(node.field, ast.Field)
-            and node.field.path
             and isinstance(node.value, str | int | float)
         ):
             return None
         path, value = node.field.path, node.value
         if self.defaults_reach(path) and not self._default_never_equals(path, value):
             return None  # documents relying on a default may match too
+        return path, value
+
+    def _containment(
+        self, node: ast.Node, base: ColumnElement[Any] | None
+    ) -> ColumnElement[bool] | None:
+        """Scalar equality as GIN-indexable containment on PostgreSQL:
+        ``body @> {"a": v} OR body @> {"a": [v]}`` (equal, or an array holding it)."""
+        found = self._stored_equality(node, base) if self.d.name == "postgresql" else None
+        if found is None or not found[0]:
+            return None
+        path, value = found
 
         def nested(leaf: Any) -> Any:
             for part in reversed(path):
@@ -341,22 +352,10 @@ class Compiler:
         there): the typed view equals the value, or the field is an array holding it. The
         branches exclude each other and each has an index in creation order, so a listing
         runs as a UNION ALL of both (``storage/union.py``), as on PostgreSQL."""
-        if not (
-            self.d.name == "sqlite"
-            and base is None
-            and self.cols.stored_body
-            and isinstance(node, ast.Compare)
-            and node.elementwise
-            and node.op == "eq"
-            and isinstance(node.field, ast.Field)
-            and node.field.path in self.cols.indexed
-            and isinstance(node.value, str | int | float)
-            and not isinstance(node.value, bool)
-        ):
+        found = self._stored_equality(node, base) if self.d.name == "sqlite" else None
+        if found is None or found[0] not in self.cols.indexed or isinstance(found[1], bool):
             return None
-        path, value = node.field.path, node.value
-        if self.defaults_reach(path) and not self._default_never_equals(path, value):
-            return None  # documents relying on a default may match too
+        path, value = found
         select, element = self.d.elements(self.d.field(self.cols.body, path))
         in_array = select.where(self.d.equals(element, value)).exists()
         return exclusive_or(
