@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from datastore.storage.documents import StoredDocument
+from datastore.storage.documents import COLUMNS, StoredDocument, document_from_row
 from datastore.storage.tables import change_spaces, changes
 from datastore.storage.tables import documents as docs
 
@@ -154,33 +154,12 @@ def current_documents(
     """The stored documents at ``places`` (collection, id) that exist now, by place."""
     if not places:
         return {}
-    columns = (
-        docs.c.pk,
-        docs.c.collection,
-        docs.c.doc_id,
-        docs.c.body,
-        docs.c.created_at,
-        docs.c.updated_at,
-        docs.c.version,
-        docs.c.extends,
-    )
-    query = sa.select(*columns).where(
+    query = sa.select(*COLUMNS).where(
         docs.c.space == space,
         sa.tuple_(docs.c.collection, docs.c.doc_id).in_(sorted(set(places))),
     )
-    return {
-        (row.collection, row.doc_id): StoredDocument(
-            pk=row.pk,
-            collection=row.collection,
-            doc_id=row.doc_id,
-            body=row.body,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            extends=row.extends,
-        )
-        for row in conn.execute(query)
-    }
+    found = (document_from_row(row) for row in conn.execute(query))
+    return {(doc.collection, doc.doc_id): doc for doc in found}
 
 
 def prune_bound(conn: Connection, space: str, cutoff_ms: int, keep: int) -> int:

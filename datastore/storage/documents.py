@@ -19,7 +19,7 @@ from datastore.storage.tables import documents as t
 from datastore.storage.union import branches
 from datastore.types import Document
 
-_COLUMNS = (
+COLUMNS = (
     t.c.pk,
     t.c.collection,
     t.c.doc_id,
@@ -50,7 +50,7 @@ class StoredDocument:
         return f"/{self.collection}/{self.doc_id}"
 
 
-BY_PATH = sa.select(*_COLUMNS).where(
+BY_PATH = sa.select(*COLUMNS).where(
     t.c.space == sa.bindparam("space"),
     t.c.collection == sa.bindparam("collection"),
     t.c.doc_id == sa.bindparam("doc_id"),
@@ -59,7 +59,7 @@ BY_PATH = sa.select(*_COLUMNS).where(
 of a GET's CPU (SQLAlchemy's cache then compiles it once too)."""
 
 
-WIDTH = len(_COLUMNS)
+WIDTH = len(COLUMNS)
 """The columns of a document row; a listing's order values follow them."""
 
 
@@ -81,13 +81,13 @@ def listing(
     scope = (t.c.space == space, in_collection)
     split = branches(where)
     if split is None:
-        query = sa.select(*_COLUMNS, *labelled).where(*scope)
+        query = sa.select(*COLUMNS, *labelled).where(*scope)
         if where is not None:
             query = query.where(where)
         return query.order_by(*_directed(keys)).limit(limit).offset(offset or None)
     union = sa.union_all(
         *[
-            sa.select(*_COLUMNS, *labelled)
+            sa.select(*COLUMNS, *labelled)
             .where(*scope, branch)
             .order_by(*_directed(keys))
             .limit(limit + offset)
@@ -101,7 +101,7 @@ def listing(
         for label, (_, desc) in zip(labelled, keys, strict=True)
     ]
     return (
-        sa.select(*[sa.column(c.name, c.type) for c in _COLUMNS], *[c for c, _ in outer])
+        sa.select(*[sa.column(c.name, c.type) for c in COLUMNS], *[c for c, _ in outer])
         .select_from(union)
         .order_by(*_directed(outer))
         .limit(limit)
@@ -114,7 +114,7 @@ def _directed(keys: Sequence[tuple[sa.ColumnElement[Any], bool]]) -> list[Any]:
 
 
 def document_from_row(row: Sequence[Any]) -> StoredDocument:
-    """A document from a row of ``_COLUMNS`` (and maybe more), from SQLAlchemy or straight
+    """A document from a row of ``COLUMNS`` (and maybe more), from SQLAlchemy or straight
     from the driver: the one row mapping of both paths (datetimes as aware UTC)."""
     pk, collection, doc_id, body, created, updated, version, extends = row[:WIDTH]
     return StoredDocument(
@@ -144,7 +144,7 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
 # Writes are built once with bound parameters, as BY_PATH is: building the statement per call
 # (values, comparisons, cache key) was a fifth of a PATCH's CPU.
 INSERTS = {
-    dialect: _insert_ignoring_duplicates(dialect).returning(*_COLUMNS)
+    dialect: _insert_ignoring_duplicates(dialect).returning(*COLUMNS)
     for dialect in ("postgresql", "sqlite")
 }
 UPDATE = (
@@ -160,7 +160,7 @@ UPDATE = (
         version=sa.bindparam("new_version", type_=t.c.version.type),
         extends=sa.bindparam("new_extends", type_=t.c.extends.type),
     )
-    .returning(*_COLUMNS)
+    .returning(*COLUMNS)
 )
 INSERT_KEYS = (
     "space",
@@ -216,7 +216,7 @@ class DocumentStore:
 
     def get_by_pk(self, conn: Connection, space: str, pk: int) -> StoredDocument | None:
         """The document with this surrogate key, or None."""
-        row = conn.execute(sa.select(*_COLUMNS).where(t.c.pk == pk, t.c.space == space)).first()
+        row = conn.execute(sa.select(*COLUMNS).where(t.c.pk == pk, t.c.space == space)).first()
         return document_from_row(row) if row is not None else None
 
     def exists(self, conn: Connection, space: str, collection: str, doc_id: str) -> bool:
@@ -292,7 +292,7 @@ class DocumentStore:
         if not lock and limit is not None:
             ordered = listing(space, collection, where, [*keys, (t.c.pk, False)], limit, offset)
             return [document_from_row(row) for row in conn.execute(ordered)]
-        query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection == collection)
+        query = sa.select(*COLUMNS).where(t.c.space == space, t.c.collection == collection)
         if where is not None:
             query = query.where(where)
         query = query.order_by(*_directed(keys), t.c.pk)
@@ -315,7 +315,7 @@ class DocumentStore:
         limit: int,
     ) -> list[StoredDocument]:
         """Documents of several collections, ordered (creation order breaks ties)."""
-        query = sa.select(*_COLUMNS).where(t.c.space == space, t.c.collection.in_(collections))
+        query = sa.select(*COLUMNS).where(t.c.space == space, t.c.collection.in_(collections))
         if where is not None:
             query = query.where(where)
         query = query.order_by(*order_by, t.c.pk).limit(limit)

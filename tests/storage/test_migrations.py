@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from alembic.migration import MigrationContext
 from datastore.storage import migrate
 from datastore.storage.engine import Database
 from datastore.storage.tables import metadata
-from tests.conftest import ADMIN_URL
+from tests.conftest import new_postgres_database
 
 
 def _postgres_only(diff: object) -> bool:
@@ -30,16 +29,8 @@ def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
         return
-    name = f"datastore_empty_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with new_postgres_database() as url:
+        yield url
 
 
 def test_upgrade_from_empty_matches_the_tables(empty_url: str) -> None:
