@@ -402,12 +402,24 @@ def evaluate(rule: Rule, ctx: AclContext) -> bool:
     return True if rule.expr is None else _evaluate(rule.expr, ctx)
 
 
+def _decided_cmp(expr: Cmp, ctx: AclContext, unknown: frozenset[str]) -> bool | None:
+    known = [o for o in (expr.left, expr.right) if not (isinstance(o, Ref) and o.root in unknown)]
+    if len(known) == 2:
+        return compare(_value(expr.left, ctx), expr.op, _value(expr.right, ctx))
+    if len(known) == 1:
+        # Decided whatever the unknown side holds: a comparison with a missing value is
+        # false, and so is an ordering of a value that is not a number or a string.
+        value = _value(known[0], ctx)
+        if value is _MISSING:
+            return False
+        if expr.op not in ("eq", "ne") and json_type(value) not in ("number", "string"):
+            return False
+    return None
+
+
 def _decided(expr: Expr, ctx: AclContext, unknown: frozenset[str]) -> bool | None:
     if isinstance(expr, Cmp):
-        operands = (expr.left, expr.right)
-        if any(isinstance(o, Ref) and o.root in unknown for o in operands):
-            return None
-        return compare(_value(expr.left, ctx), expr.op, _value(expr.right, ctx))
+        return _decided_cmp(expr, ctx, unknown)
     if isinstance(expr, Negation):
         inner = _decided(expr.item, ctx, unknown)
         return None if inner is None else not inner
@@ -424,6 +436,16 @@ def decided_without_caller(rule: Rule, ctx: AclContext) -> bool | None:
     if rule.expr is None:
         return True
     return _decided(rule.expr, ctx, frozenset({"jwt", "apikey"}))
+
+
+def decided_without_document(rule: Rule, ctx: AclContext) -> bool | None:
+    """What ``evaluate`` answers for ``ctx``'s caller and parent whatever the document is, or
+    None when it depends on the document. False exactly when ``to_query`` folds to ``FALSE``
+    (and True exactly when it folds to ``TRUE``), without building the filter: a guarded GET
+    asks this before it reads, so a missing and a forbidden document answer alike."""
+    if rule.expr is None:
+        return True
+    return _decided(rule.expr, ctx, frozenset({"document"}))
 
 
 # -- translation to a query filter --------------------------------------------------------

@@ -95,6 +95,10 @@ class RouteTable(Generic[E]):
 
     def __init__(self, routes: Iterable[Route[E]]) -> None:
         self.routes = tuple(sorted(routes, key=lambda route: (route.rank, route.template)))
+        # Every template in one pattern, one group each, in the order of preference: a full
+        # match takes the first alternative that matches the whole path, so the group that
+        # matched names the route a scan would find, in one call instead of one per route.
+        self._any = re.compile("|".join(f"({route.regex.pattern})" for route in self.routes))
 
     @classmethod
     def of(cls, declared: Iterable[tuple[str, str, E]]) -> RouteTable[E]:
@@ -108,6 +112,12 @@ class RouteTable(Generic[E]):
         self, path: str, where: Callable[[Route[E]], bool] = lambda route: True
     ) -> Route[E] | None:
         """The route connexion would prefer for ``path`` among those ``where`` accepts."""
+        found = self._any.fullmatch(path)
+        if found is None or found.lastindex is None:
+            return None
+        first = self.routes[found.lastindex - 1]
+        if where(first):
+            return first
         return next((r for r in self.routes if where(r) and r.matches(path)), None)
 
     def at(

@@ -11,12 +11,20 @@ read-only key tries to write. Rules that read the document are checked by the ha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
-from datastore.auth.acl import AclContext, Rule, evaluate, parse_rule, references, to_query
+from datastore.auth.acl import (
+    AclContext,
+    Rule,
+    decided_without_document,
+    evaluate,
+    parse_rule,
+    references,
+    to_query,
+)
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import ANONYMOUS, JwtVerifier, Principal
 from datastore.blueprint.model import Operation
@@ -33,6 +41,12 @@ class Access:
 
     rule: Rule | None
     needs_credential: bool
+    roots: frozenset[str] = field(init=False)
+    """The roots the rule reads (``jwt``, ``document``, ``parent``, ``apikey``)."""
+
+    def __post_init__(self) -> None:
+        roots = frozenset(references(self.rule)) if self.rule is not None else frozenset()
+        object.__setattr__(self, "roots", roots)
 
     @property
     def public(self) -> bool:
@@ -41,7 +55,7 @@ class Access:
 
     def reads(self, root: str) -> bool:
         """Whether the rule reads ``root`` (``document``, ``parent``...)."""
-        return self.rule is not None and root in references(self.rule)
+        return root in self.roots
 
 
 def access_for(op: Operation) -> Access:
@@ -132,7 +146,7 @@ def denies_everything(access: Access, ctx: AclContext) -> bool:
     """Whether the rule fails for this caller whatever the document (403 rather than 404)."""
     if access.rule is None:
         return False
-    return to_query(access.rule, ctx) == ast.FALSE
+    return decided_without_document(access.rule, ctx) is False
 
 
 def list_filter(access: Access | None, ctx: AclContext) -> ast.Node:

@@ -14,6 +14,7 @@ from datastore.auth.acl import (
     AclSyntaxError,
     check_rule,
     decided_without_caller,
+    decided_without_document,
     evaluate,
     parse_rule,
     references,
@@ -199,9 +200,27 @@ def test_a_decision_without_the_caller_holds_for_every_caller(
         assert decided is None or decided is answer, (text, caller)
 
 
+@settings(max_examples=400, deadline=None)
+@given(text=rules, jwt=claims)
+def test_a_decision_without_the_document_is_what_the_query_folds_to(
+    text: str, jwt: dict[str, Any]
+) -> None:
+    """A guarded GET refuses before it reads when no document could pass
+    (``decided_without_document`` is False): exactly when the rule's filter folds to FALSE."""
+    rule = parse_rule(text)
+    for caller in (jwt, {}, None):
+        ctx = AclContext(claims=caller)
+        node = to_query(rule, ctx)
+        expected = True if node == ast.TRUE else False if node == ast.FALSE else None
+        assert decided_without_document(rule, ctx) is expected, (text, caller, node)
+
+
 def test_a_decision_without_the_caller() -> None:
     rule = parse_rule("document.published === true || jwt.sub === document.ownerId")
     assert decided_without_caller(rule, AclContext(document={"published": True})) is True
-    assert decided_without_caller(rule, AclContext(document={"published": False})) is None
+    unpublished = {"published": False, "ownerId": "u1"}
+    assert decided_without_caller(rule, AclContext(document=unpublished)) is None
+    # No owner: the comparison with a missing value is false whoever asks.
+    assert decided_without_caller(rule, AclContext(document={"published": False})) is False
     owner = parse_rule("jwt.sub === document.ownerId && document.locked !== true")
     assert decided_without_caller(owner, AclContext(document={"locked": True})) is False

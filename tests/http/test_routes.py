@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from datastore.http.routes import RouteTable, declaring
 
 TABLE = RouteTable.of(
@@ -51,3 +54,18 @@ def test_overlaps_and_literal_roots() -> None:
     assert TABLE.literal_roots() == {"keyv", "__ui"}
     route = TABLE.at(("keyv", None))
     assert route is not None and route.template == "/keyv/{key}"
+
+
+SEGMENTS = st.sampled_from(["keyv", "k", "_count", "__ui", "a.js", "events", "", "{x}", "é"])
+
+
+@given(st.lists(SEGMENTS, max_size=4), st.booleans())
+def test_one_pattern_finds_the_route_a_scan_of_the_templates_finds(
+    segments: list[str], slash: bool
+) -> None:
+    """``match`` tries every template at once; the answer is the first template, in order of
+    preference, that matches the whole path."""
+    path = "/" + "/".join(segments) + ("/" if slash else "")
+    scanned = next((route for route in TABLE.routes if route.matches(path)), None)
+    assert TABLE.match(path) is scanned
+    assert RouteTable.of([]).match(path) is None
