@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.support.live import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
@@ -44,9 +46,9 @@ def test_the_tutorial_runs(tmp_path: Path) -> None:
 
         pytest.skip("curl is not installed")
     blocks = re.findall(r"```sh\n(.*?)```", (DOCS / "tutorial.md").read_text(), re.S)
-    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(
-        blocks
-    )
+    # The tutorial's port, swapped for a free one: two runs at once must not meet.
+    commands = "\n".join(blocks).replace("8123", str(free_port()))
+    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + commands
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     if shutil.which("datastore") is None:  # not installed as a command: a shim
