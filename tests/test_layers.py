@@ -120,3 +120,47 @@ def test_storage_indexes_take_the_compiler_from_storage() -> None:
     names = imports(PACKAGE / "storage" / "indexes.py")
     assert "datastore.storage.compiler" in names
     assert not (PACKAGE / "query" / "sql.py").exists()
+
+
+BACKEND_NAMES = frozenset({"postgresql", "sqlite"})
+CHOOSE_A_BACKEND = {
+    # Where naming a backend is the module's job, not a branch that belongs in a dialect:
+    "datastore/storage/engine.py",  # builds the engine, pool and runner for a URL
+    "datastore/storage/connect.py",  # opens a database from a URL
+    "datastore/storage/async_store.py",  # psycopg's async driver: PostgreSQL only
+    "datastore/storage/tables.py",  # column types' per-backend variants (JSONB, INTEGER pk)
+}
+
+
+def backend_branches(source: str) -> list[int]:
+    """The lines of ``source`` that compare something with a backend's name, or ask a
+    database whether it is PostgreSQL (``is_postgresql``)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in BACKEND_NAMES for o in operands):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr == "is_postgresql":
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_backend_branch_reading_sees_comparisons() -> None:
+    source = 'if conn.dialect.name == "postgresql":\n    pass\nx = "sqlite" != d\ny = db.is_postgresql\n'
+    assert backend_branches(source) == [1, 3, 4]
+    assert backend_branches('t.with_variant(JSONB(), "postgresql")\n') == []
+
+
+def test_only_the_dialects_branch_on_a_backend() -> None:
+    """Each backend's SQL decisions (upserts, row locks, advisory locks, collation, index
+    shapes, inherited values) live in ``storage/dialects/``; the rest of the package asks the
+    connection's ``Dialect`` (``dialects.dialect_of``) instead of comparing names."""
+    found = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := backend_branches(path.read_text()))
+        and not _within(_module_name(path), "datastore.storage.dialects")
+        and str(path.relative_to(PACKAGE.parent)) not in CHOOSE_A_BACKEND
+    }
+    assert found == {}

@@ -83,7 +83,7 @@ class ChangeService:
     async def _follow(self, hub: ChangeHub, poke: asyncio.Event) -> None:
         """Refresh the hub whenever poked, or every interval."""
         waker = None
-        if self.db.is_postgresql:
+        if self.db.backend.notifications:
             interval = FALLBACK_SECONDS
             waker = asyncio.get_running_loop().create_task(self._listen(poke))
         else:

@@ -48,7 +48,6 @@ from datastore.query import ast
 from datastore.query.filterable import DATETIME_SOURCES, TEXT_SOURCES
 from datastore.storage.dialects import dialect_for
 from datastore.storage.dialects.base import const
-from datastore.storage.dialects.postgresql import JSONB
 from datastore.storage.union import exclusive_or
 
 _RANGE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -295,7 +294,7 @@ class Compiler:
     ) -> ColumnElement[bool] | None:
         """Scalar equality as GIN-indexable containment on PostgreSQL:
         ``body @> {"a": v} OR body @> {"a": [v]}`` (equal, or an array holding it)."""
-        found = self._stored_equality(node, base) if self.d.name == "postgresql" else None
+        found = self._stored_equality(node, base) if self.d.equality_by_containment else None
         if found is None or not found[0]:
             return None
         path, value = found
@@ -352,7 +351,7 @@ class Compiler:
         there): the typed view equals the value, or the field is an array holding it. The
         branches exclude each other and each has an index in creation order, so a listing
         runs as a UNION ALL of both (``storage/union.py``), as on PostgreSQL."""
-        found = self._stored_equality(node, base) if self.d.name == "sqlite" else None
+        found = self._stored_equality(node, base) if self.d.equality_by_typed_view else None
         if found is None or found[0] not in self.cols.indexed or isinstance(found[1], bool):
             return None
         path, value = found
@@ -616,64 +615,10 @@ def effective_body(dialect: str) -> ColumnElement[Any]:
     every top-level property the document does not set (missing or null) comes from its nearest
     ancestor that sets it. Correlated subqueries over the lineage closure table, evaluated only
     for documents that extend something (others use the stored body as it is)."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
-
     from datastore.storage.tables import documents, lineage
 
-    ancestor = documents.alias("ancestor")
-    merged: ColumnElement[Any]
-    if dialect == "postgresql":
-        entry = sa.func.jsonb_each(ancestor.c.body).table_valued("key", "value").alias("entry")
-        own = sa.func.jsonb_each(documents.c.body).table_valued("key", "value").alias("own")
-        chain = (
-            sa.select(entry.c.key, entry.c.value, lineage.c.depth)
-            .select_from(lineage)
-            .join(ancestor, _lineage_ancestor(ancestor, lineage))
-            .join(entry, sa.true())
-            .where(_lineage_of_document(lineage, documents))
-            .correlate(documents)
-            .union_all(sa.select(own.c.key, own.c.value, sa.literal(0)).correlate(documents))
-            .subquery("chain")
-        )
-        # Per key the last value aggregated wins: nulls first, then non-nulls from the
-        # farthest ancestor to the document itself.
-        merged = (
-            sa.select(
-                sa.func.jsonb_object_agg(
-                    chain.c.key,
-                    aggregate_order_by(
-                        chain.c.value,
-                        (sa.func.jsonb_typeof(chain.c.value) != "null").asc(),
-                        chain.c.depth.desc(),
-                    ),
-                )
-            )
-            .correlate(documents)
-            .scalar_subquery()
-        )
-        merged = sa.func.coalesce(merged, sa.cast(sa.literal("{}"), JSONB))
-    else:
-        inherited = (
-            sa.select(sa.func.json_inherit(ancestor.c.body, lineage.c.depth))
-            .select_from(lineage)
-            .join(ancestor, _lineage_ancestor(ancestor, lineage))
-            .where(_lineage_of_document(lineage, documents))
-            .correlate(documents)
-            .scalar_subquery()
-        )
-        merged = sa.func.json_overlay(documents.c.body, inherited)
+    merged = dialect_for(dialect).effective_body(documents, lineage)
     return sa.case((documents.c.extends.is_(None), documents.c.body), else_=merged)
-
-
-def _lineage_ancestor(ancestor: Any, lineage: Any) -> ColumnElement[bool]:
-    """An ancestor joined to its lineage row; the space too, so that under Citus
-    (distributed by space) the join stays on one shard."""
-    return sa.and_(ancestor.c.pk == lineage.c.ancestor_pk, ancestor.c.space == lineage.c.space)
-
-
-def _lineage_of_document(lineage: Any, documents: Any) -> ColumnElement[bool]:
-    """The lineage rows of the outer query's document (same pk and space)."""
-    return sa.and_(lineage.c.descendant_pk == documents.c.pk, lineage.c.space == documents.c.space)
 
 
 _COMPILERS: dict[tuple[bytes, bool, str, frozenset[tuple[str, ...]]], Compiler] = {}

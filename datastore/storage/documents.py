@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import DIALECTS, dialect_of
 from datastore.storage.tables import documents as t
 from datastore.storage.union import branches
 from datastore.types import Document
@@ -133,19 +133,13 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(t).on_conflict_do_nothing(
-            index_elements=["space", "collection", "doc_id"]
-        )
-    return sqlite.insert(t).on_conflict_do_nothing(index_elements=["space", "collection", "doc_id"])
-
-
 # Writes are built once with bound parameters, as BY_PATH is: building the statement per call
 # (values, comparisons, cache key) was a fifth of a PATCH's CPU.
 INSERTS = {
-    dialect: _insert_ignoring_duplicates(dialect).returning(*COLUMNS)
-    for dialect in ("postgresql", "sqlite")
+    dialect.name: dialect.insert(t)
+    .on_conflict_do_nothing(index_elements=["space", "collection", "doc_id"])
+    .returning(*COLUMNS)
+    for dialect in DIALECTS
 }
 UPDATE = (
     sa.update(t)
@@ -206,9 +200,7 @@ class DocumentStore:
         self, conn: Connection, space: str, collection: str, doc_id: str, *, lock: bool = False
     ) -> StoredDocument | None:
         """The document, or None. ``lock`` takes a row lock (PostgreSQL) until commit."""
-        query = BY_PATH
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+        query = dialect_of(conn).for_update(BY_PATH) if lock else BY_PATH
         row = conn.execute(
             query, {"space": space, "collection": collection, "doc_id": doc_id}
         ).first()
@@ -300,8 +292,8 @@ class DocumentStore:
             query = query.limit(limit)
         if offset:
             query = query.offset(offset)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=t)
+        if lock:
+            query = dialect_of(conn).for_update(query, of=t)
         return [document_from_row(row) for row in conn.execute(query)]
 
     def find_in(

@@ -21,6 +21,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from datastore.storage.dialects import dialect_for
+from datastore.storage.dialects.base import Dialect
 from datastore.storage.dialects.sqlite import register as register_sqlite_functions
 from datastore.storage.pooler import NO_POOLER, TRANSACTION_POOLER, set_local_per_transaction
 from datastore.storage.replica import ROUTE, Replica, current_lsn
@@ -103,6 +105,11 @@ class Database:
                 else session_options(statement_timeout_ms),
                 prepare_threshold=None if pooler == TRANSACTION_POOLER else 5,
             )
+
+    @property
+    def backend(self) -> Dialect:
+        """What this database's backend can do, and its SQL (``storage/dialects/``)."""
+        return dialect_for(self.dialect)
 
     @property
     def is_postgresql(self) -> bool:

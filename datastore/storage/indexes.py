@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from datastore.query import ast
 from datastore.storage.compiler import Compiler, document_columns
-from datastore.storage.dialects.sqlite import plain_path
+from datastore.storage.dialects.base import Dialect
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.tables import documents
@@ -84,37 +83,34 @@ def index_statements(specs: Iterable[IndexSpec], dialect: str = "postgresql") ->
     for spec in specs:
         value = compiler.value(ast.Field(spec.path))
         for kind, expression in compiler.typed_views(value).items():
-            out.append(_index(spec, dialect, f"{kind}/pk", sa.Grouping(expression)))
+            out.append(_index(spec, compiler.d, f"{kind}/pk", sa.Grouping(expression)))
         # Documents where the field is an array, in creation order: the other branch of
-        # equality (an array holding the value), usually few or none. On SQLite the type is
-        # a column too, or the planner preferred the collection's own (space, collection, pk)
-        # index, which had as many equality columns, and read the whole collection.
+        # equality (an array holding the value), usually few or none.
         is_array = compiler.is_array(value)
-        typed = [sa.Grouping(compiler.d.raw_type(value))] if dialect == "sqlite" else []
-        out.append(_index(spec, dialect, "array", *typed, predicate=is_array))
+        typed = [sa.Grouping(compiler.d.raw_type(value))] if compiler.d.index_array_by_type else []
+        out.append(_index(spec, compiler.d, "array", *typed, predicate=is_array))
         # The order of a sort on the field: its sort columns, then creation order, so keyset
         # pages are an index range scan.
         sort_columns = [
             column for column, _ in compiler.sort_columns(ast.SortKey(ast.Field(spec.path)))
         ]
-        out.append(_index(spec, dialect, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
+        out.append(_index(spec, compiler.d, "sort/pk", *[sa.Grouping(c) for c in sort_columns]))
     for made in out:
         documents.indexes.discard(made)
     return out
 
 
 def _index(
-    spec: IndexSpec, dialect: str, kind: str, *columns: Any, predicate: Any = None
+    spec: IndexSpec, dialect: Dialect, kind: str, *columns: Any, predicate: Any = None
 ) -> sa.Index:
     """``(space[, collection], *columns, pk)``, partial to the spec's literal collection and
-    to ``predicate``. SQLite keeps the ``collection`` column in a collection's partial index:
-    its planner counts the equality columns an index matches, and with one fewer than the
-    collection's own index it scanned the collection instead."""
+    to ``predicate``; a collection's partial index keeps the ``collection`` column where
+    the backend's planner needs it (``Dialect.index_keeps_collection``)."""
     scope = [documents.c.space]
     conditions = [predicate] if predicate is not None else []
     if spec.collection:
         conditions.insert(0, documents.c.collection == spec.collection)
-    if not spec.collection or dialect == "sqlite":
+    if not spec.collection or dialect.index_keeps_collection:
         scope.append(documents.c.collection)
     where = sa.and_(*conditions) if conditions else None
     return sa.Index(
@@ -142,88 +138,42 @@ def legacy_index_names(specs: Iterable[IndexSpec]) -> list[str]:
 
 
 def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> int:
-    """Create the missing indexes and drop legacy ones (PostgreSQL); how many are declared.
-    One catalogue query finds what exists, so a restart with every index in place issues no
-    DDL and builds no index definitions (a statement per index, and building them, were a
-    quarter of a second of a 50-collection blueprint's start-up)."""
+    """Create the missing indexes and drop legacy ones; how many are declared. One catalogue
+    query finds what exists, so a restart with every index in place issues no DDL and builds
+    no index definitions (a statement per index, and building them, were a quarter of a
+    second of a 50-collection blueprint's start-up). Workers starting together take turns
+    (a transaction lock; SQLite's one writer), and the later ones find every index made."""
+    dialect = db.backend
     specs = list(specs)
-    if not db.is_postgresql:
-        return _ensure_sqlite(db, specs)
+    for spec in specs:
+        if not dialect.indexable(spec.path):
+            log.warning(
+                "x-datastore-indexes: %r cannot be indexed on %s", ".".join(spec.path), db.dialect
+            )
+    specs = [spec for spec in specs if dialect.indexable(spec.path)]
     names = index_names(specs)
     legacy = legacy_index_names(specs)
-    with translate_errors(), db.engine.begin() as conn:
-        existing = _existing(conn, names + legacy)
-        if existing.issuperset(names) and existing.isdisjoint(legacy):
-            return len(names)
-        # Workers starting together would otherwise race on the same DDL.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413002)")
-        existing = _existing(conn, names + legacy)
-        for name in legacy:
-            if name in existing:
-                _drop_if_free(conn, name)
-        for index in index_statements(specs):
-            if index.name not in existing:
-                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-    return len(names)
-
-
-LEGACY_DROP_WAIT = "2s"
-"""How long dropping a legacy index waits for its lock (which any open transaction on the
-documents table holds off) before leaving the index for a later start."""
-
-
-def _drop_if_free(conn: Connection, name: str) -> None:
-    """Drop a legacy index, unless the table stays locked for ``LEGACY_DROP_WAIT``: the
-    drop needs the table to itself, and an unused index does no harm until the next start."""
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LEGACY_DROP_WAIT}'")
-            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
-            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
-    except sa.exc.OperationalError as exc:
-        if "lock timeout" not in str(exc):
-            raise
-        log.warning("index %s of an earlier version left in place: the table is busy", name)
-
-
-def _ensure_sqlite(db: Database, specs: list[IndexSpec]) -> int:
-    """``ensure_indexes`` on SQLite: the missing indexes made in one write transaction, which
-    workers starting together take in turn (the later ones then find every index made). A
-    field with a key a JSON path cannot spell (``"``, ``\\``, a control character) is read
-    through a subquery there, which no index can hold: it stays unindexed."""
-    odd = [spec for spec in specs if not plain_path(spec.path)]
-    for spec in odd:
-        log.warning("x-datastore-indexes: %r cannot be indexed on SQLite", ".".join(spec.path))
-    specs = [spec for spec in specs if spec not in odd]
-    names = index_names(specs)
     with translate_errors(), db.read() as conn:
-        if _existing_sqlite(conn, names).issuperset(names):
-            return len(names)
+        existing = dialect.existing_indexes(conn, names + legacy)
+    if existing.issuperset(names) and existing.isdisjoint(legacy):
+        return len(names)
     with translate_errors(), db.schema_change() as conn:
-        existing = _existing_sqlite(conn, names)
-        for index in index_statements(specs, "sqlite"):
+        dialect.lock_transaction(conn, ENSURE_LOCK)
+        existing = dialect.existing_indexes(conn, names + legacy)
+        for name in legacy:
+            if name in existing and not dialect.drop_index_unless_busy(
+                conn, name, LEGACY_DROP_WAIT_MS
+            ):
+                log.warning("index %s of an earlier version left in place: busy", name)
+        for index in index_statements(specs, dialect.name):
             if index.name not in existing:
                 conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
     return len(names)
 
 
-def _existing_sqlite(conn: Connection, names: list[str]) -> set[str]:
-    """Which of ``names`` are indexes of the SQLite database."""
-    rows: Iterable[Any] = conn.execute(
-        sa.select(sa.column("name"))
-        .select_from(sa.table("sqlite_master"))
-        .where(sa.column("type") == "index", sa.column("name").in_(names))
-    )
-    return {row[0] for row in rows}
-
-
-def _existing(conn: Connection, names: list[str]) -> set[str]:
-    """Which of ``names`` are indexes of the current schema."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-            " AND indexname = ANY(:names)"
-        ),
-        {"names": names},
-    )
-    return {row[0] for row in rows}
+ENSURE_LOCK = 7413002
+"""The transaction lock ``ensure_indexes`` takes (as every earlier version did)."""
+LEGACY_DROP_WAIT_MS = 2000
+"""How long dropping a legacy index waits for its lock (which any open transaction on the
+documents table holds off) before leaving the index for a later start: the drop needs the
+table to itself, and an unused index does no harm until the next start."""

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import dialect_of
 from datastore.storage.tables import jobs as t
 from datastore.types import JSON
 
@@ -127,8 +128,7 @@ class JobStore:
                 .order_by(t.c.run_at, t.c.created_at)
                 .limit(1)
             )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+            query = dialect_of(conn).for_update(query, skip_locked=True)
             row = conn.execute(query).first()
             if row is None:
                 return None

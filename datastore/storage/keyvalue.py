@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from datastore.errors import Conflict, InvalidParam
+from datastore.storage.dialects import dialect_of
 from datastore.storage.tables import keyvalues as kv
 from datastore.types import INT64_MAX, INT64_MIN, JSON
 
@@ -41,10 +40,6 @@ def _live(now: datetime) -> sa.ColumnElement[bool]:
 
 def _where(space: str, keyspace: str, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(kv.c.space == space, kv.c.keyspace == keyspace, kv.c.key == key)
-
-
-def _upsert(dialect: str) -> Any:
-    return (postgresql if dialect == "postgresql" else sqlite).insert(kv)
 
 
 class KeyValueStore:
@@ -72,13 +67,17 @@ class KeyValueStore:
         expires_at: datetime | None,
     ) -> Entry:
         """Store ``value`` under ``key`` (replacing any value and expiry)."""
-        statement = _upsert(conn.dialect.name).values(
-            space=space,
-            keyspace=keyspace,
-            key=key,
-            value=value,
-            expires_at=expires_at,
-            updated_at=now,
+        statement = (
+            dialect_of(conn)
+            .insert(kv)
+            .values(
+                space=space,
+                keyspace=keyspace,
+                key=key,
+                value=value,
+                expires_at=expires_at,
+                updated_at=now,
+            )
         )
         statement = statement.on_conflict_do_update(
             index_elements=["space", "keyspace", "key"],
@@ -106,14 +105,13 @@ class KeyValueStore:
     ) -> int | float:
         """Add ``delta`` to a numeric value (a missing or expired key starts at 0) and return
         the new value; raises Conflict when the stored value is not a number."""
-        insert = _upsert(conn.dialect.name).values(
+        dialect = dialect_of(conn)
+        insert = dialect.insert(kv).values(
             space=space, keyspace=keyspace, key=key, value=0, expires_at=None, updated_at=now
         )
         conn.execute(insert.on_conflict_do_nothing(index_elements=["space", "keyspace", "key"]))
         query = sa.select(kv.c.value, kv.c.expires_at).where(_where(space, keyspace, key))
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).one()
+        row = conn.execute(dialect.for_update(query)).one()
         current, expires_at = row.value, row.expires_at
         if expires_at is not None and expires_at <= now:
             current, expires_at = 0, None
@@ -156,7 +154,7 @@ class KeyValueStore:
                 kv.c.key.startswith(prefix, autoescape=True),
                 _live(now),
             )
-            .order_by(kv.c.key.collate("C") if conn.dialect.name == "postgresql" else kv.c.key)
+            .order_by(dialect_of(conn).collate(kv.c.key))
             .limit(limit)
         )
         return [Entry(r.key, r.value, r.expires_at) for r in conn.execute(query)]

@@ -16,13 +16,14 @@ single writer on SQLite), so two concurrent re-parentings can never build a cycl
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import dialect_of
+from datastore.storage.dialects.base import lock_key
 from datastore.storage.tables import documents as d
 from datastore.storage.tables import lineage as t
 
@@ -49,9 +50,7 @@ class LineageStore:
 
     def lock(self, conn: Connection, space: str) -> None:
         """Serialise lineage changes of one space until the transaction ends."""
-        if conn.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(space.encode()).digest()[:8], "big", signed=True)
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        dialect_of(conn).lock_transaction(conn, lock_key(space.encode()))
 
     def ancestors(self, conn: Connection, pk: int) -> list[tuple[int, int, str]]:
         """(pk, depth, path) of every ancestor, nearest first."""

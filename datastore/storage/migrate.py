@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from datastore.storage.dialects import dialect_of
 from datastore.storage.engine import Database
 
 
@@ -37,18 +38,17 @@ def upgrade(db: Database, revision: str = "head") -> None:
     one migrates at a time (PostgreSQL: an advisory lock; SQLite: its write lock, taken
     before Alembic reads the revision), and the others then find nothing to do."""
     config = alembic_config(db)
-    if not db.is_postgresql:
-        if revision == "head" and current_revision(db) == head_revision(db):
-            return  # no write lock on an ordinary start
-        with db.schema_change() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-        return
-    with db.engine.begin() as conn:
+    if revision == "head" and current_revision(db) == head_revision(db):
+        return  # no lock taken on an ordinary start
+    with db.schema_change() as conn:
         # One migrator at a time when several workers start together.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7413001)")
+        dialect_of(conn).lock_transaction(conn, MIGRATE_LOCK)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+MIGRATE_LOCK = 7413001
+"""The transaction lock migrations take (as every earlier version did)."""
 
 
 def current_revision(db: Database) -> str | None:

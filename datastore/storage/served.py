@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import dialect_of
+from datastore.storage.dialects.base import lock_key
 from datastore.storage.engine import Database
 from datastore.storage.tables import served_blueprints as t
 
@@ -68,17 +69,14 @@ class ServedBlueprints:
         if last is not None and last.hash == digest:
             return False, last
         with self.db.write() as conn:
-            if conn.dialect.name == "postgresql":
-                key = int.from_bytes(
-                    hashlib.sha256(b"served:" + space.encode()).digest()[:8], "big", signed=True
-                )
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            dialect = dialect_of(conn)
+            dialect.lock_transaction(conn, lock_key(b"served:" + space.encode()))
             last = _last(conn, space)
             if last is not None and last.hash == digest:
                 return False, last  # another worker recorded it first
             if last is not None and now <= last.last_served_at:
                 now = last.last_served_at + timedelta(microseconds=1)  # clocks may disagree
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t)
+            insert = dialect.insert(t)
             conn.execute(
                 insert.values(
                     space=space, hash=digest, text=text, first_served_at=now, last_served_at=now

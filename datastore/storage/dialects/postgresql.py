@@ -7,9 +7,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from datastore.storage.dialects.base import Dialect, const
+from datastore.storage.dialects.base import (
+    Dialect,
+    const,
+    lineage_ancestor,
+    lineage_of_document,
+)
 from datastore.storage.prepared import exact_number, json_text
 
 JSONB = postgresql.JSONB
@@ -17,6 +24,8 @@ JSONB = postgresql.JSONB
 
 class PostgreSQL(Dialect):
     name = "postgresql"
+    equality_by_containment = True
+    notifications = True
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         if not path:
@@ -99,3 +108,66 @@ class PostgreSQL(Dialect):
 
     def collate(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         return text.collate("C")
+
+    def insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+    def for_update(self, query: sa.Select[Any], **options: Any) -> sa.Select[Any]:
+        return query.with_for_update(**options)
+
+    def lock_transaction(self, conn: Connection, key: int) -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(key, sa.BigInteger))))
+
+    def drop_index_unless_busy(self, conn: Connection, name: str, wait_ms: int) -> bool:
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+                conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+        except sa.exc.OperationalError as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            return False
+        return True
+
+    def existing_indexes(self, conn: Connection, names: list[str]) -> set[str]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND indexname = ANY(:names)"
+            ),
+            {"names": names},
+        )
+        return {row[0] for row in rows}
+
+    def effective_body(self, documents: sa.Table, lineage: sa.Table) -> ColumnElement[Any]:
+        ancestor = documents.alias("ancestor")
+        entry = sa.func.jsonb_each(ancestor.c.body).table_valued("key", "value").alias("entry")
+        own = sa.func.jsonb_each(documents.c.body).table_valued("key", "value").alias("own")
+        chain = (
+            sa.select(entry.c.key, entry.c.value, lineage.c.depth)
+            .select_from(lineage)
+            .join(ancestor, lineage_ancestor(ancestor, lineage))
+            .join(entry, sa.true())
+            .where(lineage_of_document(lineage, documents))
+            .correlate(documents)
+            .union_all(sa.select(own.c.key, own.c.value, sa.literal(0)).correlate(documents))
+            .subquery("chain")
+        )
+        # Per key the last value aggregated wins: nulls first, then non-nulls from the
+        # farthest ancestor to the document itself.
+        merged = (
+            sa.select(
+                sa.func.jsonb_object_agg(
+                    chain.c.key,
+                    aggregate_order_by(
+                        chain.c.value,
+                        (sa.func.jsonb_typeof(chain.c.value) != "null").asc(),
+                        chain.c.depth.desc(),
+                    ),
+                )
+            )
+            .correlate(documents)
+            .scalar_subquery()
+        )
+        return sa.func.coalesce(merged, sa.cast(sa.literal("{}"), JSONB))

@@ -7,22 +7,61 @@ JSON text)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
 from datastore.storage.dialects import sqlite_compound  # noqa: F401 (registers SQL)
-from datastore.storage.dialects.base import Dialect, const
+from datastore.storage.dialects.base import (
+    Dialect,
+    const,
+    lineage_ancestor,
+    lineage_of_document,
+)
 
 
 class SQLite(Dialect):
     name = "sqlite"
     row_value_ranges = False  # only over plain columns; see storage/keyset.py ``expanded``
+    equality_by_typed_view = True
+    index_keeps_collection = True
+    index_array_by_type = True
+    naive_datetimes = True
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
+
+    def indexable(self, path: tuple[str, ...]) -> bool:
+        """Not a field with a key a JSON path cannot spell (``"``, ``\\``, a control
+        character): it is read through a subquery, which no index can hold."""
+        return plain_path(path)
+
+    def existing_indexes(self, conn: Connection, names: list[str]) -> set[str]:
+        rows: Iterable[Any] = conn.execute(
+            sa.select(sa.column("name"))
+            .select_from(sa.table("sqlite_master"))
+            .where(sa.column("type") == "index", sa.column("name").in_(names))
+        )
+        return {row[0] for row in rows}
+
+    def effective_body(self, documents: sa.Table, lineage: sa.Table) -> ColumnElement[Any]:
+        ancestor = documents.alias("ancestor")
+        inherited = (
+            sa.select(sa.func.json_inherit(ancestor.c.body, lineage.c.depth))
+            .select_from(lineage)
+            .join(ancestor, lineage_ancestor(ancestor, lineage))
+            .where(lineage_of_document(lineage, documents))
+            .correlate(documents)
+            .scalar_subquery()
+        )
+        return sa.func.json_overlay(documents.c.body, inherited)
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         """Runs of plain keys as one JSON path (``$."a"."b"``); any other key through
