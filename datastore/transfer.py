@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from datastore.blueprint.schemas import CompiledSchema
 from datastore.clock import utc_now
 from datastore.config import Settings
-from datastore.documents.ids import generate_id, id_problem
 from datastore.errors import BadRequest
+from datastore.ids import generate_id, id_problem
 from datastore.jsonvalues import check_storable
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database

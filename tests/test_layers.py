@@ -116,6 +116,18 @@ def test_query_knows_no_storage() -> None:
     assert offending("query", "datastore.storage") == {}
 
 
+SHARED_LEAVES = ("datastore.errors", "datastore.types", "datastore.jsonvalues", "datastore.clock")
+
+
+def test_query_stands_on_the_shared_leaves_alone() -> None:
+    """The query tree, parsers and reference evaluator sit below every service: from the
+    package they import only each other and the leaves every layer shares."""
+    for path in modules("query"):
+        ours = {n for n in imports(path) if _within(n, "datastore")}
+        allowed = ("datastore.query", *SHARED_LEAVES)
+        assert all(any(_within(n, a) for a in allowed) for n in ours), (path, ours)
+
+
 def test_storage_indexes_take_the_compiler_from_storage() -> None:
     names = imports(PACKAGE / "storage" / "indexes.py")
     assert "datastore.storage.compiler" in names
@@ -147,7 +159,9 @@ def backend_branches(source: str) -> list[int]:
 
 
 def test_backend_branch_reading_sees_comparisons() -> None:
-    source = 'if conn.dialect.name == "postgresql":\n    pass\nx = "sqlite" != d\ny = db.is_postgresql\n'
+    source = (
+        'if conn.dialect.name == "postgresql":\n    pass\nx = "sqlite" != d\ny = db.is_postgresql\n'
+    )
     assert backend_branches(source) == [1, 3, 4]
     assert backend_branches('t.with_variant(JSONB(), "postgresql")\n') == []
 

@@ -37,8 +37,7 @@ from typing import Any
 from datastore.blueprint.model import Blueprint, Kind, Operation, follow_refs
 from datastore.blueprint.oas30 import document_30
 from datastore.blueprint.publish_listing import add_query_parameters, widen_listing_answer
-from datastore.documents.ids import MAX_ID_LENGTH
-from datastore.keyvalue.service import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
+from datastore.ids import KEYSPACE_PATTERN, MAX_ID_LENGTH, MAX_KEY_LENGTH, MAX_TTL_MS
 from datastore.types import INT64_MAX, INT64_MIN
 
 PROBLEM_SCHEMA: dict[str, Any] = {

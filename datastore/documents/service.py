@@ -28,7 +28,6 @@ from datastore.clock import utc_now
 from datastore.concurrency import run_in_threadpool
 from datastore.documents.change import Change
 from datastore.documents.extends import Links, inherit
-from datastore.documents.ids import generate_id
 from datastore.documents.sources import FAMILY_SOURCES, Lineage, claim_problems
 from datastore.errors import (
     CollectionNotFound,
@@ -38,6 +37,7 @@ from datastore.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from datastore.ids import generate_id
 from datastore.query import ast
 from datastore.query.selection import CollectionFacts, Selection
 from datastore.storage import plans

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults, project
-from datastore.documents.ids import id_problem
+from datastore.clock import format_datetime
 from datastore.errors import BadRequest, InvalidParam, ValidationFailed
+from datastore.ids import id_problem
 from datastore.storage.documents import StoredDocument
 from datastore.types import Document
 
@@ -24,11 +24,6 @@ READ_ONLY_SOURCES = frozenset(
 )
 CODEHOOKS_ID = "_id"
 FAMILY_SOURCES = frozenset({"$extendsAll", "$extendedBy", "$extendedByAll"})
-
-
-def format_datetime(value: datetime) -> str:
-    """RFC 3339 text of a UTC datetime, microseconds included: ``2024-05-01T12:00:00.000001Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

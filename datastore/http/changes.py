@@ -24,7 +24,6 @@ from starlette.responses import Response, StreamingResponse
 from datastore.auth.acl import AclContext, decided_without_caller
 from datastore.changes.hub import Delivery
 from datastore.changes.service import ChangeService
-from datastore.documents.ids import check_collection_name
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call, Endpoint
 from datastore.http.guard import (
@@ -38,6 +37,7 @@ from datastore.http.guard import (
 from datastore.http.listing import select
 from datastore.http.security import context
 from datastore.http.shaping import json_response, rendered
+from datastore.ids import check_collection_name
 from datastore.query import ast, filterable
 from datastore.query.evaluate import matches
 

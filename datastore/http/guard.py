@@ -17,9 +17,10 @@ from typing import Any
 from datastore.auth.acl import AclContext
 from datastore.blueprint.model import Kind
 from datastore.blueprint.schemas import SchemaInfo, apply_defaults
+from datastore.clock import format_datetime
 from datastore.documents.extends import INVALID_TITLE, split_path
 from datastore.documents.service import Guards, missing_parent
-from datastore.documents.sources import Incoming, format_datetime
+from datastore.documents.sources import Incoming
 from datastore.errors import (
     BadRequest,
     CollectionNotFound,

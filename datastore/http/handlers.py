@@ -14,7 +14,6 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from datastore.documents.change import Change
-from datastore.documents.ids import check_collection_name, check_id
 from datastore.documents.service import Guards
 from datastore.documents.sources import (
     Incoming,
@@ -59,6 +58,7 @@ from datastore.http.shaping import (
     rendered,
     resolved,
 )
+from datastore.ids import check_collection_name, check_id
 from datastore.query import filterable
 from datastore.query.selection import Selection
 from datastore.query.updates import apply_update

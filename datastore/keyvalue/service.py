@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from datastore.clock import utc_now
 from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, NotFound
+from datastore.ids import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
 from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors
 from datastore.storage.keyvalue import Entry, KeyValueStore
@@ -20,10 +21,6 @@ from datastore.types import JSON
 
 logger = logging.getLogger("datastore.keyvalue")
 
-MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
-"""The longest time-to-live accepted: ten years."""
-MAX_KEY_LENGTH = 1000
-KEYSPACE_PATTERN = r"^[A-Za-z0-9_.\-]{0,200}$"
 _KEYSPACE = re.compile(KEYSPACE_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
+from datastore.clock import format_datetime
 from datastore.jsonvalues import json_type, with_defaults
 from datastore.query import ast
 
@@ -91,8 +92,6 @@ def _rule_value(
         return _field_value(operand, document, sources, defaults)
     value = sources.get(operand.name, MISSING)
     if isinstance(value, datetime):
-        from datastore.documents.sources import format_datetime
-
         return format_datetime(value)
     if operand.name == "$extends" and (value is MISSING or not value):
         return ""

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from datastore.clock import utc_now
-from datastore.documents.ids import check_collection_name, generate_id
-from datastore.documents.sources import format_datetime
+from datastore.clock import format_datetime, utc_now
 from datastore.errors import NotFound
+from datastore.ids import check_collection_name, generate_id
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.jobs import Job, JobStore

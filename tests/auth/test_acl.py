@@ -20,7 +20,7 @@ from datastore.auth.acl import (
     references,
     to_query,
 )
-from datastore.documents.sources import format_datetime
+from datastore.clock import format_datetime
 from datastore.query import ast
 from datastore.query.evaluate import matches
 

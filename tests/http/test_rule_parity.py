@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from datastore.auth.acl import AclContext, evaluate, parse_rule, to_query
 from datastore.auth.credentials import mint_token
 from datastore.blueprint.schemas import schema_info
+from datastore.clock import format_datetime
 from datastore.documents.extends import inherit
-from datastore.documents.sources import format_datetime
 from datastore.http.guard import document_view
 from datastore.storage.compiler import compiler_for
 from datastore.storage.documents import DocumentStore, StoredDocument
