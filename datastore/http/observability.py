@@ -10,15 +10,15 @@ queue depth. Metrics are per process: behind gunicorn, scrape each worker or agg
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,11 +63,22 @@ class Metrics:
             ["space", "topic", "status"],
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
-        """Record one request."""
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        """Record one request. The labelled children are kept by label: looking them up in
+        the collector (``labels()``: checks, a lock) cost more than counting."""
+        counter = self._counters.get((operation, status))
+        if counter is None:
+            counter = self._counters[operation, status] = self.requests.labels(
+                operation, str(status)
+            )
+        timer = self._timers.get(operation)
+        if timer is None:
+            timer = self._timers[operation] = self.latency.labels(operation)
+        counter.inc()
+        timer.observe(seconds)
 
     def _refresh(self) -> None:
         self.pool.set(connections_in_use(self.db))
@@ -79,6 +90,17 @@ class Metrics:
         """``GET /__metrics``."""
         await run_in_threadpool(self._refresh)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-Id`` when it is sane, else 32 new random hex digits."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            incoming: str = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return os.urandom(16).hex()
 
 
 class Observability:
@@ -103,15 +125,16 @@ class Observability:
         started = self.clock()
         observed: dict[str, str] = {}
         scope[OBSERVED] = observed  # the dispatcher fills in the operation and space
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = _request_id(scope)
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         try:
