@@ -21,7 +21,6 @@ from connexion.exceptions import ProblemException
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
@@ -63,6 +62,7 @@ from datastore.http.resources import read_collections
 from datastore.http.routes import RouteTable
 from datastore.http.sdk import sdk_route
 from datastore.http.security import Authenticator, access_for
+from datastore.http.segment_routes import SegmentRoutingMiddleware
 from datastore.http.shaping import json_response
 from datastore.http.validation import NamedParameterValidator
 from datastore.keyvalue.service import KeyValueService, purge_forever
@@ -75,12 +75,13 @@ logger = logging.getLogger("datastore")
 CONNEXION_MIDDLEWARES = [
     ServerErrorMiddleware,
     ExceptionMiddleware,
-    RoutingMiddleware,
+    SegmentRoutingMiddleware,
     RequestValidationMiddleware,
     LifespanMiddleware,
 ]
-"""The connexion layers the datastore uses: routing and parameter validation (plus their
-error handling and the lifespan). Left out, because the datastore does that work itself or
+"""The connexion layers the datastore uses: routing (its routes grouped by first segment,
+``http/segment_routes.py``) and parameter validation (plus their error handling and the
+lifespan). Left out, because the datastore does that work itself or
 not at all: Swagger UI (``/ui``), security (``http/security.py``), response validation and
 connexion's request context. Each left-out layer cost a few percent of a GET's CPU."""
 
