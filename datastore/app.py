@@ -366,7 +366,7 @@ def middleware_stack(
         lambda app: _connexion(app, spaces, mounts, db, database, changes),
     ]
     if db.replica is not None:
-        layers.insert(1, lambda app: Consistency(app, db.current_lsn))
+        layers.insert(1, lambda app: Consistency(app, db.position))
     if settings.cors_origin:
         layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))
     return layers

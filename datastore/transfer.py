@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-import sqlalchemy as sa
 
 from datastore.blueprint.schemas import CompiledSchema
 from datastore.clock import utc_now
@@ -30,7 +29,7 @@ from datastore.ids import generate_id, id_problem
 from datastore.jsonvalues import check_storable
 from datastore.storage.documents import DocumentStore
 from datastore.storage.engine import Database
-from datastore.storage.tables import documents
+from datastore.storage.scan import scan_documents
 
 BATCH = 1000
 
@@ -268,31 +267,17 @@ def export_documents(
 ) -> int:
     """Write a collection as JSON Lines (or a JSON array), in creation order; the count."""
     count = 0
-    last_pk = 0
     if as_array:
         out.write(b"[")
-    while True:
-        with db.read() as conn:
-            rows = conn.execute(
-                sa.select(documents.c.pk, documents.c.doc_id, documents.c.body)
-                .where(
-                    documents.c.space == space,
-                    documents.c.collection == collection,
-                    documents.c.pk > last_pk,
-                )
-                .order_by(documents.c.pk)
-                .limit(BATCH)
-            ).all()
-        if not rows:
-            break
-        for row in rows:
-            line = orjson.dumps({id_property: row.doc_id, **row.body})
+    stored = scan_documents(db, space=space, collection=collection, batch=BATCH, inherited=False)
+    for batch in stored:
+        for doc in batch:
+            line = orjson.dumps({id_property: doc.doc_id, **doc.body})
             if as_array:
                 out.write((b",\n" if count else b"\n") + line)
             else:
                 out.write(line + b"\n")
             count += 1
-        last_pk = rows[-1].pk
     if as_array:
         out.write(b"\n]\n")
     return count

@@ -94,14 +94,9 @@ def test_http_builds_no_sql(forbidden: str) -> None:
 
 
 THREADED_HANDLERS = {
-    # What still hands blocking work to a thread from http/ (not documents or key-value,
-    # whose services are async): the queue service is the worker's own synchronous API, API
-    # keys are checked by the authenticator, and health and metrics read the database.
+    # What still hands blocking work to a thread from http/: the queue service is the
+    # worker's own synchronous API (its async surface is the next step).
     "datastore/http/queue_handlers.py",
-    "datastore/http/security.py",
-    "datastore/http/health.py",
-    "datastore/http/observability.py",
-    "datastore/http/consistency.py",  # a write's consistency token: the primary's WAL position
 }
 
 
@@ -110,6 +105,25 @@ def test_document_handlers_manage_no_threads() -> None:
     them and hand nothing to threads themselves."""
     threaded = set(offending("http", "datastore.concurrency"))
     assert threaded <= THREADED_HANDLERS, threaded - THREADED_HANDLERS
+
+
+def test_only_storage_builds_sql() -> None:
+    """Outside ``storage/`` (and the migrations, which are storage's own) no module imports
+    SQLAlchemy, except the ``Connection`` type a transaction is handed around as
+    (``sqlalchemy.engine``), nor the tables."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _within(_module_name(path), "datastore.storage"):
+            continue
+        bad = sorted(
+            name
+            for name in imports(path)
+            if (_within(name, "sqlalchemy") and not _within(name, "sqlalchemy.engine"))
+            or _within(name, "datastore.storage.tables")
+        )
+        if bad:
+            found[str(path.relative_to(PACKAGE.parent))] = bad
+    assert found == {}
 
 
 def test_query_knows_no_storage() -> None:

@@ -13,14 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import sqlalchemy as sa
 
 from datastore.clock import utc_now
+from datastore.concurrency import run_in_threadpool
+from datastore.storage.api_keys import (
+    StoredKey,
+    insert_key,
+    revoke_key,
+    stored_key,
+    stored_keys,
+)
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
-from datastore.storage.tables import api_keys as t
 
 PREFIX = "dsk"
 
@@ -54,8 +58,8 @@ def _split(presented: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _info(row: Any) -> ApiKeyInfo:
-    return ApiKeyInfo(row.id, row.space, row.readonly, row.created_at, row.revoked_at)
+def _info(key: StoredKey) -> ApiKeyInfo:
+    return ApiKeyInfo(key.id, key.space, key.readonly, key.created_at, key.revoked_at)
 
 
 class ApiKeyStore:
@@ -72,58 +76,53 @@ class ApiKeyStore:
         key_id, secret, full = generate_key()
         now = utc_now()
         with translate_errors(), self.db.write() as conn:
-            conn.execute(
-                sa.insert(t).values(
-                    id=key_id,
-                    space=space,
-                    key_hash=_hash(secret),
-                    readonly=readonly,
-                    created_at=now,
-                )
-            )
+            insert_key(conn, key_id, space, _hash(secret), readonly=readonly, now=now)
         return ApiKeyInfo(key_id, space, readonly, now, None), full
 
     def list(self, space: str | None = None) -> list[ApiKeyInfo]:
         """Keys (of one space, or all), oldest first."""
-        query = sa.select(t.c.id, t.c.space, t.c.readonly, t.c.created_at, t.c.revoked_at)
-        if space is not None:
-            query = query.where(t.c.space == space)
         with translate_errors(), self.db.read() as conn:
-            return [_info(row) for row in conn.execute(query.order_by(t.c.created_at, t.c.id))]
+            return [_info(key) for key in stored_keys(conn, space)]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key; False when there is no such (unrevoked) key."""
         with translate_errors(), self.db.write() as conn:
-            result = conn.execute(
-                sa.update(t)
-                .where(t.c.id == key_id, t.c.revoked_at.is_(None))
-                .values(revoked_at=utc_now())
-            )
+            revoked = revoke_key(conn, key_id, utc_now())
         self._cache.clear()
-        return bool(result.rowcount)
+        return revoked
+
+    def _remembered(self, space: str, presented: str) -> tuple[bool, ApiKeyInfo | None]:
+        """(whether ``presented`` was checked in the last ``CACHE_SECONDS``, its answer)."""
+        cached = self._cache.get(presented)
+        if cached is None or time.monotonic() - cached[0] >= self.CACHE_SECONDS:
+            return False, None
+        return True, cached[1] if cached[1].space == space else None
 
     def authenticate(self, space: str, presented: str) -> ApiKeyInfo | None:
         """The key's info when ``presented`` is a live key of ``space``; None otherwise."""
         parts = _split(presented)
         if parts is None:
             return None
+        known, info = self._remembered(space, presented)
+        if known:
+            return info
         key_id, secret = parts
-        cached = self._cache.get(presented)
-        if cached is not None and time.monotonic() - cached[0] < self.CACHE_SECONDS:
-            info = cached[1]
-            return info if info.space == space else None
         with translate_errors(), self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    t.c.id, t.c.space, t.c.readonly, t.c.created_at, t.c.revoked_at, t.c.key_hash
-                ).where(t.c.id == key_id)
-            ).first()
-        if row is None or row.revoked_at is not None:
+            key = stored_key(conn, key_id)
+        if key is None or key.revoked_at is not None:
             return None
-        if not hmac.compare_digest(row.key_hash, _hash(secret)):
+        if not hmac.compare_digest(key.key_hash, _hash(secret)):
             return None
-        info = ApiKeyInfo(row.id, row.space, row.readonly, row.created_at, row.revoked_at)
+        found = _info(key)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[presented] = (time.monotonic(), info)
-        return info if info.space == space else None
+        self._cache[presented] = (time.monotonic(), found)
+        return found if found.space == space else None
+
+    async def admit(self, space: str, presented: str) -> ApiKeyInfo | None:
+        """``authenticate`` for a request: a key checked in the last seconds is answered from
+        memory, on the event loop; otherwise the database is asked on a worker thread."""
+        known, info = self._remembered(space, presented)
+        if known or _split(presented) is None:
+            return info
+        return await run_in_threadpool(self.authenticate, space, presented)

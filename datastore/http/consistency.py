@@ -11,12 +11,11 @@ Installed by ``app.middleware_stack`` only when a read database is configured.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 
-from datastore.concurrency import run_in_threadpool
 from datastore.storage.replica import reading_from_replica
 
 HEADER = "X-Datastore-Consistency"
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 class Consistency:
     """ASGI middleware: GETs may read from the replica; writes hand out their token."""
 
-    def __init__(self, app: Any, position: Callable[[], str]) -> None:
+    def __init__(self, app: Any, position: Callable[[], Awaitable[str]]) -> None:
         self.app = app
         self.position = position
 
@@ -45,7 +44,7 @@ class Consistency:
         async def send_with_token(message: Any) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 try:
-                    token = await run_in_threadpool(self.position)
+                    token = await self.position()
                 except Exception:  # noqa: BLE001 - the write is done; only the token is lost
                     log.warning("no consistency token for a write: the primary did not answer")
                 else:

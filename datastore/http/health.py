@@ -10,12 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from datastore.auth.credentials import mint_token
-from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, MethodNotAllowed
 from datastore.http.requests import parse_json, read_body
 from datastore.http.shaping import json_response
 from datastore.storage.engine import Database
-from datastore.storage.status import ping
+from datastore.storage.status import answers
 
 
 def health_route(db: Database) -> Callable[[Request], Awaitable[Response]]:
@@ -24,7 +23,7 @@ def health_route(db: Database) -> Callable[[Request], Awaitable[Response]]:
     async def health(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed()
-        await run_in_threadpool(ping, db)
+        await answers(db)
         return json_response({"status": "ok", "database": db.dialect})
 
     return health

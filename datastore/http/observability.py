@@ -23,9 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datastore.concurrency import run_in_threadpool
 from datastore.storage.engine import Database
-from datastore.storage.status import connections_in_use, queue_depths
+from datastore.storage.status import figures
 
 access_log = logging.getLogger("datastore.access")
 OBSERVED = "datastore.observed"
@@ -80,15 +79,13 @@ class Metrics:
         counter.inc()
         timer.observe(seconds)
 
-    def _refresh(self) -> None:
-        self.pool.set(connections_in_use(self.db))
-        self.queue_depth.clear()
-        for space, topic, status, count in queue_depths(self.db):
-            self.queue_depth.labels(space, topic, status).set(count)
-
     async def endpoint(self, request: Request) -> Response:
         """``GET /__metrics``."""
-        await run_in_threadpool(self._refresh)
+        in_use, depths = await figures(self.db)
+        self.pool.set(in_use)
+        self.queue_depth.clear()
+        for space, topic, status, count in depths:
+            self.queue_depth.labels(space, topic, status).set(count)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

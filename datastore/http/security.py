@@ -28,7 +28,6 @@ from datastore.auth.acl import (
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import ANONYMOUS, JwtVerifier, Principal
 from datastore.blueprint.model import Operation
-from datastore.concurrency import run_in_threadpool
 from datastore.errors import Forbidden, Unauthorized
 from datastore.query import ast
 
@@ -94,7 +93,7 @@ class Authenticator:
                 raise Unauthorized("This server accepts no bearer tokens.")
             claims = self.verifier.verify(token.strip())
         if apikey is not None:
-            info = await run_in_threadpool(self.apikeys.authenticate, space, apikey)
+            info = await self.apikeys.admit(space, apikey)
             if info is None:
                 raise Unauthorized("The API key is not valid here.")
             return Principal(claims, info.id, info.readonly)

@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from datastore.concurrency import run_in_threadpool
 from datastore.storage.dialects import dialect_for
 from datastore.storage.dialects.base import Dialect
 from datastore.storage.dialects.sqlite import register as register_sqlite_functions
@@ -188,6 +189,10 @@ class Database:
         """The primary's WAL position now (PostgreSQL): a write's consistency token."""
         with self.engine.connect() as conn:
             return current_lsn(conn)
+
+    async def position(self) -> str:
+        """``current_lsn``, on a worker thread."""
+        return await run_in_threadpool(self.current_lsn)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -61,8 +61,10 @@ def scan_documents(
     space: str | None,
     collection: str | None = None,
     batch: int = BATCH,
+    inherited: bool = True,
 ) -> Iterator[list[ScannedDocument]]:
-    """Every document (of a space, of one collection path) in creation order, in batches."""
+    """Every document (of a space, of one collection path) in creation order, in batches;
+    with the bodies each inherits from unless ``inherited`` is False."""
     lineage = LineageStore(space)
     last = 0
     columns = (t.c.pk, t.c.space, t.c.collection, t.c.doc_id, t.c.body, t.c.extends)
@@ -76,10 +78,11 @@ def scan_documents(
             ).all()
             if not rows:
                 return
-            inherited = lineage.ancestor_bodies(conn, [r.pk for r in rows if r.extends])
+            extending = [r.pk for r in rows if r.extends] if inherited else []
+            ancestors = lineage.ancestor_bodies(conn, extending)
         yield [
             ScannedDocument(
-                r.pk, r.space, r.collection, r.doc_id, r.body, r.extends, inherited.get(r.pk, [])
+                r.pk, r.space, r.collection, r.doc_id, r.body, r.extends, ancestors.get(r.pk, [])
             )
             for r in rows
         ]

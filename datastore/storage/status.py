@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.exc
 
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import ServiceUnavailable
 from datastore.storage.engine import Database
 from datastore.storage.tables import jobs
@@ -20,6 +21,11 @@ def ping(db: Database) -> None:
             conn.exec_driver_sql("SELECT 1")
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ServiceUnavailable("The database is unreachable.") from exc
+
+
+async def answers(db: Database) -> None:
+    """``ping``, on a worker thread."""
+    await run_in_threadpool(ping, db)
 
 
 def connections_in_use(db: Database) -> int:
@@ -38,3 +44,8 @@ def queue_depths(db: Database) -> list[tuple[str, str, str, int]]:
             .group_by(jobs.c.space, jobs.c.topic, jobs.c.status)
         )
         return [(space, topic, status, count) for space, topic, status, count in rows]
+
+
+async def figures(db: Database) -> tuple[int, list[tuple[str, str, str, int]]]:
+    """(``connections_in_use``, ``queue_depths``), the latter read on a worker thread."""
+    return connections_in_use(db), await run_in_threadpool(queue_depths, db)
