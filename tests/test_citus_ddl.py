@@ -74,8 +74,8 @@ def test_documents_inheritance_keys_and_jobs_work_on_the_citus_shape(
     keys = KeyValueService(citus_shaped, space)
     assert asyncio.run(keys.increment("k", "hits", 2)) == 2
     queue = QueueService(citus_shaped, space)
-    job = queue.enqueue("t", {"n": 1})
+    job = asyncio.run(queue.enqueue("t", {"n": 1}))
     done: list[Any] = []
     worker = Worker(citus_shaped, space, {"t": lambda j: done.append(j.payload)})
     assert worker.run_once() is not None
-    assert done == [{"n": 1}] and queue.get("t", job.id).status == "done"
+    assert done == [{"n": 1}] and asyncio.run(queue.get("t", job.id)).status == "done"

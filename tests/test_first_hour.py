@@ -5,6 +5,7 @@ warning, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -247,7 +248,7 @@ def test_a_worker_imports_handlers_from_the_current_folder(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'datastore.sqlite3'}"
     db = Database(url)
     migrate.upgrade(db)
-    QueueService(db, "default").enqueue("emails", {"to": "ann"})
+    asyncio.run(QueueService(db, "default").enqueue("emails", {"to": "ann"}))
     db.dispose()
     (tmp_path / "myjobs.py").write_text(
         "from pathlib import Path\n\n"

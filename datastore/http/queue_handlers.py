@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from datastore.concurrency import run_in_threadpool
 from datastore.errors import ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
@@ -27,7 +26,7 @@ async def enqueue(call: Call) -> Response:
         problems = schema.errors(payload)
         if problems:
             raise ValidationFailed(invalid_params=problems)
-    job = await run_in_threadpool(call.space.queues.enqueue, topic, payload)
+    job = await call.space.queues.enqueue(topic, payload)
     status, with_body = pick_status(call.op, [201])
     return maybe_body({"_id": job.id, "topic": job.topic}, status, with_body)
 
@@ -36,5 +35,5 @@ async def job_status(call: Call) -> Response:
     """GET a job's status, attempts and last error."""
     topic = _topic(call)
     job_id = str(call.path_params[call.op.segments[2].param or "id"])
-    job = await run_in_threadpool(call.space.queues.get, topic, job_id)
+    job = await call.space.queues.get(topic, job_id)
     return json_response(job_json(job))

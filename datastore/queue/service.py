@@ -1,4 +1,5 @@
-"""Queue operations of one space: enqueue a job, read its status (one transaction each)."""
+"""Queue operations of one space: enqueue a job, read its status (one transaction each;
+async at the surface, run on a worker thread)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from datastore.clock import format_datetime, utc_now
+from datastore.concurrency import run_in_threadpool
 from datastore.errors import NotFound
 from datastore.ids import check_collection_name, generate_id
 from datastore.storage.engine import Database
@@ -58,8 +60,15 @@ class QueueService:
         self.store = JobStore()
         self.clock = clock
 
-    def enqueue(self, topic: str, payload: JSON) -> Job:
+    async def enqueue(self, topic: str, payload: JSON) -> Job:
         """Store a job durably (committed before this returns)."""
+        return await run_in_threadpool(self._enqueue, topic, payload)
+
+    async def get(self, topic: str, job_id: str) -> Job:
+        """A job of the topic; raises NotFound."""
+        return await run_in_threadpool(self._get, topic, job_id)
+
+    def _enqueue(self, topic: str, payload: JSON) -> Job:
         with translate_errors(), self.db.write() as conn:
             return self.store.enqueue(
                 conn,
@@ -71,8 +80,7 @@ class QueueService:
                 now=self.clock(),
             )
 
-    def get(self, topic: str, job_id: str) -> Job:
-        """A job of the topic; raises NotFound."""
+    def _get(self, topic: str, job_id: str) -> Job:
         with translate_errors(), self.db.read() as conn:
             job = self.store.get(conn, self.space, job_id)
         if job is None or job.topic != topic:

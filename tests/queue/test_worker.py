@@ -3,6 +3,7 @@ competing workers, webhooks; on both backends where it applies."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import threading
@@ -38,13 +39,13 @@ class Clock:
 def test_enqueue_process_done(database: Database, space: str, tmp_path: Path) -> None:
     queue = QueueService(database, space)
     out = tmp_path / "out.txt"
-    job = queue.enqueue("emails", {"file": str(out), "n": 1})
+    job = asyncio.run(queue.enqueue("emails", {"file": str(out), "n": 1}))
     assert (job.status, job.attempts) == (QUEUED, 0)
     worker = Worker(database, space, {"emails": load_callable("tests.queue.handlers:record")})
     assert worker.run_once() is not None
     assert worker.run_once() is None
     assert out.read_text() == "1\n"
-    done = queue.get("emails", job.id)
+    done = asyncio.run(queue.get("emails", job.id))
     assert (done.status, done.attempts, done.last_error) == (DONE, 1, None)
     assert done.finished_at is not None
 
@@ -52,22 +53,22 @@ def test_enqueue_process_done(database: Database, space: str, tmp_path: Path) ->
 def test_retries_with_backoff_then_dead_letter(database: Database, space: str) -> None:
     clock = Clock()
     queue = QueueService(database, space, max_attempts=3, clock=clock)
-    job = queue.enqueue("t", {"x": 1})
+    job = asyncio.run(queue.enqueue("t", {"x": 1}))
     worker = Worker(
         database, space, {"t": load_callable("tests.queue.handlers:always_fails")}, clock=clock
     )
     assert worker.run_once() is not None
-    failed = queue.get("t", job.id)
+    failed = asyncio.run(queue.get("t", job.id))
     assert (failed.status, failed.attempts) == (QUEUED, 1)
     assert failed.last_error == "ValueError: this handler always fails"
     assert failed.run_at == clock.now + timedelta(seconds=1)
     assert worker.run_once() is None  # not due yet
     clock.advance(seconds=1)
     assert worker.run_once() is not None
-    assert queue.get("t", job.id).run_at == clock.now + timedelta(seconds=2)
+    assert asyncio.run(queue.get("t", job.id)).run_at == clock.now + timedelta(seconds=2)
     clock.advance(seconds=2)
     worker.run_once()
-    dead = queue.get("t", job.id)
+    dead = asyncio.run(queue.get("t", job.id))
     assert (dead.status, dead.attempts) == (DEAD, 3)
     clock.advance(hours=2)
     assert worker.run_once() is None
@@ -77,18 +78,18 @@ def test_retries_with_backoff_then_dead_letter(database: Database, space: str) -
 def test_visibility_timeout_returns_a_job(database: Database, space: str) -> None:
     clock = Clock()
     queue = QueueService(database, space, max_attempts=2, clock=clock)
-    job = queue.enqueue("t", {})
+    job = asyncio.run(queue.enqueue("t", {}))
     first = Worker(database, space, {"t": lambda j: None}, clock=clock, name="first")
     claimed = first.claim()  # claimed, then the worker "dies"
     assert claimed is not None
-    assert queue.get("t", job.id).status == RUNNING
+    assert asyncio.run(queue.get("t", job.id)).status == RUNNING
     second = Worker(database, space, {"t": lambda j: None}, clock=clock, name="second")
     assert second.claim() is None  # still claimed
     clock.advance(minutes=6)
     again = second.run_once()
     assert again is not None
     assert again.attempts == 2
-    assert queue.get("t", job.id).status == DONE
+    assert asyncio.run(queue.get("t", job.id)).status == DONE
     # The first worker's late report does not overwrite the outcome.
     with database.write() as conn:
         assert not first.store.finish(conn, claimed, worker="first", now=clock.now)
@@ -97,19 +98,19 @@ def test_visibility_timeout_returns_a_job(database: Database, space: str) -> Non
 def test_claim_expired_after_last_attempt_is_dead(database: Database, space: str) -> None:
     clock = Clock()
     queue = QueueService(database, space, max_attempts=1, clock=clock)
-    job = queue.enqueue("t", {})
+    job = asyncio.run(queue.enqueue("t", {}))
     worker = Worker(database, space, {"t": lambda j: None}, clock=clock)
     assert worker.claim() is not None
     clock.advance(minutes=10)
     assert worker.claim() is None
-    dead = queue.get("t", job.id)
+    dead = asyncio.run(queue.get("t", job.id))
     assert dead.status == DEAD
     assert "visibility timeout" in (dead.last_error or "")
 
 
 def test_topics_and_spaces_are_separate(database: Database, space: str) -> None:
-    QueueService(database, space).enqueue("a", {})
-    QueueService(database, space + "x").enqueue("b", {})
+    asyncio.run(QueueService(database, space).enqueue("a", {}))
+    asyncio.run(QueueService(database, space + "x").enqueue("b", {}))
     seen: list[str] = []
     worker = Worker(database, space, {"b": lambda j: seen.append(j.topic)})
     assert worker.run_once() is None
@@ -122,7 +123,7 @@ def test_two_workers_share_a_topic_without_duplicates(database: Database, space:
         pytest.skip("SQLite supports one worker process; competing workers need PostgreSQL")
     queue = QueueService(database, space)
     count = 200 if database.pooler else 1000  # behind PgBouncer: the same race, fewer jobs
-    ids = {queue.enqueue("t", {"n": n}).id for n in range(count)}
+    ids = {asyncio.run(queue.enqueue("t", {"n": n})).id for n in range(count)}
     seen: list[str] = []
     lock = threading.Lock()
 
@@ -176,15 +177,15 @@ def test_webhook_handler(database: Database, space: str) -> None:
     try:
         clock = Clock()
         queue = QueueService(database, space, clock=clock)
-        job = queue.enqueue("hooks", {"hello": "world"})
+        job = asyncio.run(queue.enqueue("hooks", {"hello": "world"}))
         url = f"http://127.0.0.1:{server.server_port}/hook"
         worker = Worker(database, space, {"hooks": webhook(url)}, clock=clock)
         worker.run_once()
-        assert queue.get("hooks", job.id).status == QUEUED
-        assert "webhook answered 500" in (queue.get("hooks", job.id).last_error or "")
+        assert asyncio.run(queue.get("hooks", job.id)).status == QUEUED
+        assert "webhook answered 500" in (asyncio.run(queue.get("hooks", job.id)).last_error or "")
         clock.advance(seconds=5)
         worker.run_once()
-        assert queue.get("hooks", job.id).status == DONE
+        assert asyncio.run(queue.get("hooks", job.id)).status == DONE
     finally:
         server.shutdown()
         server.server_close()
@@ -210,7 +211,9 @@ def test_a_killed_worker_does_not_lose_its_job(
 
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "out.txt"
-    job = QueueService(database, space).enqueue("slow", {"file": str(out), "n": 7, "seconds": 60})
+    job = asyncio.run(
+        QueueService(database, space).enqueue("slow", {"file": str(out), "n": 7, "seconds": 60})
+    )
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -248,10 +251,10 @@ def test_a_killed_worker_does_not_lose_its_job(
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert QueueService(database, space).get("slow", job.id).status == RUNNING
+    assert asyncio.run(QueueService(database, space).get("slow", job.id)).status == RUNNING
     time.sleep(1.2)  # the claim expires
     rescue = Worker(database, space, {"slow": load_callable("tests.queue.handlers:record")})
     assert rescue.run_once() is not None
     assert out.read_text() == "7\n"
-    done = QueueService(database, space).get("slow", job.id)
+    done = asyncio.run(QueueService(database, space).get("slow", job.id))
     assert (done.status, done.attempts) == (DONE, 2)
