@@ -43,6 +43,7 @@ from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
 from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
 from datastore.http.consistency import Consistency
+from datastore.http.admin import admin_routes
 from datastore.http.dispatch import (
     Dispatcher,
     MountedSpace,
@@ -408,6 +409,10 @@ def _system_routes(
         "/openapi.yaml": openapi_yaml_route,
         "/ui": page_route(titles),
     }
+    names = {base: (mount.space.name, titles[base]) for base, mount in mounts.items()}
+    admin_system, admin_space = admin_routes(settings.admin or settings.dev, settings.dev, names)
+    system.update(admin_system)
+    per_space.update(admin_space)
     return system_table(mounts, system, per_space)
 
 
