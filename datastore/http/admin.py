@@ -51,6 +51,7 @@ PAGE = """<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Datastore — data browser</title>
   <link rel="stylesheet" href="/__admin/static/admin.css">
+  <link rel="icon" href="data:,">
   <script type="application/json" id="admin-config">{config}</script>
   <script type="module" src="/__admin/static/app.js"></script>
 </head>
