@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from datastore.app import ServedBlueprint, create_app, serve_blueprint_file
+from datastore.app import create_app, serve_blueprint_file
 from datastore.config import Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
@@ -174,7 +174,12 @@ def _seed(url: str, events: str, posts: str) -> None:
         for n, published in enumerate([True, False, False]):
             client.put(
                 f"/{posts}/posts/a{n}",
-                json={"ownerId": "alice", "title": f"Alice {n}", "body": "x", "published": published},
+                json={
+                    "ownerId": "alice",
+                    "title": f"Alice {n}",
+                    "body": "x",
+                    "published": published,
+                },
                 headers=alice,
             ).raise_for_status()
         client.put(
@@ -386,26 +391,8 @@ def test_why_cant_i_explains_the_rule_with_its_values(page: Page) -> None:
     page.shot("why")
 
 
-A11Y = """
-const problems = [];
-const name = (node) => (node.getAttribute("aria-label") || "").trim()
-  || (node.getAttribute("aria-labelledby") || "").split(" ").map((id) => document.getElementById(id)?.textContent || "").join("").trim()
-  || [...(node.labels || [])].map((l) => l.textContent).join("").trim();
-for (const node of document.querySelectorAll("input, select, textarea")) {
-  if (node.type === "hidden" || node.closest("[hidden]")) continue;
-  if (!name(node)) problems.push(`no label: ${node.outerHTML.slice(0, 80)}`);
-}
-for (const node of document.querySelectorAll("button, a[href]")) {
-  if (node.closest("[hidden]")) continue;
-  if (!(node.textContent.trim() || name(node))) problems.push(`no name: ${node.outerHTML.slice(0, 80)}`);
-}
-for (const node of document.querySelectorAll("[id]")) {
-  if (document.querySelectorAll(`#${CSS.escape(node.id)}`).length > 1) problems.push(`duplicate id ${node.id}`);
-}
-if (!document.documentElement.lang) problems.push("no lang");
-if (!document.querySelector("main") || !document.querySelector("nav")) problems.push("no landmarks");
-return [...new Set(problems)];
-"""
+A11Y = (Path(__file__).parent / "admin_a11y.js").read_text()
+"""Labels, names, unique ids, language and landmarks: the problems found (none expected)."""
 
 
 def test_every_view_is_labelled_and_works_from_the_keyboard(page: Page) -> None:

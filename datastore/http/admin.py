@@ -27,7 +27,14 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from datastore.auth.acl import explain
 from datastore.auth.credentials import Principal
 from datastore.blueprint.model import Kind
-from datastore.errors import BadRequest, CollectionNotFound, DocumentNotFound, InvalidParam, MethodNotAllowed, NotFound
+from datastore.errors import (
+    BadRequest,
+    CollectionNotFound,
+    DocumentNotFound,
+    InvalidParam,
+    MethodNotAllowed,
+    NotFound,
+)
 from datastore.http.dispatch import MountedSpace, SpaceRoute, SystemRoute
 from datastore.http.endpoint import Endpoint, Space
 from datastore.http.guard import document_view
@@ -210,4 +217,3 @@ def _operation(
     if kind == "document" and method in ("put", "post"):
         reason += " (on the stored document; a write is checked on the body it sends)"
     return {**shown, "result": tree["result"], "reason": reason, "tree": tree}
-
