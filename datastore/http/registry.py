@@ -54,6 +54,9 @@ HANDLERS: dict[tuple[Kind, str], Handler] = {
     (Kind.KEYV_LIST, "get"): ruled(kv_handlers.kv_list),
     (Kind.QUEUE, "post"): ruled(queue_handlers.enqueue),
     (Kind.QUEUE_JOB, "get"): ruled(queue_handlers.job_status),
+    (Kind.QUEUE, "get"): ruled(queue_handlers.queue_summary),
+    (Kind.QUEUE_TOPICS, "get"): ruled(queue_handlers.list_topics),
+    (Kind.QUEUE_RETRY, "post"): ruled(queue_handlers.retry_job),
 }
 """Every generic handler by operation kind and method."""
 
