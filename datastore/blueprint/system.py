@@ -19,7 +19,9 @@ from datastore.blueprint.model import Kind, classify, follow_refs, split_path
 KEYV_LIST: dict[str, Any] = {
     "operationId": "datastoreListKeys",
     "summary": "List keys by prefix",
-    "description": "Live keys whose name starts with `prefix`, with their values, in key order.",
+    "description": (
+        "Live keys whose name starts with `prefix`, with their values and expiry, in key order."
+    ),
     "parameters": [
         {"name": "prefix", "in": "query", "schema": {"type": "string"}},
         {"name": "keyspace", "in": "query", "schema": {"type": "string"}},
@@ -34,7 +36,15 @@ KEYV_LIST: dict[str, Any] = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "properties": {"key": {"type": "string"}, "value": {}},
+                            "properties": {
+                                "key": {"type": "string"},
+                                "value": {},
+                                "expiresAt": {
+                                    "type": ["string", "null"],
+                                    "format": "date-time",
+                                    "description": "When the key expires (null: never)",
+                                },
+                            },
                         },
                     }
                 }
