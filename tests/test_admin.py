@@ -20,7 +20,7 @@ from datastore.config import DEV_SECRET, Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
 
-ASSETS = ("app.js", "form.js", "why.js", "admin.css")
+ASSETS = ("app.js", "form.js", "why.js", "ops.js", "admin.css")
 
 
 def _client(

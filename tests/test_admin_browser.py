@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,11 @@ import httpx
 import pytest
 
 from datastore.app import create_app, serve_blueprint_file
+from datastore.auth.apikeys import ApiKeyStore
+from datastore.clock import utc_now
 from datastore.config import Settings
 from datastore.storage.engine import Database
+from datastore.storage.jobs import JobStore
 from tests.support.client import BLUEPRINTS
 from tests.support.live import live_server
 from tests.test_browser import CHROMIUM
@@ -64,6 +68,8 @@ class Page:
     url: str
     events: str
     posts: str
+    ops: str
+    key: str
     driver: Any
     shots: Path | None
 
@@ -189,21 +195,39 @@ def _seed(url: str, events: str, posts: str) -> None:
         ).raise_for_status()
 
 
+def _seed_operations(url: str, ops: str, key: str, database: Database) -> None:
+    """Keys (one with a TTL), a dynamic collection, and a queue with one dead job."""
+    headers = {"x-apikey": key}
+    with httpx.Client(base_url=f"{url}/{ops}", headers=headers) as client:
+        client.put("/keyv/greeting", json="hello", params={"ttl": 600_000}).raise_for_status()
+        client.put("/keyv/plain", json={"n": 1}).raise_for_status()
+        client.post("/things", json={"_id": "t1", "colour": "red"}).raise_for_status()
+        for n in range(2):
+            client.post("/queue/mail", json={"to": f"u{n}@example.com"}).raise_for_status()
+    store, now = JobStore(), utc_now()
+    with database.write() as conn:
+        job = store.claim(conn, ops, ["mail"], worker="w", now=now, visibility=timedelta(60))
+        assert job is not None
+        store.fail(conn, job, "SMTP said no", worker="w", now=now, retry_in=timedelta(1))
+
+
 @pytest.fixture(scope="module")
 def page(database: Database) -> Iterator[Page]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     suffix = uuid.uuid4().hex[:6]
-    events, posts = f"ev{suffix}", f"mu{suffix}"
+    events, posts, ops = f"ev{suffix}", f"mu{suffix}", f"ch{suffix}"
     app = create_app(
-        Settings(migrate=False, dev=True),
+        Settings(migrate=False, dev=True, queue_max_attempts=1),
         [
             serve_blueprint_file(BLUEPRINTS / "events.yaml", events),
             serve_blueprint_file(BLUEPRINTS / "multi-user.yaml", posts),
+            serve_blueprint_file(BLUEPRINTS / "codehooks.yaml", ops),
         ],
         database=database,
     )
+    _, key = ApiKeyStore(database).add(ops, readonly=False)
     options = webdriver.ChromeOptions()
     assert CHROMIUM is not None
     options.binary_location = CHROMIUM
@@ -222,9 +246,10 @@ def page(database: Database) -> Iterator[Page]:
         shots.mkdir(exist_ok=True)
     with live_server(app) as url:
         _seed(url, events, posts)
+        _seed_operations(url, ops, key, database)
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         try:
-            yield Page(url, events, posts, driver, shots)
+            yield Page(url, events, posts, ops, key, driver, shots)
         finally:
             driver.quit()
 
@@ -366,6 +391,33 @@ def test_a_change_by_another_client_appears(page: Page) -> None:
     assert "created" in page.text("#live-status")
 
 
+def test_keys_queues_and_dynamic_collections_with_an_api_key(page: Page) -> None:
+    page.go(f"#/{page.ops}/queues")
+    assert "403" in page.text("main [role=alert]")  # a JWT (alice), whatever its claims
+    page.sign_in("apikey", page.key, "operator")
+    page.until(lambda: page.text("#current-identity") == "operator")
+    page.go(f"#/{page.ops}/kv")
+    greeting = page.css('#keys tr[data-key="greeting"] .ttl')
+    assert greeting.text in ("10 min", "9 min")
+    assert page.text('#keys tr[data-key="plain"] .ttl') == "none"
+    page.shot("keyvalue")
+    page.css(f'#tree a[data-view="{page.ops}:queues"]').click()
+    dead = page.css('#topics tr[data-topic="mail"] td[data-status="dead"]')
+    assert dead.text == "1"
+    page.css('#topics tr[data-topic="mail"] a').click()
+    row = page.css("#dead-letters tr[data-job]")
+    assert page.text("#dead-letters .last-error") == "SMTP said no"
+    page.shot("queues")
+    row.find_element("css selector", "button.retry").click()
+    page.until(lambda: "queued again" in page.text("#retry-status"))
+    assert page.text("#dead-letters tbody") == "No dead letters."
+    assert page.text('#topic-counts td[data-status="queued"]') == "2"
+    page.css(f"#dynamic-{page.ops}").send_keys("things")
+    page.css(f"#dynamic-{page.ops}").submit()
+    page.until(lambda: page.ids() == ["t1"])
+    assert "red" in page.text("#documents")
+
+
 def test_switching_identity_shows_fewer_documents(page: Page) -> None:
     page.go(f"#/{page.posts}/c/posts")
     page.sign_in("claims", '{"sub": "bob"}')
@@ -404,7 +456,10 @@ def test_every_view_is_labelled_and_works_from_the_keyboard(page: Page) -> None:
         f"#/{page.events}/d/events/jam",
         f"#/{page.events}/new/events",
         f"#/{page.posts}/d/posts/a0",
+        f"#/{page.ops}/kv",
+        f"#/{page.ops}/queues/mail",
     ]
+    page.switch("operator")  # the API key: the key-value and queue views show their tables
     for view in views:
         page.go(view)
         page.until(lambda: page.all("main h1"))

@@ -48,6 +48,7 @@ ASSETS = {
     "app.js": "text/javascript",
     "form.js": "text/javascript",
     "why.js": "text/javascript",
+    "ops.js": "text/javascript",
     "admin.css": "text/css",
 }
 MAX_PATH = 2048

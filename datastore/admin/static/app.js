@@ -3,6 +3,7 @@
 // what that credential may see and do.
 import { Datastore, DatastoreError } from "/__sdk/datastore.js";
 import { documentView, newDocumentView } from "./form.js";
+import { keyValueView, queuesView, topicView } from "./ops.js";
 
 export const CONFIG = JSON.parse(document.getElementById("admin-config").textContent);
 const STORE = "datastore-admin-identities";
@@ -340,7 +341,12 @@ function renderTree() {
         h("input", { id: `dynamic-${space.name}`, type: "text", size: 10 }),
         h("button", { type: "submit" }, "Open")))
       : null;
-    return [heading, h("ul", { "aria-labelledby": `space-${space.name}` }, roots.map(item), dynamic)];
+    const paths = space.openapi.paths || {};
+    const ops = [
+      paths["/keyv"]?.get ? h("li", {}, h("a", { href: `#/${space.name}/kv`, "data-view": `${space.name}:kv` }, "Key-value")) : null,
+      paths["/queue"]?.get ? h("li", {}, h("a", { href: `#/${space.name}/queues`, "data-view": `${space.name}:queues` }, "Queues")) : null,
+    ];
+    return [heading, h("ul", { "aria-labelledby": `space-${space.name}` }, roots.map(item), dynamic, ops)];
   });
   fill(tree, ...blocks.flat());
 }
@@ -538,7 +544,7 @@ export function route() {
   stopLive();
   stopLive = () => {};
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
-  const match = hash.match(/^\/([^/]+)\/(c|d|new)(\/.*)$/);
+  const match = hash.match(/^\/([^/]+)\/(c|d|new|kv|queues)(\/.*)?$/);
   for (const link of document.querySelectorAll("#tree a[aria-current]")) link.removeAttribute("aria-current");
   if (!match || !spaceNamed(match[1])) {
     const main = document.getElementById("main");
@@ -550,9 +556,15 @@ export function route() {
   }
   const [, name, view, path] = match;
   const space = spaceNamed(name);
-  const current = document.querySelector(`#tree a[href="#/${name}/c${CSS.escape(path)}"]`);
+  const current = path ? document.querySelector(`#tree a[href="#/${CSS.escape(name)}/c${CSS.escape(path)}"]`) : null;
   if (current) current.setAttribute("aria-current", "page");
-  if (view === "c") tableView(space, path);
+  const here = document.querySelector(`#tree a[href="#/${CSS.escape(name)}/${view}"]`);
+  if (here && (view === "kv" || view === "queues")) here.setAttribute("aria-current", "page");
+  if (view === "kv") keyValueView(space);
+  else if (view === "queues" && path && path.length > 1) topicView(space, path.slice(1));
+  else if (view === "queues") queuesView(space);
+  else if (!path) location.hash = `#/${name}/c/`;
+  else if (view === "c") tableView(space, path);
   else if (view === "new") newDocumentView(space, path);
   else documentView(space, path);
 }
