@@ -255,7 +255,7 @@ function collectionsOf(space) {
   for (const [template, item] of Object.entries(paths)) {
     const segments = template.split("/").filter(Boolean);
     const last = segments[segments.length - 1] || "";
-    if (!item.get) continue;
+    if (!item.get || segments[0] === "keyv" || segments[0] === "queue") continue; // their own views
     if (last.startsWith("{")) {
       if (segments.length === 1) space.dynamic = template;
       continue;
