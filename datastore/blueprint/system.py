@@ -2,7 +2,9 @@
 
 A blueprint that declares ``GET /keyv/{key}`` also gets ``GET /keyv`` (list by prefix), and one
 that declares ``POST /queue/{topic}`` gets ``GET /queue/{topic}/{id}`` (job status), each with
-the same access rule or security as the operation it derives from. Every collection with a
+the same access rule or security as the operation it derives from; it also gets the operators'
+``GET /queue``, ``GET /queue/{topic}`` and ``POST /queue/{topic}/{id}/_retry``, whose rules are
+their own (API keys: ``OPERATORS``, ``RETRIERS``), never the enqueue's. Every collection with a
 document GET gets ``GET <collection>/_changes``, its change feed (docs/changes.md), with the
 rule and security of the collection GET (or, without one, the document GET's security). The
 result is the *effective* document: the blueprint plus these endpoints, which is what is
