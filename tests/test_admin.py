@@ -5,6 +5,7 @@ with a 500. The page itself is driven in a browser by ``tests/test_admin_browser
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from datastore.app import create_app, serve_blueprint_file
+from datastore.app import ServedBlueprint, create_app, serve_blueprint_file
 from datastore.auth.acl import AclContext, evaluate, explain, expression_text, parse_rule
 from datastore.auth.apikeys import ApiKeyStore
 from datastore.auth.credentials import mint_token
+from datastore.blueprint.loader import load_blueprint
 from datastore.config import DEV_SECRET, Settings
 from datastore.storage.engine import Database
 from tests.support.client import BLUEPRINTS
@@ -74,11 +76,19 @@ def test_admin_serves_the_page_without_the_explanation(database: Database, space
 
 
 def test_dev_serves_the_page_and_the_config_is_inert(database: Database, space: str) -> None:
-    with _client(database, space, dev=True) as client:
+    document = load_blueprint(BLUEPRINTS / "multi-user.yaml").document
+    title = "</script><script>alert(1)</script> & <!-- Tom's"
+    document = {**document, "info": {**document["info"], "title": title}}
+    app = create_app(
+        Settings(migrate=False, dev=True), [ServedBlueprint(space, document)], database=database
+    )
+    with TestClient(app) as client:
         page = client.get("/__admin").text
-    assert '"dev": true' in page and '"jwtURL": "/__jwt"' in page
     config = page.split('id="admin-config">', 1)[1].split("</script>", 1)[0]
     assert "<" not in config  # a title cannot close the script element
+    parsed = json.loads(config)
+    assert parsed["dev"] is True and parsed["jwtURL"] == "/__jwt"
+    assert parsed["spaces"] == [{"name": space, "base": "", "title": title}]
 
 
 def _seed(client: TestClient) -> None:
@@ -193,21 +203,25 @@ _compare = st.builds(
     st.sampled_from(["===", "!==", "<", ">=", "<=", ">"]),
     st.one_of(_refs, _literals),
 )
-_rules = st.recursive(
-    _compare,
-    lambda inner: st.one_of(
-        st.builds(lambda a, b: f"({a}) && ({b})", inner, inner),
-        st.builds(lambda a, b: f"({a}) || ({b})", inner, inner),
-        st.builds(lambda a: f"!({a})", inner),
-    ),
-    max_leaves=6,
-)
+
+
+@st.composite
+def _rules(draw: st.DrawFn, depth: int = 0) -> str:
+    """A rule of comparisons joined by &&, || and ! (at most three levels deep)."""
+    if depth >= 3 or draw(st.booleans()):
+        return draw(_compare)
+    joiner = draw(st.sampled_from(["&&", "||", "!"]))
+    if joiner == "!":
+        return f"!({draw(_rules(depth + 1))})"
+    return f"({draw(_rules(depth + 1))}) {joiner} ({draw(_rules(depth + 1))})"
+
+
 _values = st.one_of(st.none(), st.booleans(), st.sampled_from(["alice", "bob"]), st.integers(0, 3))
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    _rules,
+    _rules(),
     st.dictionaries(st.sampled_from(["sub", "isAdmin", "n"]), _values),
     st.dictionaries(st.sampled_from(["ownerId", "n", "published"]), _values),
 )

@@ -15,7 +15,6 @@ signing in as the document's owner.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,8 +88,9 @@ def admin_routes(
             for base, (name, title) in sorted(spaces.items())
         ],
     }
-    # </script> cannot occur in JSON escaped like this: "<" becomes \u003c
-    body = PAGE.format(config=html.escape(json.dumps(config).replace("<", "\\u003c"), quote=False))
+    # A script element's text is not HTML-decoded; only "</script" (or "<!--") could end it
+    # early, and no "<" is left: JSON spells it \u003c.
+    body = PAGE.format(config=json.dumps(config).replace("<", "\\u003c"))
 
     async def page(request: Request) -> Response:
         if not enabled:

@@ -540,7 +540,20 @@ function tableView(space, path) {
 
 // -- routing ----------------------------------------------------------------------------------
 
+let navigation = 0;
+
+/** A token of the current view: a view that awaited something draws only if it is still
+ * current (``stale(token)`` is false), so a slow answer never replaces a newer view. */
+export function viewToken() {
+  return navigation;
+}
+
+export function stale(token) {
+  return token !== navigation;
+}
+
 export function route() {
+  navigation += 1;
   stopLive();
   stopLive = () => {};
   const hash = decodeURIComponent(location.hash.replace(/^#/, ""));

@@ -2,7 +2,7 @@
 // inherited values marked with their $extends chain, saves with If-Match, deletes with the
 // 409 / detach choice, and (under --dev) "Why can't I?".
 import { DatastoreError } from "/__sdk/datastore.js";
-import { announce, collectionAt, CONFIG, fill, h, problemList, send } from "./app.js";
+import { announce, collectionAt, CONFIG, fill, h, problemList, send, stale, viewToken } from "./app.js";
 import { whyPanel } from "./why.js";
 
 const SOURCE = "x-datastore-source";
@@ -180,11 +180,13 @@ export async function documentView(space, path) {
     fill(main, h("h1", {}, "Not found"), h("p", {}, `No collection at ${collectionPath}.`));
     return;
   }
+  const token = viewToken();
   let answer;
   try {
     answer = await send(space, "GET", path);
   } catch (error) {
     if (!(error instanceof DatastoreError)) throw error;
+    if (stale(token)) return;
     fill(main, h("h1", {}, path), problemList(error),
       h("p", {}, h("a", { href: `#/${space.name}/c${collectionPath}` }, `Back to ${collectionPath}`)),
       CONFIG.dev ? whyPanel(space, path) : null);
@@ -206,6 +208,7 @@ export async function documentView(space, path) {
       // the caller may not read the document it extends: nothing is marked
     }
   }
+  if (stale(token)) return;
   const chain = allName && Array.isArray(doc[allName]) ? doc[allName] : parentPath ? [parentPath] : [];
   const general = h("div", { id: "form-errors", tabindex: -1 });
   const form = h("form", { className: "document", "aria-label": `Document ${path}`, onsubmit: (e) => { e.preventDefault(); save(); } },

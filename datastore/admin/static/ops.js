@@ -2,7 +2,7 @@
 // last error and a retry button. Both through the public API (GET /keyv, GET /queue,
 // GET /queue/{topic}, POST /queue/{topic}/{id}/_retry) with the current identity.
 import { DatastoreError } from "/__sdk/datastore.js";
-import { announce, fill, h, problemList, send } from "./app.js";
+import { announce, fill, h, problemList, send, stale, viewToken } from "./app.js";
 
 const STATUSES = ["queued", "running", "done", "dead"];
 
@@ -57,8 +57,10 @@ function countCells(counts) {
 export async function queuesView(space) {
   const main = document.getElementById("main");
   fill(main, h("h1", {}, "Queues"), h("p", {}, "Loading…"));
+  const token = viewToken();
   try {
     const topics = (await send(space, "GET", "/queue")).body || [];
+    if (stale(token)) return;
     fill(main,
       h("h1", {}, "Queues"),
       h("table", { id: "topics" },
@@ -71,6 +73,7 @@ export async function queuesView(space) {
           : h("tr", {}, h("td", { colspan: 5 }, "No jobs.")))));
   } catch (error) {
     if (!(error instanceof DatastoreError)) throw error;
+    if (stale(token)) return;
     fill(main, h("h1", {}, "Queues"), problemList(error),
       h("p", {}, "Queue listings need an API key of this space (a writing one to retry)."));
   }
@@ -79,9 +82,11 @@ export async function queuesView(space) {
 export async function topicView(space, topic) {
   const main = document.getElementById("main");
   const status = h("p", { id: "retry-status", role: "status" });
+  const token = viewToken();
   const render = async () => {
     try {
       const summary = (await send(space, "GET", `/queue/${encodeURIComponent(topic)}`, { params: { limit: 50 } })).body;
+      if (stale(token)) return;
       fill(main,
         h("p", {}, h("a", { href: `#/${space.name}/queues` }, "← Queues")),
         h("h1", {}, `Queue ${topic}`),
@@ -104,6 +109,7 @@ export async function topicView(space, topic) {
             : h("tr", {}, h("td", { colspan: 6 }, "No dead letters.")))));
     } catch (error) {
       if (!(error instanceof DatastoreError)) throw error;
+      if (stale(token)) return;
       fill(main, h("h1", {}, `Queue ${topic}`), problemList(error));
     }
   };
