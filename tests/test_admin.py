@@ -75,6 +75,16 @@ def test_admin_serves_the_page_without_the_explanation(database: Database, space
         assert answer.status_code == 404 and "rule" not in answer.text
 
 
+def test_the_admin_flag_and_variable() -> None:
+    from datastore.cli import build_parser
+    from datastore.config import load_settings
+
+    args = build_parser().parse_args(["serve", "api.yaml", "--admin"])
+    assert load_settings(args, {}).admin is True
+    assert load_settings(None, {"DATASTORE_ADMIN": "true"}).admin is True
+    assert load_settings(None, {}).admin is False
+
+
 def test_dev_serves_the_page_and_the_config_is_inert(database: Database, space: str) -> None:
     document = load_blueprint(BLUEPRINTS / "multi-user.yaml").document
     title = "</script><script>alert(1)</script> & <!-- Tom's"

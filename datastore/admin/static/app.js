@@ -358,7 +358,11 @@ async function refreshCounts() {
       const [name, template] = link.dataset.collection.split(/:(.*)/s);
       const badge = link.querySelector(".count");
       try {
-        const answer = await send(spaceNamed(name), "GET", template, { params: { h: '{"$onlycount": true}' } });
+        const space = spaceNamed(name);
+        // _count where the blueprint declares it; else the listing's own count hint
+        const answer = space.openapi.paths[`${template}/_count`]?.get
+          ? await send(space, "GET", `${template}/_count`)
+          : await send(space, "GET", template, { params: { h: '{"$onlycount": true}' } });
         const count = Array.isArray(answer.body) ? answer.body[0]?.count : answer.body?.count;
         badge.textContent = String(count ?? "?");
         badge.title = `${count} documents ${currentIdentity().label} may read`;
@@ -447,7 +451,7 @@ function tableView(space, path) {
       collection.can.post || collection.can.put ? h("a", { href: `#/${space.name}/new${path}`, id: "new-document" }, "New document") : null,
     ),
     h("p", { id: "filter-help", className: "visually-hidden" }, "Squiz filters like document.cost<10, or a Codehooks q object"),
-    errorBox, table, pager,
+    errorBox, h("div", { className: "table-scroll" }, table), pager,
   );
 
   async function load(flashId) {
