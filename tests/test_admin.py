@@ -56,6 +56,8 @@ def test_admin_serves_the_page_without_the_explanation(database: Database, space
     with _client(database, space, admin=True, jwt_secret="s" * 32) as client:
         page = client.get("/__admin")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "script-src 'self';" in page.headers["content-security-policy"]
         assert '"dev": false' in page.text and '"jwtURL": null' in page.text
         assert "https://" not in page.text  # nothing from elsewhere
         for name in ASSETS:

@@ -240,6 +240,7 @@ def page(database: Database) -> Iterator[Page]:
         "--force-prefers-reduced-motion",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     keep = os.environ.get("DATASTORE_ADMIN_SCREENSHOTS") and not database.is_postgresql
     shots: Path | None = SHOTS if keep else None
     if shots is not None:
@@ -482,3 +483,16 @@ def test_every_view_is_labelled_and_works_from_the_keyboard(page: Page) -> None:
     header = page.css('th button[data-sort="name"]')
     header.send_keys(Keys.ENTER)
     page.until(lambda: page.css('th[aria-sort="ascending"] button[data-sort="name"]'))
+
+
+def test_no_script_error_or_policy_violation_in_the_console(page: Page) -> None:
+    """Everything the tests above did logged no script error and nothing the page's
+    Content-Security-Policy refused (refused API calls log as failed loads: expected)."""
+    logged = [entry["message"] for entry in page.driver.get_log("browser")]
+    problems = [
+        message
+        for message in logged
+        if "Failed to load resource" not in message
+        and ("error" in message.lower() or "Content Security Policy" in message)
+    ]
+    assert problems == []

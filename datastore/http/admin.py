@@ -51,6 +51,18 @@ ASSETS = {
     "admin.css": "text/css",
 }
 MAX_PATH = 2048
+HEADERS = {
+    "Cache-Control": "no-store",
+    # The page holds credentials: only its own files run, nothing frames it, and it talks to
+    # this origin alone (the JSON config is data, not a script).
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -97,14 +109,16 @@ def admin_routes(
             raise NotFound("The data browser is off (serve with --admin or --dev).")
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
-        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(body, headers=HEADERS)
 
     async def asset(request: Request) -> Response:
         name = request.url.path.rsplit("/", 1)[-1]
         if not enabled or name not in ASSETS:
             raise NotFound()
         return FileResponse(
-            STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"}
+            STATIC / name,
+            media_type=ASSETS[name],
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
         )
 
     async def why(request: Request, mount: MountedSpace) -> Response:
@@ -215,6 +229,8 @@ def _operation(
     document = view if kind == "document" else None
     tree = explain(access.rule.expr, context(principal, document, parent))
     reason = "the rule holds" if tree["result"] else "the rule does not hold"
-    if kind == "document" and method in ("put", "post"):
-        reason += " (on the stored document; a write is checked on the body it sends)"
+    if kind == "document" and method == "put":
+        reason += " (on the stored document; a PUT is checked on the body it sends)"
+    if kind == "collection" and method == "post" and access.reads("document"):
+        reason += " (a create is checked on the body it sends: no document here)"
     return {**shown, "result": tree["result"], "reason": reason, "tree": tree}

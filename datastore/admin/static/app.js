@@ -44,7 +44,7 @@ export function announce(text) {
 
 function savedIdentities() {
   try {
-    const list = JSON.parse(localStorage.getItem(STORE) || "[]");
+    const list = JSON.parse(sessionStorage.getItem(STORE) || "[]");
     return Array.isArray(list) ? list.filter((i) => i && i.label && i.kind) : [];
   } catch {
     return [];
@@ -56,7 +56,7 @@ function identities() {
 }
 
 export function currentIdentity() {
-  const label = localStorage.getItem(CURRENT);
+  const label = sessionStorage.getItem(CURRENT);
   return identities().find((i) => i.label === label) || ANONYMOUS;
 }
 
@@ -125,7 +125,7 @@ export async function send(space, method, path, { body, params, headers, absolut
 }
 
 function switchTo(label) {
-  localStorage.setItem(CURRENT, label);
+  sessionStorage.setItem(CURRENT, label);
   clients.clear();
   renderIdentityBar();
   announce(`Now signed in as ${label}`);
@@ -205,7 +205,7 @@ async function signIn(event, error) {
     const label = document.getElementById("signin-label").value.trim() || defaultLabel(kind, value);
     const list = savedIdentities().filter((i) => i.label !== label);
     list.push({ label, kind, value });
-    localStorage.setItem(STORE, JSON.stringify(list));
+    sessionStorage.setItem(STORE, JSON.stringify(list));
     switchTo(label);
   } catch (problem) {
     error.textContent = problem instanceof SyntaxError ? "The claims are not valid JSON." : problem.message;
@@ -214,7 +214,7 @@ async function signIn(event, error) {
 }
 
 function forget(label) {
-  localStorage.setItem(STORE, JSON.stringify(savedIdentities().filter((i) => i.label !== label)));
+  sessionStorage.setItem(STORE, JSON.stringify(savedIdentities().filter((i) => i.label !== label)));
   switchTo(ANONYMOUS.label);
 }
 
