@@ -40,6 +40,7 @@ from datastore.changes.signals import end_streams_on_signals
 from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
+from datastore.http.admin import admin_routes
 from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
 from datastore.http.consistency import Consistency
 from datastore.http.dispatch import (
@@ -409,6 +410,10 @@ def _system_routes(
         "/openapi.yaml": openapi_yaml_route,
         "/ui": page_route(titles),
     }
+    names = {base: (mount.space.name, titles[base]) for base, mount in mounts.items()}
+    admin_system, admin_space = admin_routes(settings.admin or settings.dev, settings.dev, names)
+    system.update(admin_system)
+    per_space.update(admin_space)
     return system_table(mounts, system, per_space)
 
 

@@ -41,6 +41,7 @@ SERVE_SETTINGS = (
     "jwt_leeway",
     "jwt_allow_no_exp",
     "dev",
+    "admin",
     "log_level",
     "cors_origin",
 )

@@ -113,6 +113,12 @@ SETTINGS: tuple[Setting, ...] = (
         f"(default {DEV_SECRET!r})",
     ),
     Setting(
+        "admin",
+        bool,
+        False,
+        "serve the data browser at /__admin (always served with --dev)",
+    ),
+    Setting(
         "changes_retention_seconds",
         int,
         7 * 24 * 3600,
@@ -199,6 +205,7 @@ class Settings:
     jwt_leeway: int = 30
     jwt_allow_no_exp: bool = False
     dev: bool = False
+    admin: bool = False
     changes_retention_seconds: int = 7 * 24 * 3600
     changes_retention_count: int = 100_000
     changes_poll_ms: int = 200

@@ -1,5 +1,5 @@
-"""Document ids, collection names and key-value keys: the rules they must follow (read by the
-services that check them and by the published contract that states them), and id generation.
+"""Document ids and collection names: generation and the rules they must follow (read by the
+services that check them and by the published contract that states them).
 
 Generated ids are UUID version 7 strings: standard UUID text, unique, and sortable by creation
 time (48-bit millisecond timestamp, then random bits).
@@ -15,12 +15,6 @@ import uuid
 from datastore.errors import BadRequest, InvalidParam
 
 MAX_ID_LENGTH = 255
-MAX_KEY_LENGTH = 1000
-"""The longest key-value key."""
-KEYSPACE_PATTERN = r"^[A-Za-z0-9_.\-]{0,200}$"
-"""A key-value keyspace's name."""
-MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000
-"""The longest time-to-live of a key-value entry accepted: ten years."""
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 

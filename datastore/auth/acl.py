@@ -23,6 +23,7 @@ exactly with ``evaluate`` (a property-based test checks that).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -521,3 +522,63 @@ def to_query(rule: Rule, ctx: AclContext) -> ast.Node:
     if rule.expr is None:
         return ast.TRUE
     return _fold(_to_query(rule.expr, ctx))
+
+
+# -- explanation (the data browser's "Why can't I?", ``serve --dev`` only) ----------------
+
+_SYMBOLS = {op: symbol for symbol, op in _OPS.items()}
+
+
+def operand_text(operand: Operand) -> str:
+    """An operand as the rule language spells it."""
+    if isinstance(operand, Lit):
+        return json.dumps(operand.value)
+    return ".".join((operand.root, *operand.path)) if operand.path else operand.root
+
+
+def expression_text(expr: Expr) -> str:
+    """An expression as the rule language spells it (parenthesised where it nests)."""
+    if isinstance(expr, Cmp):
+        return f"{operand_text(expr.left)} {_SYMBOLS[expr.op]} {operand_text(expr.right)}"
+    if isinstance(expr, Negation):
+        inner = expression_text(expr.item)
+        return f"!{inner}" if isinstance(expr.item, Cmp) else f"!({inner})"
+    joiner = " && " if isinstance(expr, AllOf) else " || "
+    return joiner.join(
+        f"({expression_text(item)})" if isinstance(item, AllOf | AnyOf) else expression_text(item)
+        for item in expr.items
+    )
+
+
+def _explained_operand(operand: Operand, ctx: AclContext) -> dict[str, Any]:
+    value = _value(operand, ctx)
+    shown: dict[str, Any] = {"text": operand_text(operand)}
+    if value is _MISSING:
+        shown["missing"] = True
+    else:
+        shown["value"] = value
+    return shown
+
+
+def explain(expr: Expr, ctx: AclContext) -> dict[str, Any]:
+    """The expression evaluated in ``ctx``, node by node: each comparison with the values its
+    operands took (``missing`` when absent) and every node's result. Every node is evaluated
+    (no short-circuit), so the whole rule is shown; the results agree with ``evaluate``."""
+    text = expression_text(expr)
+    if isinstance(expr, Cmp):
+        return {
+            "kind": "compare",
+            "text": text,
+            "op": _SYMBOLS[expr.op],
+            "left": _explained_operand(expr.left, ctx),
+            "right": _explained_operand(expr.right, ctx),
+            "result": _evaluate(expr, ctx),
+        }
+    if isinstance(expr, Negation):
+        item = explain(expr.item, ctx)
+        return {"kind": "not", "text": text, "items": [item], "result": not item["result"]}
+    items = [explain(item, ctx) for item in expr.items]
+    results = [item["result"] for item in items]
+    result = all(results) if isinstance(expr, AllOf) else any(results)
+    kind = "and" if isinstance(expr, AllOf) else "or"
+    return {"kind": kind, "text": text, "items": items, "result": result}

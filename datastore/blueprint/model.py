@@ -32,6 +32,8 @@ class Kind(enum.Enum):
     KEYV_DECR = "keyv-decr"
     QUEUE = "queue"
     QUEUE_JOB = "queue-job"
+    QUEUE_TOPICS = "queue-topics"
+    QUEUE_RETRY = "queue-retry"
     CHANGES = "changes"
 
 
@@ -60,9 +62,11 @@ def classify(segments: tuple[Segment, ...]) -> Kind | None:
     if first.param is None and first.text == "keyv":
         return _classify_keyv(segments)
     if first.param is None and first.text == "queue":
-        shapes = {2: Kind.QUEUE, 3: Kind.QUEUE_JOB}
+        shapes = {1: Kind.QUEUE_TOPICS, 2: Kind.QUEUE, 3: Kind.QUEUE_JOB}
         if len(segments) in shapes and all(s.param for s in segments[1:]):
             return shapes[len(segments)]
+        if len(segments) == 4 and segments[1].param and segments[2].param:
+            return Kind.QUEUE_RETRY if segments[3] == Segment("_retry") else None
         return None
     last = segments[-1]
     system = {"_byquery": Kind.BYQUERY, "_count": Kind.COUNT, "_changes": Kind.CHANGES}
@@ -112,8 +116,10 @@ ALLOWED_METHODS: Mapping[Kind, frozenset[str]] = {
     Kind.KEYV_LIST: frozenset({"get"}),
     Kind.KEYV_INCR: frozenset({"put"}),
     Kind.KEYV_DECR: frozenset({"put"}),
-    Kind.QUEUE: frozenset({"post"}),
+    Kind.QUEUE: frozenset({"get", "post"}),
     Kind.QUEUE_JOB: frozenset({"get"}),
+    Kind.QUEUE_TOPICS: frozenset({"get"}),
+    Kind.QUEUE_RETRY: frozenset({"post"}),
 }
 
 

@@ -37,7 +37,8 @@ from typing import Any
 from datastore.blueprint.model import Blueprint, Kind, Operation, follow_refs
 from datastore.blueprint.oas30 import document_30
 from datastore.blueprint.publish_listing import add_query_parameters, widen_listing_answer
-from datastore.ids import KEYSPACE_PATTERN, MAX_ID_LENGTH, MAX_KEY_LENGTH, MAX_TTL_MS
+from datastore.ids import MAX_ID_LENGTH
+from datastore.limits import KEYSPACE_PATTERN, MAX_DEAD_LISTED, MAX_KEY_LENGTH, MAX_TTL_MS
 from datastore.types import INT64_MAX, INT64_MIN
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -125,7 +126,13 @@ def error_statuses(
             and (op.method != "put" or _depth(op) > 1 or _guarded(op) or op.dynamic)
         )
         or nested
-        or key in {(Kind.KEYV, "get"), (Kind.KEYV, "delete"), (Kind.QUEUE_JOB, "get")}
+        or key
+        in {
+            (Kind.KEYV, "get"),
+            (Kind.KEYV, "delete"),
+            (Kind.QUEUE_JOB, "get"),
+            (Kind.QUEUE_RETRY, "post"),
+        }
     ):
         codes.add(404)
     if op.kind is Kind.DOCUMENT and op.method == "get":
@@ -137,6 +144,7 @@ def error_statuses(
         (Kind.BYQUERY, "patch"),
         (Kind.KEYV_INCR, "put"),
         (Kind.KEYV_DECR, "put"),
+        (Kind.QUEUE_RETRY, "post"),
     }:
         codes.add(409)
     if op.kind is Kind.DOCUMENT and op.method in ("put", "patch", "delete"):
@@ -365,7 +373,7 @@ def _parameter_rules(
             continue
         if keyv:
             rule: dict[str, Any] = {"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH}
-        elif op.kind in (Kind.QUEUE, Kind.QUEUE_JOB):
+        elif op.kind in (Kind.QUEUE, Kind.QUEUE_JOB, Kind.QUEUE_RETRY):
             rule = {"pattern": "^" + NAME_BODY if index == 1 else ID_PATTERN}
         elif index == 0:
             rule = {"pattern": _name_pattern(reserved)}
@@ -380,6 +388,8 @@ def _parameter_rules(
         rules[("query", "ttl")] = {"minimum": 1, "maximum": MAX_TTL_MS}
     if op.kind is Kind.KEYV_LIST:
         rules[("query", "limit")] = {"minimum": 1, "maximum": max_limit}
+    if op.kind is Kind.QUEUE and op.method == "get":
+        rules[("query", "limit")] = {"minimum": 1, "maximum": MAX_DEAD_LISTED}
     if op.kind in (Kind.COLLECTION, Kind.COUNT, Kind.BYQUERY) and op.method in ("get", "delete"):
         rules[("query", "limit")] = {"minimum": 0, "maximum": max_limit}
         rules[("query", "offset")] = {"minimum": 0}

@@ -2,7 +2,9 @@
 
 A blueprint that declares ``GET /keyv/{key}`` also gets ``GET /keyv`` (list by prefix), and one
 that declares ``POST /queue/{topic}`` gets ``GET /queue/{topic}/{id}`` (job status), each with
-the same access rule or security as the operation it derives from. Every collection with a
+the same access rule or security as the operation it derives from; it also gets the operators'
+``GET /queue``, ``GET /queue/{topic}`` and ``POST /queue/{topic}/{id}/_retry``, whose rules are
+their own (API keys: ``OPERATORS``, ``RETRIERS``), never the enqueue's. Every collection with a
 document GET gets ``GET <collection>/_changes``, its change feed (docs/changes.md), with the
 rule and security of the collection GET (or, without one, the document GET's security). The
 result is the *effective* document: the blueprint plus these endpoints, which is what is
@@ -19,7 +21,9 @@ from datastore.blueprint.model import Kind, classify, follow_refs, split_path
 KEYV_LIST: dict[str, Any] = {
     "operationId": "datastoreListKeys",
     "summary": "List keys by prefix",
-    "description": "Live keys whose name starts with `prefix`, with their values, in key order.",
+    "description": (
+        "Live keys whose name starts with `prefix`, with their values and expiry, in key order."
+    ),
     "parameters": [
         {"name": "prefix", "in": "query", "schema": {"type": "string"}},
         {"name": "keyspace", "in": "query", "schema": {"type": "string"}},
@@ -34,7 +38,15 @@ KEYV_LIST: dict[str, Any] = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "properties": {"key": {"type": "string"}, "value": {}},
+                            "properties": {
+                                "key": {"type": "string"},
+                                "value": {},
+                                "expiresAt": {
+                                    "type": ["string", "null"],
+                                    "format": "date-time",
+                                    "description": "When the key expires (null: never)",
+                                },
+                            },
                         },
                     }
                 }
@@ -68,6 +80,93 @@ JOB_STATUS: dict[str, Any] = {
             },
         },
         "404": {"description": "No such job"},
+    },
+}
+
+_COUNTS: dict[str, Any] = {
+    "type": "object",
+    "description": "Jobs by status",
+    "properties": {
+        status: {"type": "integer", "minimum": 0}
+        for status in ("queued", "running", "done", "dead")
+    },
+}
+_JOB: dict[str, Any] = JOB_STATUS["responses"]["200"]["content"]["application/json"]["schema"]
+OPERATORS = "apikey.readonly === true || apikey.readonly === false"
+"""The rule of the queue listings the datastore adds: any API key of the space (read-only
+ones too), never a JWT, whatever its claims. API keys are made with ``datastore keys add``,
+by whoever runs the datastore; tokens are for end users, who may enqueue but must not read
+other users' payloads or errors."""
+RETRIERS = "apikey.readonly === false"
+"""The rule of the retry the datastore adds: an API key that may write."""
+QUEUE_TOPICS: dict[str, Any] = {
+    "operationId": "datastoreListQueues",
+    "summary": "Queues and their jobs by status",
+    "description": (
+        "Every topic of the space that holds jobs, with its jobs counted by status. Callers: "
+        "an API key of the space (declare `GET /queue` with a rule of your own to change that)."
+    ),
+    "x-datastore-acl": OPERATORS,
+    "responses": {
+        "200": {
+            "description": "The topics, by name",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"topic": {"type": "string"}, "counts": _COUNTS},
+                        },
+                    }
+                }
+            },
+        }
+    },
+}
+QUEUE_SUMMARY: dict[str, Any] = {
+    "operationId": "datastoreQueueSummary",
+    "summary": "A queue: its jobs by status and its dead letters",
+    "description": (
+        "The topic's jobs counted by status, and its dead jobs (newest first, at most `limit`) "
+        "with their last error. Callers: an API key of the space."
+    ),
+    "x-datastore-acl": OPERATORS,
+    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+    "responses": {
+        "200": {
+            "description": "Counts and dead letters",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "topic": {"type": "string"},
+                            "counts": _COUNTS,
+                            "dead": {"type": "array", "items": _JOB},
+                        },
+                    }
+                }
+            },
+        }
+    },
+}
+QUEUE_RETRY: dict[str, Any] = {
+    "operationId": "datastoreRetryJob",
+    "summary": "Retry a dead job",
+    "description": (
+        "Queue a dead job again, now, with its attempts reset (its last error is kept until "
+        "the next attempt). Callers: an API key of the space that may write."
+    ),
+    "x-datastore-acl": RETRIERS,
+    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+    "responses": {
+        "200": {
+            "description": "The job, queued again",
+            "content": {"application/json": {"schema": _JOB}},
+        },
+        "404": {"description": "No such job in the topic"},
+        "409": {"description": "The job is not dead"},
     },
 }
 
@@ -177,6 +276,29 @@ def _changes_feed(
     return feed_path, {"get": operation}
 
 
+def _queue_operators(
+    path: str, item: dict[str, Any], topic_params: list[Any], paths: dict[str, Any]
+) -> dict[str, Any]:
+    """The operators' queue endpoints for ``POST /queue/{topic}``: ``GET /queue`` (topics),
+    ``GET /queue/{topic}`` (counts, dead letters), ``POST /queue/{topic}/{id}/_retry``; each
+    with its own rule (``OPERATORS``, ``RETRIERS``), not the enqueue's: whoever may enqueue
+    may not thereby read every job. Declared ones are left as declared."""
+    added: dict[str, Any] = {}
+    tags = {"tags": copy.deepcopy(item["post"]["tags"])} if "tags" in item["post"] else {}
+    if "/queue" not in paths:
+        added["/queue"] = {"get": {**copy.deepcopy(QUEUE_TOPICS), **tags}}
+    if "get" not in item:
+        summary = {**copy.deepcopy(QUEUE_SUMMARY), **tags}
+        summary["parameters"] = copy.deepcopy(topic_params) + summary["parameters"]
+        added[path] = {**item, "get": summary}
+    retry_path = f"{path}/{{id}}/_retry"
+    if retry_path not in paths:
+        retry = {**copy.deepcopy(QUEUE_RETRY), **tags}
+        retry["parameters"] = copy.deepcopy(topic_params) + retry["parameters"]
+        added[retry_path] = {"post": retry}
+    return added
+
+
 def effective_document(document: dict[str, Any]) -> dict[str, Any]:
     """The blueprint plus the system endpoints its declarations imply (a new dict)."""
     paths = document.get("paths") or {}
@@ -202,6 +324,7 @@ def effective_document(document: dict[str, Any]) -> dict[str, Any]:
             ]
             status["parameters"] = copy.deepcopy(topic_params) + status["parameters"]
             additions[job_path] = {"get": status}
+            additions.update(_queue_operators(path, item, topic_params, paths))
     if not additions:
         return document
     result = dict(document)

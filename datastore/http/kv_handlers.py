@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from datastore.clock import format_datetime
 from datastore.errors import BadRequest, InvalidParam, ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
@@ -83,7 +84,7 @@ async def kv_decr(call: Call) -> Response:
 
 
 async def kv_list(call: Call) -> Response:
-    """GET ``/keyv?prefix=``: live keys with their values, in key order."""
+    """GET ``/keyv?prefix=``: live keys with their values and expiry, in key order."""
     params = call.request.query_params
     keyspace = check_keyspace(params.get("keyspace"))
     prefix = params.get("prefix", "")
@@ -103,4 +104,13 @@ async def kv_list(call: Call) -> Response:
             )
         limit = int(raw_limit)
     entries = await call.space.keyvalues.list(keyspace, prefix, limit)
-    return json_response([{"key": e.key, "value": e.value} for e in entries])
+    return json_response(
+        [
+            {
+                "key": e.key,
+                "value": e.value,
+                "expiresAt": format_datetime(e.expires_at) if e.expires_at else None,
+            }
+            for e in entries
+        ]
+    )

@@ -1,14 +1,16 @@
 """Generic handlers of the queue endpoints (``POST /queue/{topic}``,
-``GET /queue/{topic}/{id}``)."""
+``GET /queue/{topic}/{id}``) and the operators' ones (``GET /queue``, ``GET /queue/{topic}``,
+``POST /queue/{topic}/{id}/_retry``: docs/queues.md)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from datastore.errors import ValidationFailed
+from datastore.errors import BadRequest, InvalidParam, ValidationFailed
 from datastore.http.endpoint import Call
 from datastore.http.requests import read_json
 from datastore.http.shaping import json_response, maybe_body, pick_status
+from datastore.limits import MAX_DEAD_LISTED
 from datastore.queue.service import check_topic, job_json
 
 
@@ -36,4 +38,37 @@ async def job_status(call: Call) -> Response:
     topic = _topic(call)
     job_id = str(call.path_params[call.op.segments[2].param or "id"])
     job = await call.space.queues.get(topic, job_id)
+    return json_response(job_json(job))
+
+
+async def list_topics(call: Call) -> Response:
+    """GET ``/queue``: every topic holding jobs, with its jobs by status."""
+    topics = await call.space.queues.topics()
+    return json_response([{"topic": name, "counts": counts} for name, counts in topics.items()])
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 20
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_DEAD_LISTED:
+        reason = f"must be a whole number from 1 to {MAX_DEAD_LISTED}"
+        raise BadRequest(invalid_params=[InvalidParam("limit", reason)])
+    return int(raw)
+
+
+async def queue_summary(call: Call) -> Response:
+    """GET ``/queue/{topic}``: the topic's jobs by status and its newest dead letters."""
+    topic = _topic(call)
+    limit = _limit(call.request.query_params.get("limit"))
+    counts, dead = await call.space.queues.summary(topic, limit)
+    return json_response(
+        {"topic": topic, "counts": counts, "dead": [job_json(job) for job in dead]}
+    )
+
+
+async def retry_job(call: Call) -> Response:
+    """POST ``/queue/{topic}/{id}/_retry``: a dead job queued again."""
+    topic = _topic(call)
+    job_id = str(call.path_params[call.op.segments[2].param or "id"])
+    job = await call.space.queues.retry(topic, job_id)
     return json_response(job_json(job))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from datastore.clock import utc_now
 from datastore.concurrency import run_in_threadpool
 from datastore.errors import BadRequest, InvalidParam, NotFound
-from datastore.ids import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
+from datastore.limits import KEYSPACE_PATTERN, MAX_KEY_LENGTH, MAX_TTL_MS
 from datastore.storage.engine import Database
 from datastore.storage.errors import retry_conflicts, translate_errors
 from datastore.storage.keyvalue import Entry, KeyValueStore

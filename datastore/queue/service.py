@@ -1,5 +1,6 @@
-"""Queue operations of one space: enqueue a job, read its status (one transaction each;
-async at the surface, run on a worker thread)."""
+"""Queue operations of one space: enqueue a job, read its status; for operators, the topics'
+counts, a topic's dead letters, and retrying a dead job (one transaction each; async at the
+surface, run on a worker thread)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 
 from datastore.clock import format_datetime, utc_now
 from datastore.concurrency import run_in_threadpool
-from datastore.errors import NotFound
+from datastore.errors import Conflict, NotFound
 from datastore.ids import check_collection_name, generate_id
+from datastore.limits import MAX_DEAD_LISTED
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.jobs import Job, JobStore
 from datastore.types import JSON
+
+STATUSES = ("queued", "running", "done", "dead")
 
 
 def check_topic(topic: str, param: str = "topic") -> str:
@@ -86,3 +90,43 @@ class QueueService:
         if job is None or job.topic != topic:
             raise NotFound(f"No job {job_id!r} in the topic {topic!r}.", title="Job not found")
         return job
+
+    async def topics(self) -> dict[str, dict[str, int]]:
+        """Every topic that holds jobs, with its jobs by status (every status, zeros too)."""
+        return await run_in_threadpool(self._topics)
+
+    async def summary(self, topic: str, limit: int) -> tuple[dict[str, int], list[Job]]:
+        """The topic's jobs by status and its newest ``limit`` dead jobs (at most
+        ``MAX_DEAD_LISTED``)."""
+        return await run_in_threadpool(self._summary, topic, min(limit, MAX_DEAD_LISTED))
+
+    async def retry(self, topic: str, job_id: str) -> Job:
+        """Queue a dead job of the topic again; raises NotFound, or Conflict when the job is
+        not dead."""
+        return await run_in_threadpool(self._retry, topic, job_id)
+
+    def _topics(self) -> dict[str, dict[str, int]]:
+        with translate_errors(), self.db.read() as conn:
+            found = self.store.topics(conn, self.space)
+        return {topic: _all_statuses(counts) for topic, counts in sorted(found.items())}
+
+    def _summary(self, topic: str, limit: int) -> tuple[dict[str, int], list[Job]]:
+        with translate_errors(), self.db.read() as conn:
+            counts = self.store.counts(conn, self.space, topic)
+            dead = self.store.dead(conn, self.space, topic, limit)
+        return _all_statuses(counts), dead
+
+    def _retry(self, topic: str, job_id: str) -> Job:
+        with translate_errors(), self.db.write() as conn:
+            job = self.store.get(conn, self.space, job_id)
+            if job is None or job.topic != topic:
+                raise NotFound(f"No job {job_id!r} in the topic {topic!r}.", title="Job not found")
+            if not self.store.retry(conn, job, self.clock()):
+                raise Conflict(f"The job is {job.status}: only a dead job can be retried.")
+            retried = self.store.get(conn, self.space, job_id)
+        assert retried is not None
+        return retried
+
+
+def _all_statuses(counts: dict[str, int]) -> dict[str, int]:
+    return {status: counts.get(status, 0) for status in STATUSES}

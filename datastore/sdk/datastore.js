@@ -16,7 +16,7 @@ export class DatastoreError extends Error {
 export class Datastore {
   /**
    * @param {{serviceURL: string, jwtURL?: string, jwtCallback?: (payload: object) => Promise<string>,
-   *          jwtPayload?: object}} settings
+   *          jwtPayload?: object, apiKey?: string}} settings (apiKey: sent as x-apikey)
    */
   constructor(settings) {
     if (!settings || !settings.serviceURL) throw new Error("serviceURL is required");
@@ -55,6 +55,7 @@ export class Datastore {
     }
     const sent = { ...(headers || {}) };
     if (this.token) sent.Authorization = `Bearer ${this.token}`;
+    if (this.settings.apiKey) sent["x-apikey"] = this.settings.apiKey;
     if (this.consistency) sent["X-Datastore-Consistency"] = this.consistency;
     if (body !== undefined) sent["Content-Type"] = "application/json";
     const response = await fetch(url, {
@@ -191,6 +192,7 @@ async function follow(datastore, path, params, callback, options, signal) {
       }
       const headers = { Accept: "text/event-stream" };
       if (datastore.token) headers.Authorization = `Bearer ${datastore.token}`;
+      if (datastore.settings.apiKey) headers["x-apikey"] = datastore.settings.apiKey;
       if (last) headers["Last-Event-ID"] = last;
       const response = await fetch(url, { headers, signal });
       if (response.status === 401 && datastore.usesTokens) {

@@ -203,6 +203,46 @@ class JobStore:
         )
         return {status: int(n) for status, n in rows}
 
+    def topics(self, conn: Connection, space: str) -> dict[str, dict[str, int]]:
+        """Every topic of the space that holds jobs: its jobs by status."""
+        rows = conn.execute(
+            sa.select(t.c.topic, t.c.status, sa.func.count())
+            .where(t.c.space == space)
+            .group_by(t.c.topic, t.c.status)
+        )
+        found: dict[str, dict[str, int]] = {}
+        for topic, status, n in rows:
+            found.setdefault(topic, {})[status] = int(n)
+        return found
+
+    def dead(self, conn: Connection, space: str, topic: str, limit: int) -> list[Job]:
+        """The topic's dead jobs, the most recently failed first."""
+        rows = conn.execute(
+            sa.select(t)
+            .where(t.c.space == space, t.c.topic == topic, t.c.status == DEAD)
+            .order_by(t.c.updated_at.desc(), t.c.id)
+            .limit(limit)
+        )
+        return [_job(row) for row in rows]
+
+    def retry(self, conn: Connection, job: Job, now: datetime) -> bool:
+        """Queue a dead job again, due now, its attempts reset; False when it is not dead
+        (any more: a concurrent retry got there first)."""
+        result = conn.execute(
+            sa.update(t)
+            .where(t.c.space == job.space, t.c.id == job.id, t.c.status == DEAD)
+            .values(
+                status=QUEUED,
+                attempts=0,
+                run_at=now,
+                locked_until=None,
+                locked_by=None,
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        return bool(result.rowcount)
+
     def _release(
         self, conn: Connection, job: Job, worker: str, now: datetime, **values: Any
     ) -> bool:

@@ -143,9 +143,9 @@ def test_patch_fields_and_operators_do_not_mix(api: Keyed) -> None:
 
 def test_a_dynamic_collection_may_not_take_a_literal_root_name(api: Keyed) -> None:
     # POST /queue created documents in a collection "queue" that /queue/{id} could never read.
+    # /queue is the queue listing now (GET only, docs/queues.md): no collection takes it.
     created = api.post("/queue", json={"a": 1})
-    assert created.status_code == 404
-    assert problem(created)["title"] == "Collection not found"
-    assert api.get("/queue").status_code == 404
-    assert api.get("/queue/_count").headers["allow"] == "POST"  # /queue/{topic} routes it
+    assert created.status_code == 405 and created.headers["allow"] == "GET"
+    assert api.get("/queue").json() == []  # the topics holding jobs, for this API key
+    assert api.put("/queue/_count").headers["allow"] == "GET, POST"  # /queue/{topic} routes it
     assert api.post("/queues", json={"a": 1}).status_code == 201  # other names are fine

@@ -153,6 +153,10 @@ def test_prefix_listing(kv: CheckedClient) -> None:
     assert [e["key"] for e in listed] == ["user%", "user:1", "user:2"]
     assert [e["key"] for e in kv.get("/keyv", params={"prefix": "user%"}).json()] == ["user%"]
     assert len(kv.get("/keyv", params={"limit": 2}).json()) == 2
+    assert {e["expiresAt"] for e in listed} == {None}
+    kv.put("/keyv/user:ttl", json=1, params={"ttl": 60_000})
+    (expiring,) = kv.get("/keyv", params={"prefix": "user:ttl"}).json()
+    assert expiring["expiresAt"].endswith("Z")  # when the data browser shows its TTL
 
 
 def test_concurrent_increments_are_atomic(database: Database, space: str) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+import datastore.storage.dialects.sqlite_compound  # noqa: F401 (registers SQL on import)
 from datastore.jsonvalues import json_equal, with_defaults
 from datastore.jsonvalues import json_type as json_type_name
-from datastore.storage.dialects import sqlite_compound  # noqa: F401 (registers SQL)
 from datastore.storage.dialects.base import (
     Dialect,
     const,
