@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from bench.common import database
 from datastore.app import ServedBlueprint, create_app
 from datastore.config import Settings
+from tests.support.live import live_server
 
 SCHEMA = {
     "type": "object",
@@ -72,22 +69,6 @@ def blueprint(collections: int) -> dict[str, Any]:
     return {"openapi": "3.1.0", "info": {"title": "bench", "version": "1"}, "paths": paths}
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def browser() -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -118,7 +99,7 @@ def run(backend: str, runs: int, collections: int) -> dict[str, list[float]]:
             [ServedBlueprint("default", blueprint(collections))],
             database=db,
         )
-        with serving(app) as url, httpx.Client(base_url=url) as client:
+        with live_server(app) as url, httpx.Client(base_url=url) as client:
             for n in range(collections):
                 for i in range(20):
                     doc = {"name": f"thing {i}", "n": i, "price": i / 4, "kind": "abc"[i % 3]}
