@@ -111,6 +111,44 @@ def test_writes_hand_out_tokens_and_reads_see_them(
     assert events.get("/events/e2", headers={HEADER: later}).status_code == 200
 
 
+def test_a_token_past_the_primary_is_not_waited_for(
+    events: CheckedClient,
+    replicated: Database,
+    pair: replication.Pair,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forged token (past anything the primary wrote) would otherwise hold a replica
+    connection and a worker thread for the whole wait on every request that sends it: it is
+    answered by the primary without waiting for the replica."""
+    written = events.put("/events/f1", json=EVENT)
+    token = written.headers[HEADER]
+    wait_for_replay(pair, token)
+    request.getfixturevalue("paused")
+    assert events.put("/events/f2", json=EVENT).status_code == 201
+    assert replicated.replica is not None
+    waits: list[str] = []
+    real_wait = type(replicated.replica)._replayed
+
+    def counted(self: Any, conn: Any, wanted: str) -> bool:
+        waits.append(wanted)
+        return real_wait(self, conn, wanted)
+
+    monkeypatch.setattr(type(replicated.replica), "_replayed", counted)
+    assert listed(events, **{HEADER: "FFFFFFFF/FFFFFFFF"}) == {"f1", "f2"}  # the primary
+    assert listed(events, **{HEADER: "7FFF/0"}) == {"f1", "f2"}
+    assert waits == []
+    assert listed(events, **{HEADER: token}) == {"f1"}  # a real token still waits if needed
+    assert waits and set(waits) == {token}
+
+
+def test_positions_compare_as_numbers() -> None:
+    from datastore.storage.replica import lsn_number
+
+    assert lsn_number("0/16B3748") < lsn_number("0/A0000000") < lsn_number("1/0")
+    assert lsn_number("16/B374D848") == 0x16B374D848
+
+
 def test_refused_writes_hand_out_no_token(events: CheckedClient) -> None:
     refused = events.put("/events/bad", json={"name": 5})
     assert refused.status_code == 400

@@ -169,7 +169,7 @@ class Database:
         the request's consistency token (``storage/replica.py``)."""
         route = ROUTE.get()
         if self.replica is not None and route is not None:
-            replica = self.replica.checkout(route)
+            replica = self.replica.checkout(route, self.current_lsn)
             if replica is not None:
                 with replica:
                     yield replica
@@ -188,7 +188,10 @@ class Database:
     def current_lsn(self) -> str:
         """The primary's WAL position now (PostgreSQL): a write's consistency token."""
         with self.engine.connect() as conn:
-            return current_lsn(conn)
+            position = current_lsn(conn)
+        if self.replica is not None:
+            self.replica.saw(position)
+        return position
 
     async def position(self) -> str:
         """``current_lsn``, on a worker thread."""

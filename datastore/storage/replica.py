@@ -5,7 +5,10 @@ carries a consistency token, or none: the primary's WAL position (LSN) after the
 last write, which every write response hands out (``current_lsn``). ``Database.read()``
 takes a replica connection only when the replica has replayed that far, waiting up to
 ``WAIT_SECONDS`` for it; when it lags longer, or cannot be reached, the read goes to the
-primary (an unreachable replica is left alone for ``DOWN_SECONDS``). Transactions
+primary (an unreachable replica is left alone for ``DOWN_SECONDS``). A token past the
+primary's own position was not handed out by it (forged, or from another database): it is
+not waited for, so it cannot hold a replica connection and a worker thread for
+``WAIT_SECONDS`` each time it is sent; its reads go to the primary at once. Transactions
 (``Database.write()``), and everything outside such a request, stay on the primary.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -69,6 +72,12 @@ def reading_from_replica(raw_token: str | None, *, readable: bool = True) -> Ite
         ROUTE.reset(reset)
 
 
+def lsn_number(token: str) -> int:
+    """A WAL position as one number (``16/B374D848`` → ``0x16B374D848``), to compare."""
+    high, _, low = token.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
 def current_lsn(conn: Connection) -> str:
     """The primary's WAL insert position now: past the commit record of every transaction
     committed before (also under ``synchronous_commit = off``, where the write position
@@ -97,12 +106,33 @@ class Replica:
         self.wait_seconds = WAIT_SECONDS
         self.down_seconds = DOWN_SECONDS
         self._down_until = 0.0
+        self._primary_seen = 0
         self._lock = threading.Lock()
 
-    def checkout(self, route: Route) -> Connection | None:
+    def saw(self, primary_lsn: str) -> None:
+        """The primary was at ``primary_lsn`` (a token this process handed out)."""
+        number = lsn_number(primary_lsn)
+        with self._lock:
+            self._primary_seen = max(self._primary_seen, number)
+
+    def _possible(self, token: str, primary_lsn: Callable[[], str]) -> bool:
+        """Whether the primary has reached ``token``: known from what it was seen at, else
+        asked once (a token another server handed out may be past what this one saw)."""
+        if lsn_number(token) <= self._primary_seen:
+            return True
+        try:
+            self.saw(primary_lsn())
+        except sa.exc.DBAPIError:
+            return True  # the primary cannot say: wait for the replica as usual
+        return lsn_number(token) <= self._primary_seen
+
+    def checkout(self, route: Route, primary_lsn: Callable[[], str]) -> Connection | None:
         """A replica connection that has replayed ``route.token``; None when the replica is
-        down or lags past ``wait_seconds`` (the caller reads from the primary)."""
+        down, lags past ``wait_seconds``, or the token is past the primary's position
+        (``primary_lsn`` tells it): the caller reads from the primary."""
         if time.monotonic() < self._down_until:
+            return None
+        if route.token is not None and not self._possible(route.token, primary_lsn):
             return None
         try:
             conn = self.engine.connect()
