@@ -77,6 +77,40 @@ def test_admin_serves_the_page_without_the_explanation(database: Database, space
         assert answer.status_code == 404 and "rule" not in answer.text
 
 
+def test_an_api_key_lists_the_stored_collections_and_no_one_else(
+    database: Database, space: str
+) -> None:
+    """``GET <space>/__admin/collections``: the collections holding documents at the root
+    (the dynamic ones of a Codehooks-style blueprint), for an API key of the space only."""
+    with _client(database, space, "codehooks.yaml", admin=True, jwt_secret="s" * 32) as client:
+        _, key = ApiKeyStore(database).add(space, readonly=True)
+        operator = {"x-apikey": key}  # a read-only key may list
+        _, writer = ApiKeyStore(database).add(space, readonly=False)
+        for name in ("things", "Zebras", "a.b-c_d"):
+            assert client.post(f"/{name}", json={"n": 1}, headers={"x-apikey": writer}).is_success
+        listed = client.get("/__admin/collections", headers=operator)
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == {
+            "collections": sorted(["things", "Zebras", "a.b-c_d"]),
+            "more": False,
+        }
+        anonymous = client.get("/__admin/collections")
+        assert anonymous.status_code == 401 and "things" not in anonymous.text
+        token = {
+            "Authorization": f"Bearer {mint_token({'sub': 'a', 'isAdmin': True}, secret='s' * 32)}"
+        }
+        refused = client.get("/__admin/collections", headers=token)
+        assert refused.status_code == 403 and "things" not in refused.text
+        assert client.get("/__admin/collections", headers={"x-apikey": "nope"}).status_code == 401
+        assert client.post("/__admin/collections", headers=operator).status_code == 405
+        other_space = ApiKeyStore(database).add(space + "x", readonly=True)[1]
+        assert (
+            client.get("/__admin/collections", headers={"x-apikey": other_space}).status_code == 401
+        )
+    with _client(database, space, "codehooks.yaml") as client:  # the data browser off
+        assert client.get("/__admin/collections", headers=operator).status_code == 404
+
+
 def test_the_admin_flag_and_variable() -> None:
     from datastore.cli import build_parser
     from datastore.config import load_settings

@@ -413,10 +413,13 @@ def test_keys_queues_and_dynamic_collections_with_an_api_key(page: Page) -> None
     page.until(lambda: "queued again" in page.text("#retry-status"))
     assert page.text("#dead-letters tbody") == "No dead letters."
     assert page.text('#topic-counts td[data-status="queued"]') == "2"
+    # the database's dynamic collections are listed for the key; one is opened from the tree
+    page.css(f'#stored-{page.ops} a[data-stored="{page.ops}:things"]').click()
+    page.until(lambda: page.ids() == ["t1"])
+    assert "red" in page.text("#documents")
     page.css(f"#dynamic-{page.ops}").send_keys("things")
     page.css(f"#dynamic-{page.ops}").submit()
     page.until(lambda: page.ids() == ["t1"])
-    assert "red" in page.text("#documents")
 
 
 def test_switching_identity_shows_fewer_documents(page: Page) -> None:

@@ -205,6 +205,11 @@ class DocumentService:
             return await run_in_threadpool(self._holds_any, collection)
         return await self.fast_reads.holds_any(self.space, collection)
 
+    async def root_collections(self, limit: int) -> list[str]:
+        """The names of the collections that hold documents at the root, at most ``limit``
+        (the dynamic collections of a Codehooks-style blueprint among them)."""
+        return await run_in_threadpool(self._root_collections, limit)
+
     async def find_in(
         self,
         parts: Sequence[tuple[str, ast.Node, CollectionFacts]],
@@ -287,6 +292,10 @@ class DocumentService:
         with translate_errors(), self.db.read() as conn:
             self._require_parent(conn, collection)
             return self.store.count(conn, self.space, collection, where=where)
+
+    def _root_collections(self, limit: int) -> list[str]:
+        with translate_errors(), self.db.read() as conn:
+            return self.store.root_collections(conn, self.space, limit)
 
     def _holds_any(self, collection: str) -> bool:
         with translate_errors(), self.db.read() as conn:

@@ -30,9 +30,11 @@ from datastore.errors import (
     BadRequest,
     CollectionNotFound,
     DocumentNotFound,
+    Forbidden,
     InvalidParam,
     MethodNotAllowed,
     NotFound,
+    Unauthorized,
 )
 from datastore.http.dispatch import MountedSpace, SpaceRoute, SystemRoute
 from datastore.http.endpoint import Endpoint, Space
@@ -129,8 +131,33 @@ def admin_routes(
             raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
         return json_response(await explanation(request, mount))
 
+    async def collections(request: Request, mount: MountedSpace) -> Response:
+        if not enabled:
+            raise NotFound()
+        if request.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
+        return json_response(await stored_collections(request, mount))
+
     system: dict[str, SystemRoute] = {"/__admin": page, "/__admin/static/{asset:path}": asset}
-    return system, {"/__admin/why": why}
+    return system, {"/__admin/why": why, "/__admin/collections": collections}
+
+
+MAX_COLLECTIONS = 1000
+"""Most collection names ``GET <space>/__admin/collections`` answers."""
+
+
+async def stored_collections(request: Request, mount: MountedSpace) -> dict[str, Any]:
+    """The collections of the space that hold documents at the root, for an API key of the
+    space (as the queue listings: operators hold keys, end users hold tokens, and the names
+    of other users' dynamic collections are not theirs to see)."""
+    space = mount.space
+    principal = await space.authenticator.principal(request, space.name)
+    if not principal.authenticated:
+        raise Unauthorized("Listing the collections needs an API key of the space.")
+    if principal.apikey_id is None:
+        raise Forbidden("Only an API key of the space may list its collections.")
+    names = await space.documents.root_collections(MAX_COLLECTIONS + 1)
+    return {"collections": names[:MAX_COLLECTIONS], "more": len(names) > MAX_COLLECTIONS}
 
 
 def _document_path(raw: str | None) -> tuple[str, str]:

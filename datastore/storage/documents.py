@@ -218,6 +218,20 @@ class DocumentStore:
         )
         return conn.execute(query).first() is not None
 
+    def root_collections(self, conn: Connection, space: str, limit: int) -> list[str]:
+        """The names of the space's collections that hold documents at the root (not under a
+        parent document), in code point order, at most ``limit``. It reads the space's
+        collection column through its unique index, every document once: an operator's
+        question, not a request's."""
+        query = (
+            sa.select(t.c.collection)
+            .where(t.c.space == space, t.c.collection.not_like("%/%"))
+            .group_by(t.c.collection)
+            .order_by(dialect_of(conn).collate(t.c.collection))
+            .limit(limit)
+        )
+        return [str(name) for name in conn.execute(query).scalars()]
+
     def holds_any(self, conn: Connection, space: str, collection: str) -> bool:
         """Whether the collection holds at least one document."""
         params = {"space": space, "collection": collection}

@@ -140,7 +140,8 @@ function renderTree() {
         },
         h("label", { for: `dynamic-${space.name}` }, "Open collection "),
         h("input", { id: `dynamic-${space.name}`, type: "text", size: 10 }),
-        h("button", { type: "submit" }, "Open")))
+        h("button", { type: "submit" }, "Open")),
+        h("ul", { id: `stored-${space.name}`, className: "stored", "aria-label": "Collections in the database" }))
       : null;
     const paths = space.openapi.paths || {};
     const ops = [
@@ -152,10 +153,32 @@ function renderTree() {
   fill(tree, ...blocks.flat());
 }
 
+/** The dynamic collections the database holds, listed under their space for an API key (the
+ * listing is for operators; a token is answered 403 and sees the name box alone). */
+async function listStored(space) {
+  const list = document.getElementById(`stored-${space.name}`);
+  if (!list) return;
+  if (currentIdentity().kind !== "apikey") {
+    fill(list);
+    return;
+  }
+  try {
+    const answer = await send(space, "GET", "/__admin/collections");
+    const declared = new Set(space.collections.map((c) => c.template));
+    const names = answer.body.collections.filter((name) => !declared.has(`/${name}`));
+    fill(list, names.map((name) => h("li", {}, h("a", {
+      href: `#/${space.name}/c/${encodeURIComponent(name)}`, "data-stored": `${space.name}:${name}`,
+    }, name))), answer.body.more ? h("li", {}, "… and more (open one by name)") : null);
+  } catch (error) {
+    fill(list, h("li", { className: "error" }, error.message));
+  }
+}
+
 async function refreshCounts() {
   const links = [...document.querySelectorAll("#tree a[data-collection]")];
-  await Promise.all(
-    links.map(async (link) => {
+  await Promise.all([
+    ...spaces.filter((space) => space.dynamic).map(listStored),
+    ...links.map(async (link) => {
       const [name, template] = link.dataset.collection.split(/:(.*)/s);
       const badge = link.querySelector(".count");
       try {
@@ -172,7 +195,7 @@ async function refreshCounts() {
         badge.title = error.message;
       }
     }),
-  );
+  ]);
 }
 
 // -- the table of one collection --------------------------------------------------------------
