@@ -102,7 +102,7 @@ def load(db: Database, spaces: Mapping[str, int]) -> dict[str, tuple[list[Delive
             after = max(after, heads[space] - BUFFER)
             found: list[Delivery] = []
             while after < heads[space]:
-                batch = log.read(conn, space, after, BATCH, upto=heads[space])
+                batch = log.read(conn, space, after, BATCH, upto=heads[space], numbered=True)
                 if not batch:
                     break
                 found.extend(Delivery(*pair) for pair in log.with_documents(conn, space, batch))

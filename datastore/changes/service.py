@@ -199,9 +199,9 @@ class ChangeService:
     def _backlog(self, space: str, collection: str, cursor: int, limit: int) -> Batch:
         with self.db.read() as conn:
             upto = log.head(conn, space).head
-            found = log.read(conn, space, cursor, limit, collection, upto=upto)
+            found = log.read(conn, space, cursor, limit, collection, upto=upto, numbered=True)
             pairs = log.with_documents(conn, space, found)
-            after = log.head(conn, space)
+            after = log.head(conn, space, numbered=True)
         if cursor < after.pruned_through or cursor > after.head:
             raise _gone(cursor, after)
         deliveries = [Delivery(*pair) for pair in pairs]
