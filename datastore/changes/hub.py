@@ -120,6 +120,8 @@ class ChangeHub:
         self.spaces: dict[str, SpaceLog] = {}
         self.streams = 0
         """Open event streams on this loop."""
+        self.waiting = 0
+        """Long polls waiting on this loop."""
         self._lock = asyncio.Lock()
 
     async def watch(self, space: str) -> SpaceLog:

@@ -2,9 +2,12 @@
 
 One ``ChangeService`` per app (its database). Per event loop it keeps a ``ChangeHub`` and the
 task that wakes it: on PostgreSQL one LISTEN connection (plus a read every
-``FALLBACK_SECONDS``), on SQLite a read every ``changes_poll_ms``. ``next_batch`` answers a
-subscriber from the hub's memory when it can, else from the log (``backlog``). Retention runs
-every ``RETENTION_SECONDS`` in short transactions.
+``FALLBACK_SECONDS``), on SQLite a read every ``changes_poll_ms``; that task runs while someone
+follows the log on the loop, and stops after ``IDLE_SECONDS`` without a follower or when the
+app's lifespan ends (``shutdown``). ``written`` hands this worker's writes to the loop's
+``Sequencer`` (PostgreSQL). ``next_batch`` answers a subscriber from the hub's memory when it
+can, else from the log (``backlog``). Retention runs every ``RETENTION_SECONDS`` in short
+transactions.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from datastore.changes.hub import ChangeHub, Delivery
+from datastore.changes.sequencer import Sequencer
 from datastore.concurrency import run_in_threadpool
 from datastore.config import Settings
 from datastore.errors import Gone
@@ -33,8 +37,12 @@ the worker about 10 µs each whatever the number of changes, so with many stream
 are spaced further (1,000 streams: 100 ms) and each carries more changes; writes keep most of
 the worker (bench/changes.py)."""
 COALESCE_MAX_SECONDS = 0.1
-FALLBACK_SECONDS = 5.0
-"""PostgreSQL: how often the log is read without a notification (a lost connection, say)."""
+FALLBACK_SECONDS = 1.0
+"""PostgreSQL: how often the log is read (and numbered) without a notification: writes of a
+server that does not run the sequencer (plain SQL, an older version), a lost connection."""
+IDLE_SECONDS = 10.0
+"""A loop's wake-up task (and its LISTEN connection) stops after this long without an open
+stream or a waiting poll; the next follower starts it again."""
 RETENTION_SECONDS = 60.0
 """How often retention runs."""
 PRUNE_BATCH = 1000
@@ -53,11 +61,12 @@ class Batch:
 class _Loop:
     """What the service runs on one event loop: the hub and its wake-up task."""
 
-    def __init__(self, hub: ChangeHub, poke: asyncio.Event, task: asyncio.Task[None]) -> None:
+    def __init__(self, hub: ChangeHub, poke: asyncio.Event) -> None:
         self.hub = hub
         self.poke = poke
-        self.task = task
+        self.task: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()
+        self.last_used = time.monotonic()
 
 
 class ChangeService:
@@ -67,8 +76,33 @@ class ChangeService:
         self.db = db
         self.settings = settings
         self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
+        self._sequencers: dict[asyncio.AbstractEventLoop, Sequencer] = {}
+        self._served: set[asyncio.AbstractEventLoop] = set()
+        """Loops inside the app's lifespan (``start``): their sequencer keeps a connection."""
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The app's lifespan started on this loop."""
+        self._served.add(asyncio.get_running_loop())
+
+    def written(self) -> None:
+        """A write of this worker committed: number it soon (PostgreSQL; never waits)."""
+        if not self.db.is_postgresql:
+            return
+        loop = asyncio.get_running_loop()
+        if loop not in self._served:  # may never run again: reads of the log number
+            return
+        found = self._sequencers.get(loop)
+        if found is None:
+            found = self._sequencers[loop] = Sequencer(self.db, self._numbered)
+        found.written()
+
+    def _numbered(self) -> None:
+        """This worker numbered changes: wake its hub now (the NOTIFY comes back later)."""
+        found = self._loops.get(asyncio.get_running_loop())
+        if found is not None:
+            found.poke.set()
 
     def _here(self) -> _Loop:
         loop = asyncio.get_running_loop()
@@ -76,12 +110,15 @@ class ChangeService:
         if found is None:
             hub = ChangeHub(self.db)
             poke = asyncio.Event()
-            task = loop.create_task(self._follow(hub, poke))
-            found = self._loops[loop] = _Loop(hub, poke, task)
+            found = self._loops[loop] = _Loop(hub, poke)
+        if found.task is None or found.task.done():  # not started, or stopped when nobody followed
+            found.task = loop.create_task(self._follow(found))
+        found.last_used = time.monotonic()
         return found
 
-    async def _follow(self, hub: ChangeHub, poke: asyncio.Event) -> None:
-        """Refresh the hub whenever poked, or every interval."""
+    async def _follow(self, here: _Loop) -> None:
+        """Refresh the hub whenever poked, or every interval, while someone follows."""
+        hub, poke = here.hub, here.poke
         waker = None
         if self.db.backend.notifications:
             interval = FALLBACK_SECONDS
@@ -93,6 +130,11 @@ class ChangeService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(poke.wait(), interval)
                 poke.clear()
+                if hub.streams or hub.waiting:
+                    here.last_used = time.monotonic()
+                elif time.monotonic() - here.last_used > IDLE_SECONDS:
+                    hub.spaces.clear()  # followed again from the head when needed
+                    return
                 try:
                     await hub.refresh()
                 except Exception:  # an outage: the next refresh retries
@@ -120,7 +162,22 @@ class ChangeService:
         found = self._loops.pop(loop, None)
         if found is not None:
             _closing(found)
-            found.task.cancel()
+            if found.task is not None:
+                found.task.cancel()
+
+    async def shutdown(self) -> None:
+        """The app's lifespan ends on this loop: ``close``, and wait until the wake-up task,
+        its LISTEN connection and the sequencer's connection are gone (before the database
+        goes, a test's included)."""
+        loop = asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        self.close()
+        self._served.discard(loop)
+        sequencer = self._sequencers.pop(loop, None)
+        if sequencer is not None:
+            await sequencer.close()
+        if found is not None and found.task is not None:
+            await asyncio.gather(found.task, return_exceptions=True)
 
     def shut_down_soon(self) -> None:
         """From a signal handler: end the streams (their clients reconnect elsewhere)."""
@@ -188,9 +245,15 @@ class ChangeService:
             if picked or remaining <= 0 or here.closing.is_set():
                 return Batch(picked, through)
             cursor = through
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await feed.moved().wait()
+            if here.task is None or here.task.done():  # stopped while idle: follow again
+                self._here()
+            here.hub.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await feed.moved().wait()
+            finally:
+                here.hub.waiting -= 1
 
     async def backlog(self, space: str, collection: str, cursor: int, limit: int) -> Batch:
         """The changes after ``cursor`` read from the log itself; raises Gone."""

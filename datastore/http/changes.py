@@ -209,6 +209,29 @@ async def stream(feed: Feed, cursor: int) -> AsyncIterator[bytes]:
                 next_ping = time.monotonic() + keepalive
 
 
+class Sequencing:
+    """ASGI middleware (PostgreSQL): once a request that may write has answered with success,
+    its changes are committed; the change service numbers them soon (``changes.written``,
+    which never waits)."""
+
+    def __init__(self, app: Any, changes: ChangeService) -> None:
+        self.app = app
+        self.changes = changes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        changes = self.changes
+
+        async def send_then_number(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                changes.written()
+
+        await self.app(scope, receive, send_then_number)
+
+
 def sse(event: dict[str, Any]) -> bytes:
     """One event in the text/event-stream format (data on one line: JSON has no newline)."""
     data = orjson.dumps(event["data"]).decode()
