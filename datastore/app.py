@@ -41,8 +41,8 @@ from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
 from datastore.http.admin import admin_routes
-from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
 from datastore.http.changes import Sequencing
+from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
 from datastore.http.consistency import Consistency
 from datastore.http.dispatch import (
     Dispatcher,

@@ -16,6 +16,7 @@ when the app's lifespan ends. A loop outside the app's lifespan (a test driving 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -79,10 +80,8 @@ class Sequencer:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):  # already broken
                 await conn.close()
-            except psycopg.Error:  # already broken
-                pass
 
     async def close(self) -> None:
         """Stop: cancel a run in flight and close the connection."""
