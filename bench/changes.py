@@ -1,6 +1,7 @@
 """Live changes on PostgreSQL: 1,000 SSE subscribers on one worker (issue 21's targets).
 
     python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10]
+    python -m bench.changes --log-cost [--rounds 3] [--seconds 5]
 
 One uvicorn worker (a subprocess, ``datastore.asgi:application``) serves
 ``blueprints/multi-user.yaml``; every subscriber has its own token, so each change is checked
@@ -11,6 +12,11 @@ against its document GET rule per subscriber. It measures:
 3. delivery latency: for each of ``--writes`` writes, spaced apart, the time from sending the
    POST to each subscriber receiving its event (p50 / p99 / max over every pair);
 4. write throughput again with the N subscribers attached (each write then fans out to all).
+
+``--log-cost`` measures instead what the change log costs a write with no subscriber: POST
+throughput (``WRITERS`` concurrent writers) with the log's trigger enabled and disabled
+(``ALTER TABLE documents DISABLE TRIGGER``), alternating, ``--rounds`` rounds of each on the
+same server and database.
 
 The client (subscribers and writers) runs in this process on the same 2-core machine as the
 server and PostgreSQL, so every figure is noisy and pessimistic; compare within one run.
@@ -266,11 +272,47 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
     )
 
 
+def _trigger(url: str, enabled: bool) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        verb = "ENABLE" if enabled else "DISABLE"
+        conn.exec_driver_sql(f"ALTER TABLE documents {verb} TRIGGER documents_changes")
+    engine.dispose()
+
+
+async def log_cost(url: str, port: int, pid: int, rounds: int, seconds: float) -> None:
+    """POST throughput with the change log's trigger enabled and disabled, alternating."""
+    token = mint_token({"sub": "writer"}, secret=SECRET)
+    await in_process(_write_for, port, 2, token, "warm")
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    cpus: dict[bool, list[float]] = {True: [], False: []}
+    for n in range(rounds):
+        for enabled in (True, False) if n % 2 == 0 else (False, True):
+            _trigger(url, enabled)
+            rate, cpu = await timed_writes(port, pid, seconds, token, f"r{n}{int(enabled)}")
+            rates[enabled].append(rate)
+            cpus[enabled].append(cpu)
+    _trigger(url, True)
+    for enabled in (False, True):
+        label = "with the log" if enabled else "without the log (trigger disabled)"
+        shown = ", ".join(f"{r:.0f}" for r in rates[enabled])
+        print(
+            f"| POST/s {label} | {statistics.median(rates[enabled]):.0f} (rounds: {shown}; "
+            f"server CPU {statistics.median(cpus[enabled]):.2f} ms/write) |"
+        )
+    ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+    print(f"| with / without | {ratio:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--log-cost", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import resource
 
@@ -282,7 +324,10 @@ def main() -> None:
         print(f"server pid {server.pid}", file=sys.stderr, flush=True)  # for py-spy
         try:
             print("| figure | value |\n|---|---|")
-            asyncio.run(measure(port, server.pid, args.subscribers, args.writes, args.seconds))
+            if args.log_cost:
+                asyncio.run(log_cost(url, port, server.pid, args.rounds, args.seconds))
+            else:
+                asyncio.run(measure(port, server.pid, args.subscribers, args.writes, args.seconds))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)

@@ -17,9 +17,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from datastore.changes.hub import ChangeHub, Delivery
+from datastore.changes.hub import Batch, ChangeHub, Delivery
 from datastore.changes.sequencer import Sequencer
 from datastore.concurrency import run_in_threadpool
 from datastore.config import Settings
@@ -47,15 +46,6 @@ RETENTION_SECONDS = 60.0
 """How often retention runs."""
 PRUNE_BATCH = 1000
 """Log rows deleted per transaction (short ones: pruning never holds up writes for long)."""
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Changes of one collection after a cursor, and how far the log was examined
-    (``through``: the cursor to continue from)."""
-
-    deliveries: list[Delivery]
-    through: int
 
 
 class _Loop:
@@ -235,16 +225,13 @@ class ChangeService:
                 return read
             cursor = read.through
         while True:
-            recent = feed.since(cursor)
-            if recent is None:
+            found = feed.pick(cursor, collection, limit)
+            if found is None:
                 return await self.backlog(space, collection, cursor, limit)
-            picked = [d for d in recent if d.change.collection == collection][:limit]
-            full = len(picked) == limit
-            through = picked[-1].seq if full else max(cursor, feed.loaded)
             remaining = deadline - time.monotonic()
-            if picked or remaining <= 0 or here.closing.is_set():
-                return Batch(picked, through)
-            cursor = through
+            if found.deliveries or remaining <= 0 or here.closing.is_set():
+                return found
+            cursor = found.through
             if here.task is None or here.task.done():  # stopped while idle: follow again
                 self._here()
             here.hub.waiting += 1
