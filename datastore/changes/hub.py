@@ -194,12 +194,14 @@ class ChangeHub:
         loaded = await run_in_threadpool(current)
         return self.spaces.setdefault(space, SpaceLog(loaded))
 
-    async def refresh(self) -> None:
-        """Read what was written since the last refresh, for every followed space."""
+    async def refresh(self) -> int:
+        """Read what was written since the last refresh, for every followed space; how many
+        changes."""
         async with self._lock:
             wanted = {space: feed.loaded for space, feed in self.spaces.items()}
             if not wanted:
-                return
+                return 0
             loaded = await run_in_threadpool(load, self.db, wanted)
             for space, (deliveries, skipped) in loaded.items():
                 self.spaces[space].extend(deliveries, skipped=skipped)
+            return sum(len(deliveries) for deliveries, _ in loaded.values())
