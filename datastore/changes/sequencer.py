@@ -28,6 +28,8 @@ from datastore.storage.pooler import TRANSACTION_POOLER
 
 logger = logging.getLogger("datastore.changes")
 
+RUN_LIMIT = 10000
+"""What one run numbers per space at most (migration 0008)."""
 SPACING_SECONDS = 0.002
 """The least time between two runs: under a stream of writes each run numbers more of them
 (and the database commits fewer sequencer transactions), for a few ms of latency."""
@@ -62,6 +64,8 @@ class Sequencer:
                     return
                 if count:
                     self.numbered()
+                if count >= RUN_LIMIT:  # a large import: more to number
+                    self._again = True
                 await asyncio.sleep(SPACING_SECONDS)
         finally:
             self._task = None

@@ -91,9 +91,9 @@ def _logged(row: Any) -> LoggedChange:
 
 
 def number(conn: Connection, space: str | None = None) -> int:
-    """Number the committed, unnumbered changes of ``space`` (of every space: None) in one
-    short transaction of its own on an autocommit connection, and NOTIFY the new heads; how
-    many. PostgreSQL only (SQLite numbers at the write; a read replica leaves it to its
+    """Number the committed, unnumbered changes of ``space`` (of every space: None; at most
+    10,000 per space per call) in one short transaction of its own on an autocommit
+    connection, and NOTIFY the new heads; how many. PostgreSQL only (SQLite numbers at the write; a read replica leaves it to its
     primary): 0 elsewhere."""
     if conn.dialect.name != "postgresql":
         return 0

@@ -12,8 +12,9 @@ PostgreSQL's one notification lock. Here, on PostgreSQL:
 - ``datastore_number_changes(space)`` is the sequencer: for each space with unnumbered
   committed changes (the partial index ``ix_changes_unnumbered``), it locks the space's
   ``change_spaces`` row (only sequencers and retention take it, never writers), numbers those
-  changes from the head on in ``id`` order, raises the head and sends one NOTIFY (payload: the
-  new head), all in one short transaction. Runs are serialised per space and each commits at
+  changes from the head on in ``id`` order (at most ``RUN_LIMIT`` a run), raises the head and
+  sends one NOTIFY (payload: the new head), all in one short transaction; it returns how many
+  it numbered. Runs are serialised per space and each commits at
   once, so a reader that sees number n has seen every number below it.
 
 SQLite has one writer: its triggers keep numbering at the write (``seq`` is never NULL there),
@@ -43,6 +44,9 @@ branch_labels = None
 depends_on = None
 
 CHANNEL = "datastore_changes"
+RUN_LIMIT = 10000
+"""Changes numbered per space per run at most (an import of a million documents is numbered
+over many short runs, not in one long one that readers would queue behind)."""
 BigPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _COPIED = "space, seq, collection, doc_id, kind, at_ms, old"
 
@@ -99,7 +103,8 @@ BEGIN
         -- holder numbered is numbered; what committed since is numbered now, in id order.
         WITH unnumbered AS (
             SELECT c.id, row_number() OVER (ORDER BY c.id) AS n
-            FROM changes c WHERE c.space = pending AND c.seq IS NULL
+            FROM (SELECT id FROM changes WHERE space = pending AND seq IS NULL
+                  ORDER BY id LIMIT {RUN_LIMIT}) c
         )
         UPDATE changes c
         SET seq = current + u.n,
