@@ -369,7 +369,7 @@ def middleware_stack(
     ]
     if db.replica is not None:
         layers.insert(1, lambda app: Consistency(app, db.position))
-    if db.is_postgresql:
+    if db.backend.sequenced_changes:
         layers.insert(-1, lambda app: Sequencing(app, changes))
     if settings.cors_origin:
         layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))

@@ -79,7 +79,7 @@ class ChangeService:
 
     def written(self) -> None:
         """A write of this worker committed: number it soon (PostgreSQL; never waits)."""
-        if not self.db.is_postgresql:
+        if not self.db.backend.sequenced_changes:
             return
         loop = asyncio.get_running_loop()
         if loop not in self._served:  # may never run again: reads of the log number

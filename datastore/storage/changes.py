@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import dialect_of
 from datastore.storage.documents import COLUMNS, StoredDocument, document_from_row
 from datastore.storage.tables import change_spaces, changes
 from datastore.storage.tables import documents as docs
@@ -93,9 +94,9 @@ def _logged(row: Any) -> LoggedChange:
 def number(conn: Connection, space: str | None = None) -> int:
     """Number the committed, unnumbered changes of ``space`` (of every space: None; at most
     10,000 per space per call) in one short transaction of its own on an autocommit
-    connection, and NOTIFY the new heads; how many. PostgreSQL only (SQLite numbers at the write; a read replica leaves it to its
-    primary): 0 elsewhere."""
-    if conn.dialect.name != "postgresql":
+    connection, and NOTIFY the new heads; how many. PostgreSQL only (SQLite numbers at the
+    write; a read replica leaves it to its primary): 0 elsewhere."""
+    if not dialect_of(conn).sequenced_changes:
         return 0
     found = conn.execute(sa.text("SELECT datastore_number_changes(:space)"), {"space": space})
     return int(found.scalar() or 0)
