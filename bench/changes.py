@@ -2,6 +2,7 @@
 
     python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10] [--rounds 3]
     python -m bench.changes --log-cost [--rounds 3] [--seconds 5]
+    python -m bench.changes --commits [--rounds 3] [--seconds 5] [--clients 16]
 
 One uvicorn worker (a subprocess, ``datastore.asgi:application``) serves
 ``blueprints/multi-user.yaml``; every subscriber has its own token, so each change is checked
@@ -20,6 +21,13 @@ decided once per change for all of them). It measures:
 throughput (``WRITERS`` concurrent writers) with the log's trigger enabled and disabled
 (``ALTER TABLE documents DISABLE TRIGGER``), alternating, ``--rounds`` rounds of each on the
 same server and database.
+
+``--commits`` leaves HTTP out: ``pgbench`` (``--clients`` connections, one single-row INSERT
+per transaction into one space) against one database, migrated to 0007 (the log numbered at
+commit under the space's row lock, NOTIFY in the writing transaction) and then to 0008 (append
+only; a sequencer numbering in a loop beside it, as a worker would), each with the log's
+trigger enabled and disabled, alternating: commits per second, which is where 0007 serialised
+the space's commits (their WAL flushes included).
 
 The client (subscribers and writers) runs in this process on the same 2-core machine as the
 server and PostgreSQL, so every figure is noisy and pessimistic; compare within one run.
@@ -343,12 +351,91 @@ async def log_cost(url: str, port: int, pid: int, rounds: int, seconds: float) -
     print(f"| with / without | {ratio:.2f} |")
 
 
+PGBENCH_SCRIPT = """\\set n random(1, 2000000000)
+INSERT INTO documents (space, collection, doc_id, body, created_at, updated_at, version)
+VALUES ('bench', 'c', :n || '-' || :client_id, '{}', now(), now(), 1) ON CONFLICT DO NOTHING;
+"""
+
+
+def _pgbench(url: str, clients: int, seconds: float) -> float:
+    """Transactions per second of ``pgbench`` running PGBENCH_SCRIPT."""
+    import tempfile
+
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        command = [
+            "pgbench", "-n", "-M", "prepared", "-f", script.name,
+            "-c", str(clients), "-j", "2", "-T", str(int(seconds)),
+            "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
+            "-U", parsed.username or "postgres", parsed.database or "",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"tps = ([0-9.]+)", done.stdout)
+    assert found, done.stdout
+    return float(found.group(1))
+
+
+def _sequencing(url: str, stop: Any) -> None:
+    """Run the sequencer in a loop until ``stop`` is set (what a worker taking writes does)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        while not stop.is_set():
+            conn.exec_driver_sql("SELECT datastore_number_changes(NULL)")
+            time.sleep(0.002)
+    engine.dispose()
+
+
+def commits(url: str, rounds: int, seconds: float, clients: int) -> None:
+    """Commits per second of single-row INSERTs: no log, 0007's log, 0008's log."""
+    import threading
+
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database
+
+    db = Database(url)
+    results: dict[str, list[float]] = {}
+    try:
+        for revision in ("0007_changes", "head"):
+            migrate.upgrade(db, revision)
+            for n in range(rounds):
+                for enabled in (True, False) if n % 2 == 0 else (False, True):
+                    _trigger(url, enabled)
+                    stop = threading.Event()
+                    sequencer = threading.Thread(target=_sequencing, args=(url, stop))
+                    if enabled and revision == "head":
+                        sequencer.start()
+                    label = f"{revision if enabled else 'no log'}"
+                    results.setdefault(label, []).append(_pgbench(url, clients, seconds))
+                    stop.set()
+                    if sequencer.is_alive():
+                        sequencer.join()
+            _trigger(url, True)
+    finally:
+        db.dispose()
+    names = {
+        "no log": "no log (trigger disabled)",
+        "0007_changes": "0007: numbered at commit under the space's row lock",
+        "head": "0008: appended; a sequencer numbers after commit",
+    }
+    for label, rates in results.items():
+        shown = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"| {names[label]} | {statistics.median(rates):.0f} (rounds: {shown}) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--log-cost", action="store_true")
+    parser.add_argument("--commits", action="store_true")
+    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import resource
@@ -356,6 +443,10 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     with fresh_database(ADMIN, "datastore_bench_changes") as url:
+        if args.commits:
+            print(f"| {args.clients} connections, commits/s | median |\n|---|---|")
+            commits(url, args.rounds, args.seconds, args.clients)
+            return
         port = _free_port()
         server = start_server(url, port)
         print(f"server pid {server.pid}", file=sys.stderr, flush=True)  # for py-spy
