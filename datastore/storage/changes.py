@@ -4,9 +4,7 @@ Triggers on ``documents`` append to the log in the writing transaction (migratio
 0008). On PostgreSQL they take no number: ``number`` runs the sequencer, which numbers what has
 committed since (docs/changes.md); ``read``, ``head`` and ``heads`` run it first, so they never
 miss a committed change. On SQLite the triggers number at the write and ``number`` does
-nothing. Every function takes the caller's connection; ``number`` (and so the reads) must not
-run inside a transaction that writes documents (its changes would be numbered before they
-commit, and the space held until they do).
+nothing. Every function takes the caller's connection (``number`` commits on its own).
 """
 
 from __future__ import annotations
@@ -93,13 +91,18 @@ def _logged(row: Any) -> LoggedChange:
 
 def number(conn: Connection, space: str | None = None) -> int:
     """Number the committed, unnumbered changes of ``space`` (of every space: None; at most
-    10,000 per space per call) in one short transaction of its own on an autocommit
-    connection, and NOTIFY the new heads; how many. PostgreSQL only (SQLite numbers at the
-    write; a read replica leaves it to its primary): 0 elsewhere."""
+    10,000 per space per call) and NOTIFY the new heads, in one short transaction of its own;
+    how many. On ``conn`` when it is an autocommit connection, else on another one: the
+    numbers must be committed before anyone reads them, whatever becomes of ``conn``'s
+    transaction (a read behind a transaction pooler ends in a rollback). PostgreSQL only
+    (SQLite numbers at the write; a read replica leaves it to its primary): 0 elsewhere."""
     if not dialect_of(conn).sequenced_changes:
         return 0
-    found = conn.execute(sa.text("SELECT datastore_number_changes(:space)"), {"space": space})
-    return int(found.scalar() or 0)
+    statement = sa.text("SELECT datastore_number_changes(:space)")
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return int(conn.execute(statement, {"space": space}).scalar() or 0)
+    with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+        return int(own.execute(statement, {"space": space}).scalar() or 0)
 
 
 def read(

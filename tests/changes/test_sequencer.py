@@ -184,6 +184,29 @@ def test_writers_never_wait_for_the_space_row(database: Database, space: str) ->
     assert [doc for _, doc, _ in _feed(database, space, 0)] == ["a", "b"]
 
 
+def test_numbers_given_for_a_read_that_rolls_back_stay(database: Database, space: str) -> None:
+    """A read inside a transaction (behind a transaction pooler, a read is one, ended by a
+    rollback) numbers on a transaction of its own: the numbers it saw are the ones kept, even
+    when a change with a smaller id commits afterwards (numbered again in id order, it would
+    take the number the reader saw)."""
+    _postgres(database)
+    late = database.engine.connect()
+    try:
+        late_tx = late.begin()
+        late.execute(INSERT, {"s": space, "d": "late", "t": AT})  # the smaller id
+        with database.write() as conn:
+            conn.execute(INSERT, {"s": space, "d": "a", "t": AT})
+        with database.engine.connect() as conn:
+            transaction = conn.begin()
+            seen = [(c.seq, c.doc_id) for c in log.read(conn, space, 0, 10)]
+            transaction.rollback()
+        late_tx.commit()
+    finally:
+        late.close()
+    assert seen == [(1, "a")]
+    assert [(seq, doc) for seq, doc, _ in _feed(database, space, 0)] == [(1, "a"), (2, "late")]
+
+
 # -- migration 0008 --------------------------------------------------------------------------
 
 
