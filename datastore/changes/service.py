@@ -136,8 +136,9 @@ class ChangeService:
                     spacing = COALESCE_SECONDS + COALESCE_PER_STREAM * hub.streams
                     await asyncio.sleep(min(spacing, COALESCE_MAX_SECONDS))
         finally:
-            if waker is not None:
+            if waker is not None:  # its LISTEN connection closed before this task ends
                 waker.cancel()
+                await asyncio.gather(waker, return_exceptions=True)
 
     async def _listen(self, poke: asyncio.Event) -> None:
         from datastore.storage.notifications import notifications
