@@ -323,3 +323,32 @@ def test_the_wake_up_task_stops_when_nobody_follows(
         service.close()
 
     asyncio.run(run())
+
+
+def test_the_worker_that_answered_a_write_numbers_it(database: Database, space: str) -> None:
+    """After a successful write the serving worker runs the sequencer itself: the change is
+    numbered without anyone reading the feed (no reader, no hub, no timer)."""
+    _postgres(database)
+    import time
+
+    from datastore.auth.credentials import mint_token
+    from tests.support.client import serve
+
+    secret = "sequencer-test-secret-0123456789abcdef"
+    token = mint_token({"sub": "u1", "exp": int(time.time()) + 600}, secret=secret)
+    with serve(database, space, "multi-user.yaml", jwt_secret=secret) as app:
+        created = app.post(
+            "/posts",
+            json={"ownerId": "u1", "title": "t"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert created.status_code == 201, created.text
+        deadline, numbered = time.monotonic() + 5, None
+        while numbered is None and time.monotonic() < deadline:
+            with database.read() as conn:  # plain SQL: no numbering on the way
+                numbered = conn.execute(
+                    sa.text("SELECT seq FROM changes WHERE space = :s AND collection = 'posts'"),
+                    {"s": space},
+                ).scalar()
+            time.sleep(0.02)
+    assert numbered == 1
