@@ -1,16 +1,33 @@
 """Live changes on PostgreSQL: 1,000 SSE subscribers on one worker (issue 21's targets).
 
-    python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10]
+    python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10] [--rounds 3]
+    python -m bench.changes --log-cost [--rounds 3] [--seconds 5]
+    python -m bench.changes --commits [--rounds 3] [--seconds 5] [--clients 16]
 
 One uvicorn worker (a subprocess, ``datastore.asgi:application``) serves
 ``blueprints/multi-user.yaml``; every subscriber has its own token, so each change is checked
-against its document GET rule per subscriber. It measures:
+against its document GET rule as that subscriber (rules that read only the document are
+decided once per change for all of them). It measures:
 
 1. write throughput (POST /posts, 8 concurrent writers) with no subscriber attached;
 2. the worker's memory per idle subscriber (RSS growth over N idle streams / N);
 3. delivery latency: for each of ``--writes`` writes, spaced apart, the time from sending the
    POST to each subscriber receiving its event (p50 / p99 / max over every pair);
-4. write throughput again with the N subscribers attached (each write then fans out to all).
+4. write throughput again with the N subscribers attached (each write then fans out to all);
+5. ``--rounds`` times over (1 and 4, the subscribers detached in between): the machine's other
+   load shifts between rounds, and each round's ratio compares neighbours.
+
+``--log-cost`` measures instead what the change log costs a write with no subscriber: POST
+throughput (``WRITERS`` concurrent writers) with the log's trigger enabled and disabled
+(``ALTER TABLE documents DISABLE TRIGGER``), alternating, ``--rounds`` rounds of each on the
+same server and database.
+
+``--commits`` leaves HTTP out: ``pgbench`` (``--clients`` connections, one single-row INSERT
+per transaction into one space) against one database, migrated to 0007 (the log numbered at
+commit under the space's row lock, NOTIFY in the writing transaction) and then to 0008 (append
+only; a sequencer numbering in a loop beside it, as a worker would), each with the log's
+trigger enabled and disabled, alternating: commits per second, which is where 0007 serialised
+the space's commits (their WAL flushes included).
 
 The client (subscribers and writers) runs in this process on the same 2-core machine as the
 server and PostgreSQL, so every figure is noisy and pessimistic; compare within one run.
@@ -214,12 +231,8 @@ async def timed_writes(
     return rate, used * 1000 / max(rate * seconds, 1)
 
 
-async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: float) -> None:
-    writer_token = mint_token({"sub": "writer"}, secret=SECRET)
-    await in_process(_write_for, port, 2, writer_token, "warm")
-    alone, alone_cpu = await timed_writes(port, pid, seconds, writer_token, "a")
-    await asyncio.sleep(1)
-    before = rss_kb(pid)
+async def attach(port: int, subscribers: int) -> list[Subscriber]:
+    """``subscribers`` open event streams, each with its own token, once all are ready."""
     subs = [
         Subscriber(port, mint_token({"sub": f"s{i}"}, secret=SECRET)) for i in range(subscribers)
     ]
@@ -228,10 +241,16 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
         if index % 100 == 99:
             await asyncio.sleep(0.05)
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subs)), 120)
-    await asyncio.sleep(2)
-    after = rss_kb(pid)
+    return subs
+
+
+async def latency(
+    port: int, subs: list[Subscriber], writes: int, token: str
+) -> tuple[list[float], int]:
+    """Sorted milliseconds from sending each of ``writes`` spaced POSTs to each subscriber
+    receiving it, and how many deliveries never came."""
     latencies: list[float] = []
-    sent = await in_process(_spaced_writes, port, writes, writer_token)
+    sent = await in_process(_spaced_writes, port, writes, token)
     await asyncio.sleep(3)
     missing = 0
     for sub in subs:
@@ -241,29 +260,172 @@ async def measure(port: int, pid: int, subscribers: int, writes: int, seconds: f
                 missing += 1
             else:
                 latencies.append((arrived - at) * 1000)
-    for sub in subs:
-        sub.timing = False
-    client = sum(os.times()[:2])
-    attached, attached_cpu = await timed_writes(port, pid, seconds, writer_token, "b")
-    client_ms = (sum(os.times()[:2]) - client) * 1000 / max(attached * seconds, 1)
-    for sub in subs:
-        assert sub.task is not None
-        sub.task.cancel()
-    latencies.sort()
+    return sorted(latencies), missing
+
+
+async def measure(
+    port: int, pid: int, subscribers: int, writes: int, seconds: float, rounds: int
+) -> None:
+    """``rounds`` of: writes alone, N subscribers attached, writes with them, detached (the
+    first round also measures memory and delivery latency). Alternating keeps the machine's
+    other load out of the ratio as far as it can be."""
+    writer_token = mint_token({"sub": "writer"}, secret=SECRET)
+    await in_process(_write_for, port, 2, writer_token, "warm")
+    alone: list[tuple[float, float]] = []
+    attached: list[tuple[float, float]] = []
+    client_ms: list[float] = []
+    for n in range(rounds):
+        alone.append(await timed_writes(port, pid, seconds, writer_token, f"a{n}"))
+        await asyncio.sleep(1)
+        before = rss_kb(pid)
+        subs = await attach(port, subscribers)
+        await asyncio.sleep(2)
+        if n == 0:
+            per = (rss_kb(pid) - before) / subscribers
+            latencies, missing = await latency(port, subs, writes, writer_token)
+        for sub in subs:
+            sub.timing = False
+        client = sum(os.times()[:2])
+        attached.append(await timed_writes(port, pid, seconds, writer_token, f"b{n}"))
+        client_ms.append((sum(os.times()[:2]) - client) * 1000 / max(attached[-1][0] * seconds, 1))
+        for sub in subs:
+            assert sub.task is not None
+            sub.task.cancel()
+        await asyncio.sleep(2)  # the server notices the closed streams at its next write
+        await in_process(_write_for, port, 1, writer_token, f"c{n}")
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
     print(f"| subscribers | {subscribers} |")
     print(f"| write → every subscriber, p50 | {statistics.median(latencies):.0f} ms |")
     print(f"| write → every subscriber, p99 | {p99:.0f} ms (target < 250 ms) |")
     print(f"| write → every subscriber, max | {latencies[-1]:.0f} ms |")
     print(f"| events missing | {missing} of {subscribers * writes} |")
-    per = (after - before) / subscribers
     print(f"| memory per idle subscriber | {per:.1f} KB (target < 50 KB) |")
-    print(f"| writes/s, no subscriber | {alone:.0f} (server CPU {alone_cpu:.1f} ms/write) |")
-    print(
-        f"| writes/s, {subscribers} subscribers | {attached:.0f} ({attached / alone:.0%}; "
-        f"server CPU {attached_cpu:.1f} ms/write; the subscribers' client, on the same "
-        f"machine: {client_ms:.1f} ms/write) |"
+    rates = ", ".join(
+        f"{a:.0f} → {b:.0f} ({b / a:.0%})" for (a, _), (b, _) in zip(alone, attached, strict=True)
     )
+    print(f"| writes/s without → with {subscribers} subscribers, each round | {rates} |")
+    alone_rate = statistics.median(a for a, _ in alone)
+    with_rate = statistics.median(b for b, _ in attached)
+    print(
+        f"| writes/s, median | {alone_rate:.0f} → {with_rate:.0f} "
+        f"({with_rate / alone_rate:.0%}; target ≥ 85 %) |"
+    )
+    print(
+        f"| server CPU per write, median | {statistics.median(c for _, c in alone):.2f} → "
+        f"{statistics.median(c for _, c in attached):.2f} ms (the subscribers' client, on the "
+        f"same machine: {statistics.median(client_ms):.2f} ms/write) |"
+    )
+
+
+def _trigger(url: str, enabled: bool) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        verb = "ENABLE" if enabled else "DISABLE"
+        conn.exec_driver_sql(f"ALTER TABLE documents {verb} TRIGGER documents_changes")
+    engine.dispose()
+
+
+async def log_cost(url: str, port: int, pid: int, rounds: int, seconds: float) -> None:
+    """POST throughput with the change log's trigger enabled and disabled, alternating."""
+    token = mint_token({"sub": "writer"}, secret=SECRET)
+    await in_process(_write_for, port, 2, token, "warm")
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    cpus: dict[bool, list[float]] = {True: [], False: []}
+    for n in range(rounds):
+        for enabled in (True, False) if n % 2 == 0 else (False, True):
+            _trigger(url, enabled)
+            rate, cpu = await timed_writes(port, pid, seconds, token, f"r{n}{int(enabled)}")
+            rates[enabled].append(rate)
+            cpus[enabled].append(cpu)
+    _trigger(url, True)
+    for enabled in (False, True):
+        label = "with the log" if enabled else "without the log (trigger disabled)"
+        shown = ", ".join(f"{r:.0f}" for r in rates[enabled])
+        print(
+            f"| POST/s {label} | {statistics.median(rates[enabled]):.0f} (rounds: {shown}; "
+            f"server CPU {statistics.median(cpus[enabled]):.2f} ms/write) |"
+        )
+    ratio = statistics.median(rates[True]) / statistics.median(rates[False])
+    print(f"| with / without | {ratio:.2f} |")
+
+
+PGBENCH_SCRIPT = """\\set n random(1, 2000000000)
+INSERT INTO documents (space, collection, doc_id, body, created_at, updated_at, version)
+VALUES ('bench', 'c', :n || '-' || :client_id, '{}', now(), now(), 1) ON CONFLICT DO NOTHING;
+"""
+
+
+def _pgbench(url: str, clients: int, seconds: float) -> float:
+    """Transactions per second of ``pgbench`` running PGBENCH_SCRIPT."""
+    import tempfile
+
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        command = [
+            "pgbench", "-n", "-M", "prepared", "-f", script.name,
+            "-c", str(clients), "-j", "2", "-T", str(int(seconds)),
+            "-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432),
+            "-U", parsed.username or "postgres", parsed.database or "",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"tps = ([0-9.]+)", done.stdout)
+    assert found, done.stdout
+    return float(found.group(1))
+
+
+def _sequencing(url: str, stop: Any) -> None:
+    """Run the sequencer in a loop until ``stop`` is set (what a worker taking writes does)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        while not stop.is_set():
+            conn.exec_driver_sql("SELECT datastore_number_changes(NULL)")
+            time.sleep(0.002)
+    engine.dispose()
+
+
+def commits(url: str, rounds: int, seconds: float, clients: int) -> None:
+    """Commits per second of single-row INSERTs: no log, 0007's log, 0008's log."""
+    import threading
+
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database
+
+    db = Database(url)
+    results: dict[str, list[float]] = {}
+    try:
+        for revision in ("0007_changes", "head"):
+            migrate.upgrade(db, revision)
+            for n in range(rounds):
+                for enabled in (True, False) if n % 2 == 0 else (False, True):
+                    _trigger(url, enabled)
+                    stop = threading.Event()
+                    sequencer = threading.Thread(target=_sequencing, args=(url, stop))
+                    if enabled and revision == "head":
+                        sequencer.start()
+                    label = f"{revision if enabled else 'no log'}"
+                    results.setdefault(label, []).append(_pgbench(url, clients, seconds))
+                    stop.set()
+                    if sequencer.is_alive():
+                        sequencer.join()
+            _trigger(url, True)
+    finally:
+        db.dispose()
+    names = {
+        "no log": "no log (trigger disabled)",
+        "0007_changes": "0007: numbered at commit under the space's row lock",
+        "head": "0008: appended; a sequencer numbers after commit",
+    }
+    for label, rates in results.items():
+        shown = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"| {names[label]} | {statistics.median(rates):.0f} (rounds: {shown}) |")
 
 
 def main() -> None:
@@ -271,18 +433,33 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--log-cost", action="store_true")
+    parser.add_argument("--commits", action="store_true")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     with fresh_database(ADMIN, "datastore_bench_changes") as url:
+        if args.commits:
+            print(f"| {args.clients} connections, commits/s | median |\n|---|---|")
+            commits(url, args.rounds, args.seconds, args.clients)
+            return
         port = _free_port()
         server = start_server(url, port)
         print(f"server pid {server.pid}", file=sys.stderr, flush=True)  # for py-spy
         try:
             print("| figure | value |\n|---|---|")
-            asyncio.run(measure(port, server.pid, args.subscribers, args.writes, args.seconds))
+            if args.log_cost:
+                asyncio.run(log_cost(url, port, server.pid, args.rounds, args.seconds))
+            else:
+                asyncio.run(
+                    measure(
+                        port, server.pid, args.subscribers, args.writes, args.seconds, args.rounds
+                    )
+                )
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)

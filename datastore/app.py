@@ -41,6 +41,7 @@ from datastore.config import DEV_SECRET, ConfigError, Settings
 from datastore.documents.service import DocumentService
 from datastore.errors import DatastoreError
 from datastore.http.admin import admin_routes
+from datastore.http.changes import Sequencing
 from datastore.http.consistency import HEADER as CONSISTENCY_HEADER
 from datastore.http.consistency import Consistency
 from datastore.http.dispatch import (
@@ -368,6 +369,8 @@ def middleware_stack(
     ]
     if db.replica is not None:
         layers.insert(1, lambda app: Consistency(app, db.position))
+    if db.backend.sequenced_changes:
+        layers.insert(-1, lambda app: Sequencing(app, changes))
     if settings.cors_origin:
         layers.insert(0, lambda app: cors(app, settings, [p.document for p in spaces]))
     return layers
@@ -471,13 +474,14 @@ def _lifespan(
         purger = asyncio.create_task(purge_forever(db))
         retention = asyncio.create_task(changes.retain_forever())
         restore = end_streams_on_signals(changes)
+        changes.start()
         if db.async_store is not None:
             await db.async_store.open()
         try:
             yield
         finally:
             restore()
-            changes.close()
+            await changes.shutdown()
             retention.cancel()
             purger.cancel()
             if db.async_store is not None:

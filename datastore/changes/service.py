@@ -2,9 +2,12 @@
 
 One ``ChangeService`` per app (its database). Per event loop it keeps a ``ChangeHub`` and the
 task that wakes it: on PostgreSQL one LISTEN connection (plus a read every
-``FALLBACK_SECONDS``), on SQLite a read every ``changes_poll_ms``. ``next_batch`` answers a
-subscriber from the hub's memory when it can, else from the log (``backlog``). Retention runs
-every ``RETENTION_SECONDS`` in short transactions.
+``FALLBACK_SECONDS``), on SQLite a read every ``changes_poll_ms``; that task runs while someone
+follows the log on the loop, and stops after ``IDLE_SECONDS`` without a follower or when the
+app's lifespan ends (``shutdown``). ``written`` hands this worker's writes to the loop's
+``Sequencer`` (PostgreSQL). ``next_batch`` answers a subscriber from the hub's memory when it
+can, else from the log (``backlog``). Retention runs every ``RETENTION_SECONDS`` in short
+transactions.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from datastore.changes.hub import ChangeHub, Delivery
+from datastore.changes.hub import Batch, ChangeHub, Delivery
+from datastore.changes.sequencer import Sequencer
 from datastore.concurrency import run_in_threadpool
 from datastore.config import Settings
 from datastore.errors import Gone
@@ -27,37 +30,34 @@ logger = logging.getLogger("datastore.changes")
 COALESCE_SECONDS = 0.02
 """The least time between two reads of the log: under many writes, each read (and each
 subscriber's wake-up and socket write) carries many changes."""
-COALESCE_PER_STREAM = 0.00008
-"""More time between reads per open event stream: waking and writing to every stream costs
-the worker about 10 µs each whatever the number of changes, so with many streams the reads
-are spaced further (1,000 streams: 100 ms) and each carries more changes; writes keep most of
-the worker (bench/changes.py)."""
-COALESCE_MAX_SECONDS = 0.1
-FALLBACK_SECONDS = 5.0
-"""PostgreSQL: how often the log is read without a notification (a lost connection, say)."""
+COALESCE_PER_STREAM = 0.0002
+"""More time between fan-outs per open event stream: waking and writing to every stream costs
+the worker 20-45 µs each (most of it the socket write) whatever the number of changes, so with
+many streams fan-outs are spaced further (1,000 streams: 200 ms, at most 5 a second) and each
+carries more changes; writes keep most of the worker (bench/changes.py). Only a read that
+found changes is followed by this pause: a change after a quiet spell goes out at once."""
+COALESCE_MAX_SECONDS = 0.2
+FALLBACK_SECONDS = 1.0
+"""PostgreSQL: how often the log is read (and numbered) without a notification: writes of a
+server that does not run the sequencer (plain SQL, an older version), a lost connection."""
+IDLE_SECONDS = 10.0
+"""A loop's wake-up task (and its LISTEN connection) stops after this long without an open
+stream or a waiting poll; the next follower starts it again."""
 RETENTION_SECONDS = 60.0
 """How often retention runs."""
 PRUNE_BATCH = 1000
 """Log rows deleted per transaction (short ones: pruning never holds up writes for long)."""
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Changes of one collection after a cursor, and how far the log was examined
-    (``through``: the cursor to continue from)."""
-
-    deliveries: list[Delivery]
-    through: int
-
-
 class _Loop:
     """What the service runs on one event loop: the hub and its wake-up task."""
 
-    def __init__(self, hub: ChangeHub, poke: asyncio.Event, task: asyncio.Task[None]) -> None:
+    def __init__(self, hub: ChangeHub, poke: asyncio.Event) -> None:
         self.hub = hub
         self.poke = poke
-        self.task = task
+        self.task: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()
+        self.last_used = time.monotonic()
 
 
 class ChangeService:
@@ -67,8 +67,33 @@ class ChangeService:
         self.db = db
         self.settings = settings
         self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
+        self._sequencers: dict[asyncio.AbstractEventLoop, Sequencer] = {}
+        self._served: set[asyncio.AbstractEventLoop] = set()
+        """Loops inside the app's lifespan (``start``): their sequencer keeps a connection."""
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The app's lifespan started on this loop."""
+        self._served.add(asyncio.get_running_loop())
+
+    def written(self) -> None:
+        """A write of this worker committed: number it soon (PostgreSQL; never waits)."""
+        if not self.db.backend.sequenced_changes:
+            return
+        loop = asyncio.get_running_loop()
+        if loop not in self._served:  # may never run again: reads of the log number
+            return
+        found = self._sequencers.get(loop)
+        if found is None:
+            found = self._sequencers[loop] = Sequencer(self.db, self._numbered)
+        found.written()
+
+    def _numbered(self) -> None:
+        """This worker numbered changes: wake its hub now (the NOTIFY comes back later)."""
+        found = self._loops.get(asyncio.get_running_loop())
+        if found is not None:
+            found.poke.set()
 
     def _here(self) -> _Loop:
         loop = asyncio.get_running_loop()
@@ -76,12 +101,15 @@ class ChangeService:
         if found is None:
             hub = ChangeHub(self.db)
             poke = asyncio.Event()
-            task = loop.create_task(self._follow(hub, poke))
-            found = self._loops[loop] = _Loop(hub, poke, task)
+            found = self._loops[loop] = _Loop(hub, poke)
+        if found.task is None or found.task.done():  # not started, or stopped when nobody followed
+            found.task = loop.create_task(self._follow(found))
+        found.last_used = time.monotonic()
         return found
 
-    async def _follow(self, hub: ChangeHub, poke: asyncio.Event) -> None:
-        """Refresh the hub whenever poked, or every interval."""
+    async def _follow(self, here: _Loop) -> None:
+        """Refresh the hub whenever poked, or every interval, while someone follows."""
+        hub, poke = here.hub, here.poke
         waker = None
         if self.db.backend.notifications:
             interval = FALLBACK_SECONDS
@@ -93,16 +121,24 @@ class ChangeService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(poke.wait(), interval)
                 poke.clear()
+                if hub.streams or hub.waiting:
+                    here.last_used = time.monotonic()
+                elif time.monotonic() - here.last_used > IDLE_SECONDS:
+                    hub.spaces.clear()  # followed again from the head when needed
+                    return
                 try:
-                    await hub.refresh()
+                    found = await hub.refresh()
                 except Exception:  # an outage: the next refresh retries
                     logger.warning("change log: refresh failed", exc_info=True)
                     await asyncio.sleep(interval)
-                spacing = COALESCE_SECONDS + COALESCE_PER_STREAM * hub.streams
-                await asyncio.sleep(min(spacing, COALESCE_MAX_SECONDS))
+                    continue
+                if found:  # the next fan-out waits, and carries what came meanwhile
+                    spacing = COALESCE_SECONDS + COALESCE_PER_STREAM * hub.streams
+                    await asyncio.sleep(min(spacing, COALESCE_MAX_SECONDS))
         finally:
-            if waker is not None:
+            if waker is not None:  # its LISTEN connection closed before this task ends
                 waker.cancel()
+                await asyncio.gather(waker, return_exceptions=True)
 
     async def _listen(self, poke: asyncio.Event) -> None:
         from datastore.storage.notifications import notifications
@@ -120,7 +156,22 @@ class ChangeService:
         found = self._loops.pop(loop, None)
         if found is not None:
             _closing(found)
-            found.task.cancel()
+            if found.task is not None:
+                found.task.cancel()
+
+    async def shutdown(self) -> None:
+        """The app's lifespan ends on this loop: ``close``, and wait until the wake-up task,
+        its LISTEN connection and the sequencer's connection are gone (before the database
+        goes, a test's included)."""
+        loop = asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        self.close()
+        self._served.discard(loop)
+        sequencer = self._sequencers.pop(loop, None)
+        if sequencer is not None:
+            await sequencer.close()
+        if found is not None and found.task is not None:
+            await asyncio.gather(found.task, return_exceptions=True)
 
     def shut_down_soon(self) -> None:
         """From a signal handler: end the streams (their clients reconnect elsewhere)."""
@@ -178,19 +229,22 @@ class ChangeService:
                 return read
             cursor = read.through
         while True:
-            recent = feed.since(cursor)
-            if recent is None:
+            found = feed.pick(cursor, collection, limit)
+            if found is None:
                 return await self.backlog(space, collection, cursor, limit)
-            picked = [d for d in recent if d.change.collection == collection][:limit]
-            full = len(picked) == limit
-            through = picked[-1].seq if full else max(cursor, feed.loaded)
             remaining = deadline - time.monotonic()
-            if picked or remaining <= 0 or here.closing.is_set():
-                return Batch(picked, through)
-            cursor = through
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await feed.moved().wait()
+            if found.deliveries or remaining <= 0 or here.closing.is_set():
+                return found
+            cursor = found.through
+            if here.task is None or here.task.done():  # stopped while idle: follow again
+                self._here()
+            here.hub.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await feed.moved().wait()
+            finally:
+                here.hub.waiting -= 1
 
     async def backlog(self, space: str, collection: str, cursor: int, limit: int) -> Batch:
         """The changes after ``cursor`` read from the log itself; raises Gone."""
@@ -199,9 +253,9 @@ class ChangeService:
     def _backlog(self, space: str, collection: str, cursor: int, limit: int) -> Batch:
         with self.db.read() as conn:
             upto = log.head(conn, space).head
-            found = log.read(conn, space, cursor, limit, collection, upto=upto)
+            found = log.read(conn, space, cursor, limit, collection, upto=upto, numbered=True)
             pairs = log.with_documents(conn, space, found)
-            after = log.head(conn, space)
+            after = log.head(conn, space, numbered=True)
         if cursor < after.pruned_through or cursor > after.head:
             raise _gone(cursor, after)
         deliveries = [Delivery(*pair) for pair in pairs]

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from datastore.auth.acl import AclContext, decided_without_caller
-from datastore.changes.hub import Delivery
+from datastore.changes.hub import Batch, Delivery
 from datastore.changes.service import ChangeService
 from datastore.errors import BadRequest, CollectionNotFound, InvalidParam
 from datastore.http.endpoint import Call, Endpoint
@@ -61,6 +61,9 @@ class Feed:
     filter: ast.Node
     expires: float | None
     """When the caller's token expires (epoch seconds), if it does."""
+    group: tuple[Any, ...] = ()
+    """What decides, with a change, whether any caller sees it when the rule does not read
+    the caller: subscribers of one group share their rendered batches (``batch_bytes``)."""
 
     @property
     def service(self) -> ChangeService:
@@ -99,7 +102,8 @@ async def open_feed(call: Call) -> Feed:
     filterable.check(listing.filter)
     exp = (call.principal.claims or {}).get("exp")
     expires = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
-    return Feed(call, collection, listing.filter, expires)
+    group = (id(call.endpoint), collection, repr(listing.filter), call.principal.authenticated)
+    return Feed(call, collection, listing.filter, expires, group)
 
 
 def _collection(call: Call) -> str:
@@ -200,13 +204,36 @@ async def stream(feed: Feed, cursor: int) -> AsyncIterator[bytes]:
             fresh = len(batch.deliveries) == call.settings.max_limit  # catching up
             if feed.remaining() <= 0:
                 return
-            chunk = [await visible_bytes(feed, delivery) for delivery in batch.deliveries]
-            if any(chunk):
-                yield b"".join(chunk)  # one write per wake-up, however many changes it brought
+            chunk = await batch_bytes(feed, batch)
+            if chunk:
+                yield chunk  # one write per wake-up, however many changes it brought
             cursor = batch.through
             if time.monotonic() >= next_ping:
                 yield b": keep-alive\n\n"
                 next_ping = time.monotonic() + keepalive
+
+
+class Sequencing:
+    """ASGI middleware (PostgreSQL): once a request that may write has answered with success,
+    its changes are committed; the change service numbers them soon (``changes.written``,
+    which never waits)."""
+
+    def __init__(self, app: Any, changes: ChangeService) -> None:
+        self.app = app
+        self.changes = changes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        changes = self.changes
+
+        async def send_then_number(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                changes.written()
+
+        await self.app(scope, receive, send_then_number)
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -232,6 +259,30 @@ class Shared:
     sse: bytes = b""
 
 
+async def batch_bytes(feed: Feed, batch: Batch) -> bytes:
+    """``batch`` as this caller's event stream shows it. What does not depend on the caller is
+    decided once per batch for every subscriber of the feed's group (``Batch.memo``): with
+    rules decided by the document, one subscriber's share of a fan-out is a look-up."""
+    pieces: bytes | list[bytes | Delivery] | None = batch.memo.get(feed.group)
+    if pieces is None:
+        parts: list[bytes | Delivery] = []
+        for delivery in batch.deliveries:
+            shared = await _shared(feed, delivery)
+            verdict = _for_everyone(feed, delivery, shared)
+            if verdict is None:
+                parts.append(delivery)  # each caller decides
+            elif verdict:
+                parts.append(shared.sse)
+        caller_free = all(isinstance(part, bytes) for part in parts)
+        pieces = batch.memo[feed.group] = (
+            b"".join(p for p in parts if isinstance(p, bytes)) if caller_free else parts
+        )
+    if isinstance(pieces, bytes):
+        return pieces
+    out = [p if isinstance(p, bytes) else await visible_bytes(feed, p) for p in pieces]
+    return b"".join(out)
+
+
 async def visible_bytes(feed: Feed, delivery: Delivery) -> bytes:
     """``delivery`` as this caller's event stream shows it (empty when it may not)."""
     shared = await _shared(feed, delivery)
@@ -244,9 +295,10 @@ async def visible(feed: Feed, delivery: Delivery) -> dict[str, Any] | None:
     return shared.event if await _shown(feed, delivery, shared) else None
 
 
-async def _shown(feed: Feed, delivery: Delivery, shared: Shared) -> bool:
-    """Whether this caller may see the change: its GET of the document would answer 200
-    (``guard.may_read``) and the document matches the feed's filter."""
+def _for_everyone(feed: Feed, delivery: Delivery, shared: Shared) -> bool | None:
+    """Whether every caller of the feed's group (``Feed.group``) sees the change, or None when
+    it depends on the caller (a rule reading their claims, or the parent as they may read
+    it)."""
     doc, reader, call = delivery.document, shared.reader, feed.call
     if doc is None or reader is None:  # gone since (its deletion follows), or no GET
         return False
@@ -255,18 +307,39 @@ async def _shown(feed: Feed, delivery: Delivery, shared: Shared) -> bool:
         # The deleted document's inherited values are gone with its lineage: a rule or filter
         # reading the document cannot be evaluated as it was, so the deletion stays unseen.
         return False
+    if shared.reads_parent:
+        return None
+    access, authenticated = reader.access, call.principal.authenticated
+    if shared.decided is not None and authenticated:
+        admitted = shared.decided  # evaluate() answers this for every caller
+    elif access.public or not authenticated or access.rule is None:
+        admitted = admits(reader, call, context(call.principal, shared.view))  # ditto
+    else:
+        return None
+    return admitted and _matches(feed, delivery, shared)
+
+
+def _matches(feed: Feed, delivery: Delivery, shared: Shared) -> bool:
+    """Whether the document matches the feed's filter (whoever asks)."""
+    if feed.filter == ast.TRUE:
+        return True
+    defaults = feed.call.endpoint.facts.default_paths or {}
+    return matches(feed.filter, shared.body, _sources(delivery), defaults)
+
+
+async def _shown(feed: Feed, delivery: Delivery, shared: Shared) -> bool:
+    """Whether this caller may see the change: its GET of the document would answer 200
+    (``guard.may_read``) and the document matches the feed's filter."""
+    verdict = _for_everyone(feed, delivery, shared)
+    if verdict is not None:
+        return verdict
+    doc, reader, call = delivery.document, shared.reader, feed.call
+    assert doc is not None and reader is not None
     if shared.reads_parent:  # the parent as it is now, as the GET would read it
         admitted = await may_read(call, doc)
-    elif shared.decided is not None and call.principal.authenticated:
-        admitted = shared.decided  # evaluate() answers this for every caller
     else:
         admitted = admits(reader, call, context(call.principal, shared.view))
-    if not admitted:
-        return False
-    if filtered:
-        defaults = call.endpoint.facts.default_paths or {}
-        return matches(feed.filter, shared.body, _sources(delivery), defaults)
-    return True
+    return admitted and _matches(feed, delivery, shared)
 
 
 async def _shared(feed: Feed, delivery: Delivery) -> Shared:

@@ -1,7 +1,10 @@
-"""The change log (``changes``, ``change_spaces``): reads, heads, and retention.
+"""The change log (``changes``, ``change_spaces``): numbering, reads, heads, and retention.
 
-Triggers on ``documents`` write the log in the writing transaction (migration 0006); this module
-only reads it and removes old rows. Every function takes the caller's connection.
+Triggers on ``documents`` append to the log in the writing transaction (migrations 0007,
+0008). On PostgreSQL they take no number: ``number`` runs the sequencer, which numbers what has
+committed since (docs/changes.md); ``read``, ``head`` and ``heads`` run it first, so they never
+miss a committed change. On SQLite the triggers number at the write and ``number`` does
+nothing. Every function takes the caller's connection (``number`` commits on its own).
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from datastore.storage.dialects import dialect_of
 from datastore.storage.documents import COLUMNS, StoredDocument, document_from_row
 from datastore.storage.tables import change_spaces, changes
 from datastore.storage.tables import documents as docs
 
 CHANNEL = "datastore_changes"
-"""The PostgreSQL NOTIFY channel the triggers signal on (payload: a change number)."""
+"""The PostgreSQL NOTIFY channel the sequencer signals on (payload: a space's new head)."""
 
 KINDS = ("created", "updated", "deleted")
 
@@ -85,6 +89,22 @@ def _logged(row: Any) -> LoggedChange:
     )
 
 
+def number(conn: Connection, space: str | None = None) -> int:
+    """Number the committed, unnumbered changes of ``space`` (of every space: None; at most
+    10,000 per space per call) and NOTIFY the new heads, in one short transaction of its own;
+    how many. On ``conn`` when it is an autocommit connection, else on another one: the
+    numbers must be committed before anyone reads them, whatever becomes of ``conn``'s
+    transaction (a read behind a transaction pooler ends in a rollback). PostgreSQL only
+    (SQLite numbers at the write; a read replica leaves it to its primary): 0 elsewhere."""
+    if not dialect_of(conn).sequenced_changes:
+        return 0
+    statement = sa.text("SELECT datastore_number_changes(:space)")
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return int(conn.execute(statement, {"space": space}).scalar() or 0)
+    with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+        return int(own.execute(statement, {"space": space}).scalar() or 0)
+
+
 def read(
     conn: Connection,
     space: str,
@@ -92,9 +112,14 @@ def read(
     limit: int,
     collection: str | None = None,
     upto: int | None = None,
+    *,
+    numbered: bool = False,
 ) -> list[LoggedChange]:
     """Up to ``limit`` changes of ``space`` numbered above ``after`` (and at most ``upto``),
-    in order (of one ``collection`` when given)."""
+    in order (of one ``collection`` when given). Numbers what committed first, unless
+    ``numbered`` (the caller just did)."""
+    if not numbered:
+        number(conn, space)
     query = sa.select(*_LOG_COLUMNS).where(changes.c.space == space, changes.c.seq > after)
     if collection is not None:
         query = query.where(changes.c.collection == collection)
@@ -124,8 +149,11 @@ def _last_number(space: Any) -> Any:
     return sa.func.coalesce(logged, 0)
 
 
-def head(conn: Connection, space: str) -> Head:
-    """The space's head and retention horizon (zeros for a space that never changed)."""
+def head(conn: Connection, space: str, *, numbered: bool = False) -> Head:
+    """The space's head and retention horizon (zeros for a space that never changed), after
+    numbering what committed (unless ``numbered``: the caller just did)."""
+    if not numbered:
+        number(conn, space)
     row = conn.execute(
         sa.select(change_spaces.c.head, change_spaces.c.pruned_through, _last_number(space)).where(
             change_spaces.c.space == space
@@ -137,8 +165,10 @@ def head(conn: Connection, space: str) -> Head:
 
 
 def heads(conn: Connection, spaces: Iterable[str]) -> dict[str, int]:
-    """The head of each of ``spaces`` (0 for one that never changed)."""
+    """The head of each of ``spaces`` (0 for one that never changed), after numbering what
+    committed."""
     wanted = list(spaces)
+    number(conn, wanted[0] if len(wanted) == 1 else None)
     rows = conn.execute(
         sa.select(
             change_spaces.c.space, change_spaces.c.head, _last_number(change_spaces.c.space)
@@ -165,12 +195,12 @@ def current_documents(
 def prune_bound(conn: Connection, space: str, cutoff_ms: int, keep: int) -> int:
     """The highest change number of ``space`` retention removes: older than ``cutoff_ms``,
     or more than ``keep`` behind the head (0 keeps all by count)."""
+    current = head(conn, space)
     by_age = conn.execute(
         sa.select(sa.func.max(changes.c.seq)).where(
             changes.c.space == space, changes.c.at_ms < cutoff_ms
         )
     ).scalar()
-    current = head(conn, space)
     by_count = current.head - keep if keep > 0 else 0
     return max(int(by_age or 0), by_count, current.pruned_through)
 
@@ -190,7 +220,9 @@ def spaces_with_changes(conn: Connection) -> list[str]:
 
 def raise_horizon(conn: Connection, space: str, through: int) -> None:
     """Record that changes up to ``through`` are gone (before they are deleted, so a reader
-    that finds them missing also finds the horizon past its cursor)."""
+    that finds them missing also finds the horizon past its cursor). Numbers what committed
+    first: a number below the horizon is never given."""
+    number(conn, space)
     conn.execute(
         sa.update(change_spaces)
         .where(change_spaces.c.space == space, change_spaces.c.pruned_through < through)

@@ -1,7 +1,8 @@
 """PostgreSQL's wake-ups of the change log: one LISTEN connection per worker and event loop.
 
-The triggers of migration 0006 NOTIFY ``datastore_changes`` once per writing transaction, at
-commit (payload: a change number; the data is read from the log). ``notifications`` yields once
+The sequencer (``datastore_number_changes``, migration 0008) NOTIFYs ``datastore_changes``
+once per space it numbered, at its commit (payload: the space's new head; the data is read
+from the log); writing transactions send nothing. ``notifications`` yields once
 per notification; if the connection drops it reconnects and yields once, since notifications
 sent meanwhile are lost and the log must be read anyway.
 """

@@ -190,19 +190,31 @@ served_blueprints = sa.Table(
 changes = sa.Table(
     "changes",
     metadata,
-    sa.Column("space", sa.String(200), primary_key=True),
-    sa.Column("seq", sa.BigInteger(), primary_key=True),
+    sa.Column("id", BigPK, primary_key=True, autoincrement=True),
+    sa.Column("space", sa.String(200), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=True),
     sa.Column("collection", sa.String(2000), nullable=False),
     sa.Column("doc_id", sa.String(1000), nullable=False),
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("at_ms", sa.BigInteger(), nullable=False),
     sa.Column("old", JSONBody, nullable=True),
     sa.Index("ix_changes_at_ms", "at_ms"),
+    sa.Index("ux_changes_seq", "space", "seq", unique=True),
+    sa.Index(
+        "ix_changes_unnumbered",
+        "space",
+        "id",
+        postgresql_where=sa.text("seq IS NULL"),
+        sqlite_where=sa.text("seq IS NULL"),
+    ),
 )
-"""The change log, written by triggers on ``documents`` in the writing transaction (migration
-0006): one row per inserted (``created``), updated or deleted document, numbered per space
-without gaps; ``at_ms`` is the time in milliseconds since the epoch; ``old`` holds a deleted
-document's row (``pk``, ``body``, ``extends``, ``created_at``, ``updated_at``, ``version``)."""
+"""The change log, written by triggers on ``documents`` in the writing transaction (migrations
+0007, 0008): one row per inserted (``created``), updated or deleted document. ``id`` is taken
+at the write; ``seq``, the change's number in its space (without gaps, the feed's cursor), is
+given on PostgreSQL after the commit by the sequencer (``datastore_number_changes``; NULL until
+then), on SQLite at the write. ``at_ms`` is the time in milliseconds since the epoch (when
+numbered, on PostgreSQL); ``old`` holds a deleted document's row (``pk``, ``body``, ``extends``,
+``created_at``, ``updated_at``, ``version``)."""
 
 change_spaces = sa.Table(
     "change_spaces",
@@ -211,5 +223,6 @@ change_spaces = sa.Table(
     sa.Column("head", sa.BigInteger(), nullable=False),
     sa.Column("pruned_through", sa.BigInteger(), nullable=False),
 )
-"""Per space: the last change number given out (``head``; its row lock orders the log on
-PostgreSQL) and the last number retention removed (a cursor below it has missed changes)."""
+"""Per space: the last change number given out (``head``; on PostgreSQL its row lock orders the
+sequencer's runs, and writers never take it) and the last number retention removed (a cursor
+below it has missed changes)."""

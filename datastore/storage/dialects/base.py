@@ -49,6 +49,10 @@ class Dialect:
     notifications = False
     """Writers can wake other servers' listeners (PostgreSQL's LISTEN/NOTIFY); without, the
     change log is polled."""
+    sequenced_changes = False
+    """The change log's triggers append without a number; the sequencer numbers committed
+    changes (``datastore_number_changes``, migration 0008). Without, the triggers number at
+    the write (one writer at a time)."""
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         raise NotImplementedError

@@ -26,6 +26,7 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     equality_by_containment = True
     notifications = True
+    sequenced_changes = True
 
     def field(self, body: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
         if not path:
