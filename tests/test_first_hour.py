@@ -153,7 +153,12 @@ def _start_line(tmp_path: Path, *args: str) -> str:
         raise AssertionError(f"no start-up line; exit {server.wait()}")
     finally:
         server.send_signal(signal.SIGINT)
-        server.communicate(timeout=20)
+        try:
+            server.communicate(timeout=60)  # a graceful stop; generous for a loaded machine
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()  # the pipe closed, not left to a later test's warnings
+            raise
 
 
 def test_the_start_up_line_names_the_database(tmp_path: Path) -> None:

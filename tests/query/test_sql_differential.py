@@ -472,7 +472,11 @@ def odd_case(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ast.Node, list[ast.
     nested = st.fixed_dictionaries({}, optional=dict.fromkeys(inner, scalars))
     field_values = st.one_of(scalars, st.lists(scalars, max_size=3), nested)
     docs = draw(
-        st.lists(st.dictionaries(st.sampled_from(top), field_values, max_size=3), min_size=4)
+        st.lists(
+            st.dictionaries(st.sampled_from(top), field_values, max_size=3),
+            min_size=4,
+            max_size=20,  # the listing below reads at most 50
+        )
     )
     odd_paths = st.one_of(
         st.sampled_from(top).map(lambda k: (k,)),
