@@ -9,11 +9,10 @@ caller validates it against the schema before storing.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from datastore.errors import BadRequest, InvalidParam
-from datastore.jsonvalues import number_problem
+from datastore.jsonvalues import json_copy, number_problem
 from datastore.query.evaluate import equal
 from datastore.types import Document
 
@@ -89,8 +88,8 @@ def apply_update(body: Document, update: dict[str, Any]) -> Document:
     if not isinstance(update, dict):
         raise _bad("body", "must be a JSON object")
     if not is_operator_update(update):
-        return {**copy.deepcopy(body), **copy.deepcopy(update)}
-    result = copy.deepcopy(body)
+        return {**json_copy(body), **json_copy(update)}
+    result: Document = json_copy(body)
     for operator, fields in update.items():
         if operator not in OPERATORS:
             raise _bad(operator, "is not a known update operator")
@@ -98,7 +97,7 @@ def apply_update(body: Document, update: dict[str, Any]) -> Document:
             raise _bad(operator, "must be an object of fields")
         for name, value in fields.items():
             where = f"{operator}.{name}"
-            _apply(result, operator, _path(name, where), copy.deepcopy(value), where)
+            _apply(result, operator, _path(name, where), json_copy(value), where)
     return result
 
 
