@@ -95,6 +95,16 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A brand-new empty database of the test's backend (migration tests start from it)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    with new_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite file for this test session."""

@@ -6,8 +6,6 @@ nothing that did not commit holds the feed up. Migration 0008 converts an existi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +16,6 @@ from datastore.config import Settings
 from datastore.storage import changes as log
 from datastore.storage import migrate
 from datastore.storage.engine import Database
-from tests.conftest import new_postgres_database
 
 INSERT = sa.text(
     "INSERT INTO documents (space, collection, doc_id, body, created_at, updated_at, version)"
@@ -208,15 +205,6 @@ def test_numbers_given_for_a_read_that_rolls_back_stay(database: Database, space
 
 
 # -- migration 0008 --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    with new_postgres_database() as url:
-        yield url
 
 
 def _rows(db: Database) -> list[tuple[str, int, str]]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,7 +11,6 @@ from alembic.migration import MigrationContext
 from datastore.storage import migrate
 from datastore.storage.engine import Database
 from datastore.storage.tables import metadata
-from tests.conftest import new_postgres_database
 
 
 def _postgres_only(diff: object) -> bool:
@@ -21,16 +18,6 @@ def _postgres_only(diff: object) -> bool:
     if not isinstance(diff, tuple) or len(diff) < 2:
         return False
     return diff[0] == "add_index" and getattr(diff[1], "name", "") == "ix_documents_body_gin"
-
-
-@pytest.fixture
-def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A brand-new empty database of the same backend."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    with new_postgres_database() as url:
-        yield url
 
 
 def test_upgrade_from_empty_matches_the_tables(empty_url: str) -> None:
