@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from datastore.storage.engine import Database
+from datastore.storage.notifications import conninfo
 from datastore.storage.pooler import TRANSACTION_POOLER
 
 logger = logging.getLogger("datastore.changes")
@@ -76,7 +77,7 @@ class Sequencer:
     async def _number(self) -> int:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(
-                _conninfo(self.db),
+                conninfo(self.db),
                 autocommit=True,
                 prepare_threshold=None if self.db.pooler == TRANSACTION_POOLER else 0,
             )
@@ -96,9 +97,3 @@ class Sequencer:
         if task is not None:
             task.cancel()
         await self._drop()
-
-
-def _conninfo(db: Database) -> str:
-    from datastore.storage.notifications import conninfo
-
-    return conninfo(db)

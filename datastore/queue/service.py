@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from datastore.clock import format_datetime, utc_now
 from datastore.concurrency import run_in_threadpool
 from datastore.errors import Conflict, NotFound
@@ -15,10 +17,10 @@ from datastore.ids import check_collection_name, generate_id
 from datastore.limits import MAX_DEAD_LISTED
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
-from datastore.storage.jobs import Job, JobStore
+from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job, JobStore
 from datastore.types import JSON
 
-STATUSES = ("queued", "running", "done", "dead")
+STATUSES = (QUEUED, RUNNING, DONE, DEAD)
 
 
 def check_topic(topic: str, param: str = "topic") -> str:
@@ -86,7 +88,11 @@ class QueueService:
 
     def _get(self, topic: str, job_id: str) -> Job:
         with translate_errors(), self.db.read() as conn:
-            job = self.store.get(conn, self.space, job_id)
+            return self._job_in(conn, topic, job_id)
+
+    def _job_in(self, conn: Connection, topic: str, job_id: str) -> Job:
+        """The job of the topic; raises NotFound (a job of another topic is not there)."""
+        job = self.store.get(conn, self.space, job_id)
         if job is None or job.topic != topic:
             raise NotFound(f"No job {job_id!r} in the topic {topic!r}.", title="Job not found")
         return job
@@ -118,9 +124,7 @@ class QueueService:
 
     def _retry(self, topic: str, job_id: str) -> Job:
         with translate_errors(), self.db.write() as conn:
-            job = self.store.get(conn, self.space, job_id)
-            if job is None or job.topic != topic:
-                raise NotFound(f"No job {job_id!r} in the topic {topic!r}.", title="Job not found")
+            job = self._job_in(conn, topic, job_id)
             if not self.store.retry(conn, job, self.clock()):
                 raise Conflict(f"The job is {job.status}: only a dead job can be retried.")
             retried = self.store.get(conn, self.space, job_id)
