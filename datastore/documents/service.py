@@ -224,6 +224,12 @@ class DocumentService:
             lambda: self._find_in(parts, sort=sort, facts=facts, limit=limit)
         )
 
+    async def effective(self, doc: StoredDocument) -> Document:
+        """The body GET shows: own values with the inherited ones."""
+        if not doc.extends:
+            return doc.body
+        return (await self.resolve([doc], family=False))[doc.pk][0]
+
     async def resolve(
         self, docs: Sequence[StoredDocument], *, family: bool
     ) -> dict[int, tuple[Document, Lineage]]:

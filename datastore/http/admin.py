@@ -37,12 +37,10 @@ from datastore.errors import (
     Unauthorized,
 )
 from datastore.http.dispatch import MountedSpace, SpaceRoute, SystemRoute
-from datastore.http.endpoint import Endpoint, Space
+from datastore.http.endpoint import Endpoint
 from datastore.http.guard import document_view
 from datastore.http.security import WRITE_METHODS, context
 from datastore.http.shaping import json_response
-from datastore.storage.documents import StoredDocument
-from datastore.types import Document
 
 STATIC = Path(__file__).resolve().parent.parent / "admin" / "static"
 ASSETS = {
@@ -189,7 +187,7 @@ async def explanation(request: Request, mount: MountedSpace) -> dict[str, Any]:
     except DocumentNotFound:
         doc = None
     if doc is not None:
-        view = document_view(await effective_body_of(space, doc), info, doc)
+        view = document_view(await space.documents.effective(doc), info, doc)
     if "/" in collection:
         grand = await space.documents.get_parent(collection)
         parent = document_view(grand.body, None, grand) if grand is not None else None
@@ -207,14 +205,6 @@ async def explanation(request: Request, mount: MountedSpace) -> dict[str, Any]:
         "identity": _identity(principal),
         "operations": operations,
     }
-
-
-async def effective_body_of(space: Space, doc: StoredDocument) -> Document:
-    """The body GET shows (inherited values included)."""
-    if not doc.extends:
-        return doc.body
-    resolved = await space.documents.resolve([doc], family=False)
-    return resolved[doc.pk][0]
 
 
 def _identity(principal: Principal) -> dict[str, Any]:

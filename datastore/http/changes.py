@@ -29,7 +29,6 @@ from datastore.http.endpoint import Call, Endpoint
 from datastore.http.guard import (
     admits,
     document_view,
-    effective_body,
     listing_filter,
     listing_parent,
     may_read,
@@ -359,7 +358,7 @@ async def _share(feed: Feed, delivery: Delivery) -> Shared:
     if reader is None:
         return Shared(None)
     deleted = change.kind == "deleted"
-    body = doc.body if deleted else await effective_body(call, doc)
+    body = doc.body if deleted else await call.space.documents.effective(doc)
     access = reader.access
     reads_document = access.reads("document")
     view = document_view(body, reader.response_info, doc) if reads_document else None

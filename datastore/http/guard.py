@@ -82,14 +82,6 @@ def admits(endpoint: Endpoint, call: Call, ctx: AclContext) -> bool:
     return allowed(access, ctx)
 
 
-async def effective_body(call: Call, doc: StoredDocument) -> Document:
-    """The body GET shows: own values with the inherited ones."""
-    if not doc.extends:
-        return doc.body
-    resolved = await call.space.documents.resolve([doc], family=False)
-    return resolved[doc.pk][0]
-
-
 async def may_read(call: Call, doc: StoredDocument, *, listing: bool = False) -> bool:
     """Whether a GET of ``doc`` by this caller would answer 200 (``listing``: and its
     collection's GET rule passes too)."""
@@ -106,7 +98,7 @@ async def may_read(call: Call, doc: StoredDocument, *, listing: bool = False) ->
     view = None
     if reader.document.access.reads("document"):
         info = reader.document.response_info
-        view = document_view(await effective_body(call, doc), info, doc)
+        view = document_view(await call.space.documents.effective(doc), info, doc)
     return all(
         admits(
             gate,
