@@ -18,6 +18,12 @@ from typing import Any
 
 from datastore.blueprint.model import Kind, classify, follow_refs, split_path
 
+
+def _json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A response with a JSON body of ``schema``."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 KEYV_LIST: dict[str, Any] = {
     "operationId": "datastoreListKeys",
     "summary": "List keys by prefix",
@@ -30,28 +36,24 @@ KEYV_LIST: dict[str, Any] = {
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     ],
     "responses": {
-        "200": {
-            "description": "The matching keys and values",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "key": {"type": "string"},
-                                "value": {},
-                                "expiresAt": {
-                                    "type": ["string", "null"],
-                                    "format": "date-time",
-                                    "description": "When the key expires (null: never)",
-                                },
-                            },
+        "200": _json_answer(
+            "The matching keys and values",
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"},
+                        "value": {},
+                        "expiresAt": {
+                            "type": ["string", "null"],
+                            "format": "date-time",
+                            "description": "When the key expires (null: never)",
                         },
-                    }
-                }
+                    },
+                },
             },
-        }
+        )
     },
 }
 
@@ -61,24 +63,20 @@ JOB_STATUS: dict[str, Any] = {
     "description": "Status (queued, running, done, dead), attempts and the last error.",
     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
     "responses": {
-        "200": {
-            "description": "The job",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "_id": {"type": "string"},
-                            "topic": {"type": "string"},
-                            "status": {"enum": ["queued", "running", "done", "dead"]},
-                            "attempts": {"type": "integer"},
-                            "maxAttempts": {"type": "integer"},
-                            "lastError": {"type": ["string", "null"]},
-                        },
-                    }
-                }
+        "200": _json_answer(
+            "The job",
+            {
+                "type": "object",
+                "properties": {
+                    "_id": {"type": "string"},
+                    "topic": {"type": "string"},
+                    "status": {"enum": ["queued", "running", "done", "dead"]},
+                    "attempts": {"type": "integer"},
+                    "maxAttempts": {"type": "integer"},
+                    "lastError": {"type": ["string", "null"]},
+                },
             },
-        },
+        ),
         "404": {"description": "No such job"},
     },
 }
@@ -108,20 +106,16 @@ QUEUE_TOPICS: dict[str, Any] = {
     ),
     "x-datastore-acl": OPERATORS,
     "responses": {
-        "200": {
-            "description": "The topics, by name",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {"topic": {"type": "string"}, "counts": _COUNTS},
-                        },
-                    }
-                }
+        "200": _json_answer(
+            "The topics, by name",
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"topic": {"type": "string"}, "counts": _COUNTS},
+                },
             },
-        }
+        )
     },
 }
 QUEUE_SUMMARY: dict[str, Any] = {
@@ -134,21 +128,17 @@ QUEUE_SUMMARY: dict[str, Any] = {
     "x-datastore-acl": OPERATORS,
     "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
     "responses": {
-        "200": {
-            "description": "Counts and dead letters",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "topic": {"type": "string"},
-                            "counts": _COUNTS,
-                            "dead": {"type": "array", "items": _JOB},
-                        },
-                    }
-                }
+        "200": _json_answer(
+            "Counts and dead letters",
+            {
+                "type": "object",
+                "properties": {
+                    "topic": {"type": "string"},
+                    "counts": _COUNTS,
+                    "dead": {"type": "array", "items": _JOB},
+                },
             },
-        }
+        )
     },
 }
 QUEUE_RETRY: dict[str, Any] = {
@@ -161,10 +151,7 @@ QUEUE_RETRY: dict[str, Any] = {
     "x-datastore-acl": RETRIERS,
     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
     "responses": {
-        "200": {
-            "description": "The job, queued again",
-            "content": {"application/json": {"schema": _JOB}},
-        },
+        "200": _json_answer("The job, queued again", _JOB),
         "404": {"description": "No such job in the topic"},
         "409": {"description": "The job is not dead"},
     },
