@@ -19,6 +19,10 @@ def _topic(call: Call) -> str:
     return check_topic(str(call.path_params[param]), param)
 
 
+def _job_id(call: Call) -> str:
+    return str(call.path_params[call.op.segments[2].param or "id"])
+
+
 async def enqueue(call: Call) -> Response:
     """POST a job: stored durably, 201 ``{"_id", "topic"}``."""
     topic = _topic(call)
@@ -36,8 +40,7 @@ async def enqueue(call: Call) -> Response:
 async def job_status(call: Call) -> Response:
     """GET a job's status, attempts and last error."""
     topic = _topic(call)
-    job_id = str(call.path_params[call.op.segments[2].param or "id"])
-    job = await call.space.queues.get(topic, job_id)
+    job = await call.space.queues.get(topic, _job_id(call))
     return json_response(job_json(job))
 
 
@@ -69,6 +72,5 @@ async def queue_summary(call: Call) -> Response:
 async def retry_job(call: Call) -> Response:
     """POST ``/queue/{topic}/{id}/_retry``: a dead job queued again."""
     topic = _topic(call)
-    job_id = str(call.path_params[call.op.segments[2].param or "id"])
-    job = await call.space.queues.retry(topic, job_id)
+    job = await call.space.queues.retry(topic, _job_id(call))
     return json_response(job_json(job))
