@@ -198,12 +198,19 @@ changes = sa.Table(
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("at_ms", sa.BigInteger(), nullable=False),
     sa.Column("old", JSONBody, nullable=True),
+    sa.Column("writer_xid", sa.BigInteger(), nullable=True),
     sa.Index("ix_changes_at_ms", "at_ms"),
-    sa.Index("ux_changes_seq", "space", "seq", unique=True),
     sa.Index(
-        "ix_changes_unnumbered",
+        "ux_changes_seq",
         "space",
-        "id",
+        "seq",
+        unique=True,
+        postgresql_where=sa.text("seq IS NOT NULL"),
+        sqlite_where=sa.text("seq IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_changes_pending",
+        "writer_xid",
         postgresql_where=sa.text("seq IS NULL"),
         sqlite_where=sa.text("seq IS NULL"),
     ),
@@ -214,7 +221,17 @@ at the write; ``seq``, the change's number in its space (without gaps, the feed'
 given on PostgreSQL after the commit by the sequencer (``datastore_number_changes``; NULL until
 then), on SQLite at the write. ``at_ms`` is the time in milliseconds since the epoch (when
 numbered, on PostgreSQL); ``old`` holds a deleted document's row (``pk``, ``body``, ``extends``,
-``created_at``, ``updated_at``, ``version``)."""
+``created_at``, ``updated_at``, ``version``). ``writer_xid`` (PostgreSQL: a column default, the
+writing transaction's id; migration 0009) lets the sequencer look only at the changes it has
+not numbered yet (``change_sequencer``)."""
+
+change_sequencer = sa.Table(
+    "change_sequencer",
+    metadata,
+    sa.Column("numbered_below", sa.BigInteger(), nullable=False),
+)
+"""One row (PostgreSQL's sequencer; unused on SQLite): every change not numbered yet was written
+by a transaction with an id at or above ``numbered_below`` (migration 0009)."""
 
 change_spaces = sa.Table(
     "change_spaces",

@@ -204,6 +204,59 @@ def test_numbers_given_for_a_read_that_rolls_back_stay(database: Database, space
     assert [(seq, doc) for seq, doc, _ in _feed(database, space, 0)] == [(1, "a"), (2, "late")]
 
 
+def _watermark(database: Database) -> int:
+    with database.read() as conn:
+        return int(conn.execute(sa.text("SELECT numbered_below FROM change_sequencer")).scalar())
+
+
+def _number(database: Database, space: str | None = None) -> int:
+    with database.read() as conn:
+        return log.number(conn, space)
+
+
+def test_the_watermark_never_passes_an_open_writer(database: Database, space: str) -> None:
+    """Runs raise the watermark (the oldest transaction running when they began) only up to
+    a writer that is still open, however many runs and other writes go by; when it commits,
+    its change is numbered after theirs, and the watermark moves past it."""
+    _postgres(database)
+    slow = database.engine.connect()
+    try:
+        slow_tx = slow.begin()
+        slow.execute(INSERT, {"s": space, "d": "slow", "t": AT})
+        slow_xid = int(slow.execute(sa.text("SELECT pg_current_xact_id()::text")).scalar_one())
+        for n in range(5):
+            with database.write() as conn:
+                conn.execute(INSERT, {"s": space, "d": f"quick{n}", "t": AT})
+            _number(database)
+            assert _watermark(database) <= slow_xid
+        with database.read() as conn:
+            # a run for one space leaves the watermark alone; it still numbers that space
+            assert log.number(conn, space) == 0
+        slow_tx.commit()
+    finally:
+        slow.close()
+    _number(database)
+    assert _watermark(database) > slow_xid
+    with database.write() as conn:
+        conn.execute(INSERT, {"s": space, "d": "later", "t": AT})
+    seen = [doc for _, doc, _ in _feed(database, space, 0)]
+    assert seen == [*(f"quick{n}" for n in range(5)), "slow", "later"]
+
+
+def test_every_change_records_its_writer(database: Database, space: str) -> None:
+    """The trigger's insert takes ``writer_xid`` from the column default: the writing
+    transaction's id, which the sequencer's range relies on."""
+    _postgres(database)
+    with database.write() as conn:
+        conn.execute(INSERT, {"s": space, "d": "a", "t": AT})
+        xid = int(conn.execute(sa.text("SELECT pg_current_xact_id()::text")).scalar_one())
+    with database.read() as conn:
+        recorded = conn.execute(
+            sa.text("SELECT writer_xid FROM changes WHERE space = :s"), {"s": space}
+        ).scalar_one()
+    assert recorded == xid
+
+
 # -- migration 0008 --------------------------------------------------------------------------
 
 
@@ -258,6 +311,33 @@ def test_0008_converts_an_existing_log_both_ways(empty_url: str) -> None:
         with db.read() as conn:
             assert [c.doc_id for c in log.read(conn, "s2", 0, 10)] == ["c", "e", "f", "g"]
             assert log.head(conn, "s2").head == 4
+    finally:
+        db.dispose()
+
+
+def test_0009_numbers_what_is_pending_both_ways(empty_url: str) -> None:
+    """Changes left unnumbered under 0008 (no ``writer_xid``) are numbered by the upgrade,
+    in order; changes pending at a downgrade are numbered by it; feeds run on after each."""
+    db = Database(empty_url)
+    try:
+        if not db.is_postgresql:
+            pytest.skip("SQLite numbers at the write")
+        migrate.upgrade(db, "0008_change_sequencer")
+        with db.write() as conn:
+            for doc in ("a", "b"):
+                conn.execute(INSERT, {"s": "s1", "d": doc, "t": AT})
+        migrate.upgrade(db)
+        assert _rows(db) == [("s1", 1, "a"), ("s1", 2, "b")]
+        with db.write() as conn:
+            conn.execute(INSERT, {"s": "s1", "d": "c", "t": AT})
+        _downgrade(db, "0008_change_sequencer")
+        assert _rows(db)[-1] == ("s1", 3, "c")
+        migrate.upgrade(db)
+        with db.write() as conn:
+            conn.execute(INSERT, {"s": "s1", "d": "d", "t": AT})
+        _number(db)
+        assert [doc for _, _, doc in _rows(db)] == ["a", "b", "c", "d"]
+        assert _watermark(db) > 0
     finally:
         db.dispose()
 
