@@ -3,6 +3,7 @@
     python -m bench.changes [--subscribers 1000] [--writes 50] [--seconds 10] [--rounds 3]
     python -m bench.changes --log-cost [--rounds 3] [--seconds 5]
     python -m bench.changes --commits [--rounds 3] [--seconds 5] [--clients 16]
+    python -m bench.changes --sequencer [--rounds 3] [--seconds 10]
 
 One uvicorn worker (a subprocess, ``datastore.asgi:application``) serves
 ``blueprints/multi-user.yaml``; every subscriber has its own token, so each change is checked
@@ -28,6 +29,11 @@ commit under the space's row lock, NOTIFY in the writing transaction) and then t
 only; a sequencer numbering in a loop beside it, as a worker would), each with the log's
 trigger enabled and disabled, alternating: commits per second, which is where 0007 serialised
 the space's commits (their WAL flushes included).
+
+``--sequencer`` leaves HTTP out too: on a fresh database migrated to 0008, then to 0009,
+``SEQUENCER_WRITERS`` connections commit one document at a time for ``--seconds`` while the
+sequencer runs every 50 ms as a worker taking writes does (no VACUUM meanwhile), and it prints
+the median run time in each quarter of the time, as the log grows.
 
 The client (subscribers and writers) runs in this process on the same 2-core machine as the
 server and PostgreSQL, so every figure is noisy and pessimistic; compare within one run.
@@ -428,6 +434,112 @@ def commits(url: str, rounds: int, seconds: float, clients: int) -> None:
         print(f"| {names[label]} | {statistics.median(rates):.0f} (rounds: {shown}) |")
 
 
+SEQUENCER_WRITERS = 8
+"""Writer connections in ``--sequencer``, each committing one document at a time."""
+SEQUENCER_PAUSE = 0.008
+"""Each writer's pause between commits: about 1,000 writes a second in all, what the HTTP
+benchmark's PATCH and POST reach (so a run numbers about 50)."""
+
+
+def _writing(url: str, prefix: str, stop: Any) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    insert = sa.text(
+        "INSERT INTO documents (space, collection, doc_id, body, created_at, updated_at,"
+        " version) VALUES ('bench', 'c', :d, '{}', now(), now(), 1)"
+    )
+    with engine.connect() as conn:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            conn.execute(insert, {"d": f"{prefix}-{n}"})
+            time.sleep(SEQUENCER_PAUSE)
+    engine.dispose()
+
+
+def sequencer_runs(
+    url: str, revision: str, seconds: float, imported: int
+) -> list[tuple[float, int]]:
+    """Migrate a fresh database to ``revision`` and import ``imported`` documents (their
+    changes numbered); then, for ``seconds``, writers commit one
+    document each at a time while the sequencer runs every ``SPACING_SECONDS`` as a worker
+    taking writes does: each run's (milliseconds, changes numbered)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from datastore.changes.sequencer import SPACING_SECONDS
+    from datastore.storage import migrate
+    from datastore.storage.engine import Database
+
+    db = Database(url)
+    try:
+        migrate.upgrade(db, revision)
+    finally:
+        db.dispose()
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    runs: list[tuple[float, int]] = []
+    stop = threading.Event()
+    with engine.connect() as conn:
+        # As on a busy database between two autovacuum passes (and as this machine runs).
+        conn.exec_driver_sql("ALTER TABLE changes SET (autovacuum_enabled = false)")
+        conn.exec_driver_sql(  # an import: its changes are numbered, their old entries stay
+            "INSERT INTO documents (space, collection, doc_id, body, created_at, updated_at,"
+            " version) SELECT 'bench', 'imported', 'd' || n, '{}', now(), now(), 1"
+            f" FROM generate_series(1, {imported}) AS n"
+        )
+        while conn.exec_driver_sql("SELECT datastore_number_changes(NULL)").scalar():
+            pass
+        writers = [
+            threading.Thread(target=_writing, args=(url, f"w{n}", stop))
+            for n in range(SEQUENCER_WRITERS)
+        ]
+        for writer in writers:
+            writer.start()
+        ends = time.monotonic() + seconds
+        try:
+            while time.monotonic() < ends:
+                time.sleep(SPACING_SECONDS)
+                began = time.perf_counter()
+                numbered = conn.exec_driver_sql("SELECT datastore_number_changes(NULL)").scalar()
+                runs.append(((time.perf_counter() - began) * 1000, int(numbered or 0)))
+        finally:
+            stop.set()
+            for writer in writers:
+                writer.join()
+    engine.dispose()
+    return runs
+
+
+def sequencer(rounds: int, seconds: float, imported: int) -> None:
+    """A sequencer run's time while writers commit and the log grows: 0008 against 0009."""
+    names = {
+        "0008_change_sequencer": "0008: unnumbered changes found through a partial index",
+        "head": "0009: only changes past the writer-transaction watermark",
+    }
+    quarters = 4
+    results: dict[str, list[list[tuple[float, int]]]] = {}
+    for n in range(rounds):
+        for revision in names if n % 2 == 0 else list(reversed(names)):
+            with fresh_database(ADMIN, "datastore_bench_sequencer") as url:
+                results.setdefault(revision, []).append(
+                    sequencer_runs(url, revision, seconds, imported)
+                )
+    header = " | ".join(f"quarter {q + 1}" for q in range(quarters))
+    print(f"| median run, ms (changes numbered per run) | {header} | changes written |")
+    print("|---|" + "---|" * (quarters + 1))
+    for revision, per_round in results.items():
+        cells = []
+        for q in range(quarters):
+            parts = [r[len(r) * q // quarters : len(r) * (q + 1) // quarters] for r in per_round]
+            times = [t for part in parts for t, _ in part]
+            counts = [c for part in parts for _, c in part]
+            cells.append(f"{statistics.median(times):.2f} ({statistics.median(counts):.0f})")
+        written = statistics.median(sum(c for _, c in r) for r in per_round)
+        print(f"| {names[revision]} | {' | '.join(cells)} | {written:,.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1000)
@@ -435,6 +547,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--log-cost", action="store_true")
     parser.add_argument("--commits", action="store_true")
+    parser.add_argument("--sequencer", action="store_true")
+    parser.add_argument("--imported", type=int, default=200_000, help="--sequencer: import")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -442,6 +556,9 @@ def main() -> None:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    if args.sequencer:
+        sequencer(args.rounds, args.seconds, args.imported)
+        return
     with fresh_database(ADMIN, "datastore_bench_changes") as url:
         if args.commits:
             print(f"| {args.clients} connections, commits/s | median |\n|---|---|")

@@ -1,13 +1,14 @@
 """The sequencer stops walking the log's dead index entries: it looks only past a watermark.
 
 0008's sequencer found the unnumbered changes through the partial index
-``ix_changes_unnumbered`` (and PostgreSQL often chose ``ux_changes_seq``, whose NULL entries
+``ix_changes_unnumbered`` (and PostgreSQL could choose ``ux_changes_seq``, whose NULL entries
 serve ``seq IS NULL`` too). Numbering a change updates its row, which leaves the entry of the
-unnumbered version behind in both indexes until a VACUUM removes it. Every run walked all of
-those entries, so a run's cost grew with the writes since the last VACUUM, not with what it
-numbered: on the benchmark machine (autovacuum off) 5 to 10 ms a run (1.7 ms to list the spaces,
-2.6 ms and more to number ~30 changes), with a run per 50 ms per worker a fifth to a third of
-PostgreSQL's CPU under PATCH load. Now a run takes about 1.5 ms.
+unnumbered version behind in both indexes until a VACUUM removes it, and every run walked those
+entries. After an import (or any burst of writes) a run cost what the log had numbered since
+the last VACUUM, not what it numbered: ``python -m bench.changes --sequencer`` (200,000 imported
+documents, then writers at ~1,000 commits/s, a run per 50 ms) ~5 ms a run against ~1.8 ms
+here; in ``bench.http``, whose seed is such an import and whose PostgreSQL runs without
+autovacuum, 5 to 10 ms a run under PATCH load, a fifth to a third of PostgreSQL's CPU.
 
 Here, on PostgreSQL:
 
