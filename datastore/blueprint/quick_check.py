@@ -6,9 +6,9 @@ property (for every keyword it builds a generator, and for every property a new 
 which was a tenth of a POST's CPU for a 10-property document. Most document schemas use only
 ``type``, ``properties``, ``required``, ``additionalProperties``, ``items``, lengths, bounds,
 ``pattern``, ``format`` and ``enum``; those compile here into nested closures that answer
-valid / not valid with the same semantics, taken from jsonschema itself where it exposes them
-(the draft's type checker and format checker, ``re.search`` for patterns) and mirrored from
-its keyword functions otherwise (``multipleOf``, equality where ``1`` is not ``true``).
+valid / not valid with the same semantics: jsonschema's own format checkers, ``re.search`` for
+patterns as it does, and its type rules (for JSON values), ``multipleOf``, equality (``1`` is
+not ``true``) and uniqueness mirrored from its keyword functions.
 
 ``compile_quick`` returns None for a schema it cannot decide exactly: a keyword of the draft
 outside the subset anywhere in it (``$ref``, ``allOf``, ``if``, ``patternProperties``,
@@ -116,7 +116,6 @@ def _compile(schema: Any, formats: jsonschema.FormatChecker | None) -> Check:
         return _always
     if len(checks) == 1:
         return checks[0]
-
     return lambda instance: all(check(instance) for check in checks)
 
 
