@@ -9,7 +9,9 @@ writers, e.g. gunicorn's other workers) instead of failing with "database is loc
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -279,6 +281,24 @@ def _postgresql_engine(url: str, pool_size: int, connect_args: dict[str, Any]) -
     )
 
 
+WAL_RETRY_SECONDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+"""Pauses between attempts to switch a file to WAL while another connection holds it."""
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while the file is locked: SQLite answers
+    "database is locked" at once, without its busy handler, when several workers open a new
+    file at the same moment (tests/storage/test_migrations.py saw it one start in ~40)."""
+    for pause in (*WAL_RETRY_SECONDS, None):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if pause is None or "locked" not in str(exc):
+                raise
+            time.sleep(pause)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
@@ -288,7 +308,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # The busy timeout first (the driver's ``timeout`` sets it too): switching a new file
         # to WAL takes a lock that another worker starting at once may hold.
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         cursor.close()
