@@ -15,11 +15,12 @@ Here, on PostgreSQL:
 - each change records the transaction that wrote it (``writer_xid``, a column default: the
   trigger of 0008 is unchanged), indexed where ``seq`` is NULL (``ix_changes_pending``);
 - the sequencer keeps a watermark (``change_sequencer.numbered_below``): when a run has numbered
-  everything it could see in every space, it raises the watermark to the oldest transaction
-  still running when the run began (``pg_snapshot_xmin``). Every transaction below it had ended
-  then, so each of its changes was visible to the run and is numbered. A change that is not yet
-  visible comes from a transaction at or above it, so looking at ``writer_xid >= watermark``
-  misses nothing, and that range holds only the entries written since about the last run.
+  changes, and everything it could see in every space, it raises the watermark to the oldest
+  transaction still running when the run began (``pg_snapshot_xmin``). Every transaction
+  below it had ended then, so each of its changes was visible to the run and is numbered. A
+  change that is not yet visible comes from a transaction at or above it, so looking at
+  ``writer_xid >= watermark`` misses nothing, and that range holds only the entries written
+  since about the last run that numbered something.
   A long-open transaction holds the watermark back (the run then looks at more, as before);
   it never makes a change be skipped. Numbering stays in ``id`` order, as in 0008.
 - ``ux_changes_seq`` becomes partial (``seq IS NOT NULL``): feed reads (``seq > cursor``) and
@@ -99,7 +100,9 @@ BEGIN
             complete := false;
         END IF;
     END LOOP;
-    IF target IS NULL AND complete AND horizon > below THEN
+    -- Only after numbering something: an idle run writes nothing (the watermark matters only
+    -- for the entries numbering leaves behind).
+    IF target IS NULL AND complete AND total > 0 AND horizon > below THEN
         UPDATE change_sequencer SET numbered_below = greatest(numbered_below, horizon);
     END IF;
     RETURN total;
