@@ -53,33 +53,6 @@ _TYPE_TESTS: dict[str, Check] = {
 }
 """The 2020-12 draft's types for JSON values (what the request parser and the driver give:
 dict, list, str, int, float, bool, None), as its type checker decides them."""
-_COMPILED = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "format",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "enum",
-        "const",
-        "minProperties",
-        "maxProperties",
-    }
-)
-"""The draft's keywords compiled here; any other keyword the draft acts on means no quick
-check (keywords it ignores, ``title``, ``x-...`` and the like, are ignored here too)."""
 
 
 class _Unsupported(Exception):
@@ -108,9 +81,9 @@ def _compile(schema: Any, formats: jsonschema.FormatChecker | None) -> Check:
     if not isinstance(schema, dict):
         raise _Unsupported
     acting = [k for k in schema if k in _DRAFT.VALIDATORS]
-    if any(k not in _COMPILED for k in acting):
+    if any(k not in _KEYWORDS for k in acting):
         raise _Unsupported
-    found = [_keyword(k, schema[k], schema, formats) for k in acting]
+    found = [_KEYWORDS[k](k, schema[k], schema, formats) for k in acting]
     checks = [check for check in found if check is not None]
     if not checks:
         return _always
@@ -127,21 +100,9 @@ def _never(instance: Any) -> bool:
     return False
 
 
-def _keyword(
+def _other_keyword(
     name: str, value: Any, schema: dict[str, Any], formats: jsonschema.FormatChecker | None
 ) -> Check | None:
-    if name in ("properties", "additionalProperties", "required"):
-        return _object_keyword(name, value, schema, formats)
-    if name in ("items", "minItems", "maxItems", "uniqueItems"):
-        return _array_keyword(name, value, formats)
-    if name in ("minLength", "maxLength", "pattern", "format"):
-        return _string_keyword(name, value, formats)
-    if name in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
-        return _number_keyword(name, value)
-    return _other_keyword(name, value)
-
-
-def _other_keyword(name: str, value: Any) -> Check | None:
     if name == "type":
         kinds = [value] if isinstance(value, str) else list(value)
         if not all(isinstance(kind, str) and kind in _TYPE_TESTS for kind in kinds):
@@ -157,9 +118,7 @@ def _other_keyword(name: str, value: Any) -> Check | None:
         return lambda instance: _equal(instance, value)
     if name == "minProperties":
         return lambda instance: not isinstance(instance, dict) or len(instance) >= value
-    if name == "maxProperties":
-        return lambda instance: not isinstance(instance, dict) or len(instance) <= value
-    raise _Unsupported
+    return lambda instance: not isinstance(instance, dict) or len(instance) <= value
 
 
 def _object_keyword(
@@ -196,7 +155,9 @@ def _object_keyword(
     return additional
 
 
-def _array_keyword(name: str, value: Any, formats: jsonschema.FormatChecker | None) -> Check | None:
+def _array_keyword(
+    name: str, value: Any, schema: dict[str, Any], formats: jsonschema.FormatChecker | None
+) -> Check | None:
     if name == "items":
         each = _compile(value, formats)
         return lambda instance: not isinstance(instance, list) or all(each(i) for i in instance)
@@ -210,7 +171,7 @@ def _array_keyword(name: str, value: Any, formats: jsonschema.FormatChecker | No
 
 
 def _string_keyword(
-    name: str, value: Any, formats: jsonschema.FormatChecker | None
+    name: str, value: Any, schema: dict[str, Any], formats: jsonschema.FormatChecker | None
 ) -> Check | None:
     if name == "minLength":
         return lambda instance: not isinstance(instance, str) or len(instance) >= value
@@ -233,7 +194,9 @@ def _string_keyword(
     return conforms
 
 
-def _number_keyword(name: str, value: Any) -> Check:
+def _number_keyword(
+    name: str, value: Any, schema: dict[str, Any], formats: jsonschema.FormatChecker | None
+) -> Check:
     is_number = _TYPE_TESTS["number"]
     if name == "minimum":
         return lambda instance: not is_number(instance) or not instance < value
@@ -298,3 +261,19 @@ def _unique(items: list[Any]) -> bool:
             seen.append(item)
         return True
     return not any(_equal(a, b) for a, b in pairwise(ordered))
+
+
+Builder = Callable[[str, Any, dict[str, Any], jsonschema.FormatChecker | None], Check | None]
+_KEYWORDS: dict[str, Builder] = {
+    **dict.fromkeys(("properties", "additionalProperties", "required"), _object_keyword),
+    **dict.fromkeys(("items", "minItems", "maxItems", "uniqueItems"), _array_keyword),
+    **dict.fromkeys(("minLength", "maxLength", "pattern", "format"), _string_keyword),
+    **dict.fromkeys(
+        ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
+        _number_keyword,
+    ),
+    **dict.fromkeys(("type", "enum", "const", "minProperties", "maxProperties"), _other_keyword),
+}
+"""The draft's keywords compiled here, each to the function that builds its check; any other
+keyword the draft acts on means no quick check (keywords it ignores, ``title``, ``x-...`` and
+the like, are ignored here too)."""

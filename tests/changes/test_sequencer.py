@@ -230,7 +230,7 @@ def test_the_watermark_never_passes_an_open_writer(database: Database, space: st
             _number(database)
             assert _watermark(database) <= slow_xid
         with database.read() as conn:
-            # a run for one space leaves the watermark alone; it still numbers that space
+            # a run for the space finds nothing more: the quick ones are numbered, slow is open
             assert log.number(conn, space) == 0
         slow_tx.commit()
     finally:
