@@ -8,6 +8,7 @@ every ``DATASTORE_*`` setting.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -54,8 +55,19 @@ def application() -> Any:
         logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     logging.getLogger("datastore").setLevel(settings.log_level.upper())
     blueprints = blueprints_from_environment(environ)
-    return create_app(
+    app = create_app(
         settings,
         blueprints,
         mount_at_root=not bool(environ.get(SPACES_ENV)),
     )
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up built (the blueprint, its compiled schemas and statements, the
+    libraries' modules: ~125,000 objects) out of the garbage collector's sight. They live as
+    long as the worker, and each full collection walked them all: a 50-100 ms pause of the
+    worker, and of every request it held, every few thousand requests."""
+    gc.collect()
+    gc.freeze()
