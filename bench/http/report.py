@@ -152,6 +152,21 @@ def pooled(medians: Medians, latency: dict[str, dict[str, Result]] | None) -> li
     return lines
 
 
+FLOOR_SHARES = {
+    "get": 0.63,
+    "get-jwt": 0.8,
+    "post": 0.7,
+    "patch-inc": 0.7,
+    "list-eq": 0.6,
+    "page-500": 0.6,
+    "page-1": 0.6,
+}
+"""The least share of the floor's requests/s each scenario must reach: the storage-boundary
+issue's targets (GET by id: not lower than the 0.63 measured when that issue was filed)."""
+KINTO_SCENARIOS = ("get", "get-jwt", "post", "patch-inc")
+"""The scenarios that must reach 3x Kinto's requests/s (the benchmark's first issue)."""
+
+
 def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
     """The issue's targets, each with the measured figure and whether it is met."""
 
@@ -159,17 +174,19 @@ def targets(medians: Medians, extra: dict[str, Any]) -> list[str]:
         return "met" if ok else "**not met**"
 
     out = ["Targets:", ""]
-    for scenario in ("get", "get-jwt", "post", "patch-inc"):
+    for scenario, least in FLOOR_SHARES.items():
         per_target = medians.get(scenario, {})
         ours = per_target.get("datastore")
         if ours is None:
             continue
-        if "kinto" in per_target:
+        if "kinto" in per_target and scenario in KINTO_SCENARIOS:
             ratio = ours[0].rps / max(per_target["kinto"][0].rps, 1e-9)
             out.append(f"- {scenario}: {ratio:.1f}x Kinto (≥ 3x): {mark(ratio >= 3)}")
         if "floor" in per_target:
             share = ours[0].rps / max(per_target["floor"][0].rps, 1e-9)
-            out.append(f"- {scenario}: {share:.0%} of the floor (≥ 60 %): {mark(share >= 0.6)}")
+            out.append(
+                f"- {scenario}: {share:.0%} of the floor (≥ {least:.0%}): {mark(share >= least)}"
+            )
     listing = medians.get("list-eq", {}).get("datastore")
     if listing:
         p99 = listing[0].p99_ms
