@@ -288,13 +288,14 @@ WAL_RETRY_SECONDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 def _switch_to_wal(cursor: Any) -> None:
     """``PRAGMA journal_mode=WAL``, tried again while the file is locked: SQLite answers
     "database is locked" at once, without its busy handler, when several workers open a new
-    file at the same moment (tests/storage/test_migrations.py saw it one start in ~40)."""
+    file at the same moment (tests/storage/test_migrations.py saw it one start in ~40). That is
+    SQLITE_BUSY (its primary code, under any extended code); every other error is raised."""
     for pause in (*WAL_RETRY_SECONDS, None):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if pause is None or "locked" not in str(exc):
+            if pause is None or exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
             time.sleep(pause)
 
