@@ -96,9 +96,10 @@ async def _datastore(url: str, requests: int, documents: int, scenarios: list[st
     from asgi_lifespan import LifespanManager
 
     from datastore.asgi import application
+    from datastore.auth.credentials import mint_token
 
     app = application()
-    token = ours.mint_token({"sub": data.JWT_USER}, secret=ours.JWT_SECRET)
+    token = mint_token({"sub": data.JWT_USER}, secret=ours.JWT_SECRET)
     loads = data.shared_loads(random.Random(7), documents, {"Authorization": f"Bearer {token}"})
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

@@ -57,7 +57,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import ADMIN, fresh_database
+from bench.common import ADMIN, fresh_database, number_all_pending
 from datastore.auth.credentials import mint_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -489,8 +489,7 @@ def sequencer_runs(
             " version) SELECT 'bench', 'imported', 'd' || n, '{}', now(), now(), 1"
             f" FROM generate_series(1, {imported}) AS n"
         )
-        while conn.exec_driver_sql("SELECT datastore_number_changes(NULL)").scalar():
-            pass
+        number_all_pending(conn)
         writers = [
             threading.Thread(target=_writing, args=(url, f"w{n}", stop))
             for n in range(SEQUENCER_WRITERS)

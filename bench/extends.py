@@ -7,6 +7,7 @@ documents half of which inherit the filtered field.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -79,7 +80,7 @@ def run(backend: str, runs: int) -> list[tuple[str, str, dict[str, float]]]:
                     (
                         f"GET at depth {depth}",
                         backend,
-                        measure(lambda url=url: client.get(url), runs=runs),
+                        measure(partial(client.get, url), runs=runs),
                     )
                 )
             listing = "/docs?filters=document.category===c3&limit=20"

@@ -7,6 +7,7 @@ and 4 worker threads (each its own Worker and connections; SKIP LOCKED shares th
 from __future__ import annotations
 
 import argparse
+import asyncio
 import threading
 import time
 
@@ -16,12 +17,16 @@ from datastore.storage.jobs import DONE
 from datastore.worker import Worker
 
 
+async def _enqueue(queue: QueueService, jobs: int) -> None:
+    for n in range(jobs):
+        await queue.enqueue("work", {"n": n})
+
+
 def run(workers: int, jobs: int) -> tuple[float, float]:
     with database("postgresql") as db:
         queue = QueueService(db, "bench")
         start = time.perf_counter()
-        for n in range(jobs):
-            queue.enqueue("work", {"n": n})
+        asyncio.run(_enqueue(queue, jobs))
         enqueue_rate = jobs / (time.perf_counter() - start)
         done = threading.Semaphore(0)
         stop = threading.Event()

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from bench import pgbouncer, replication
-from bench.common import ADMIN, fresh_database
+from bench.common import ADMIN, fresh_database, number_all_pending
 from bench.http import ours, report, startup
 from bench.http.floor_target import Floor
 from bench.http.kinto import Kinto
@@ -62,8 +62,7 @@ def settle(url: str) -> None:
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            while conn.exec_driver_sql("SELECT datastore_number_changes(NULL)").scalar():
-                pass
+            number_all_pending(conn)
             conn.exec_driver_sql("VACUUM documents, changes")
     finally:
         engine.dispose()
