@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
-
 from datastore.clock import format_datetime
 from datastore.jsonvalues import json_type, with_defaults
-from datastore.query import ast
+from datastore.query import ast, regex
 
 MISSING: Any = object()
 _RANK = {"null": 0, "number": 1, "string": 2, "object": 3, "array": 4, "boolean": 5}
@@ -141,8 +139,8 @@ def matches(
             matches(ast.Compare(node.field, "eq", v), document, src, dft) for v in node.values
         )
     if isinstance(node, ast.Regex):
-        pattern = _re2(node.pattern, node.flags)
-        return _any(value, lambda v: isinstance(v, str) and pattern.search(v) is not None)
+        pattern = regex.normalise(node.pattern, node.flags)
+        return _any(value, lambda v: isinstance(v, str) and regex.search(pattern, v))
     if isinstance(node, ast.StringMatch):
         if node.kind == "prefix":
             return _any(value, lambda v: isinstance(v, str) and v.startswith(node.value))
@@ -162,18 +160,6 @@ def matches(
             matches(node.query, element, {}, {}) for element in value
         )
     raise AssertionError(node)
-
-
-def _re2(pattern: str, flags: str) -> Any:
-    """A pattern as the documented semantics read it: RE2's syntax and matching, the flags
-    ``i m s`` as RE2's inline flags, ``x`` removing whitespace and ``#`` comments first."""
-    from datastore.query.regex import strip_extended
-
-    options = re2.Options()
-    options.log_errors = False
-    text = strip_extended(pattern) if "x" in flags else pattern
-    inline = "".join(f for f in "ims" if f in flags)
-    return re2.compile(f"(?{inline}){text}" if inline else text, options)
 
 
 def _compare_datetime(value: datetime, op: str, other: Any) -> bool:

@@ -90,6 +90,18 @@ def postgres(pattern: str, flags: str = "") -> str:
     return translate(pattern, "".join(f for f in "ims" if f in flags))
 
 
+@lru_cache(maxsize=512)
+def _searcher(pattern: str) -> Any:
+    """The RE2 program that finds a (normalised) pattern starting where a character starts.
+    RE2 runs on UTF-8 bytes, and its own search may start a match inside a multibyte
+    character, where ``\\B`` holds between two of its bytes: ``\\B`` matched "1\\u00a01",
+    which has a word boundary at every character boundary. Matched from the start after
+    ``(?s:.)*?``, which steps over whole characters, a match starts only between characters,
+    as PostgreSQL's engine reads the translated pattern."""
+    compiled(pattern)  # refused as RE2 refuses it, before the wrapping could balance it
+    return compiled(f"(?s:.)*?(?:{pattern})")
+
+
 def search(pattern: str, value: str) -> bool:
     """Whether a normalised pattern matches somewhere in ``value`` (RE2, linear time)."""
-    return compiled(pattern).search(value) is not None
+    return _searcher(pattern).match(value) is not None

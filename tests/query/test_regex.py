@@ -150,6 +150,8 @@ def _agree(database: Database, pattern: str, flags: str, values: list[str]) -> N
 @example(pattern=r"(?i)\W", flags="", values=["\u017f", "\u212a", "a", " "])
 @example(pattern=r"^b$", flags="m", values=["a\nb\nc", "b\n", "ab"])
 @example(pattern=r"a.b", flags="", values=["a\nb", "axb"])
+@example(pattern=r".{0,}\B", flags="", values=["1\u00a01", "\u00a0", "11", "1 1", "1\u00e91"])
+@example(pattern=r"\B", flags="", values=["1\u00a01", "a\U0001f600b", "\U0001f600", ""])
 def test_regexes_match_what_re2_matches(
     database: Database, pattern: str, flags: str, values: list[str]
 ) -> None:
@@ -230,3 +232,14 @@ def test_the_stored_case_folding_table_is_re2s() -> None:
 def test_translation_is_cached_and_normalised() -> None:
     assert normalise("a", "im") == "(?im)a"
     assert postgres("a b", "x") == "ab"
+
+
+def test_a_match_starts_between_characters_not_inside_one() -> None:
+    """RE2's own search may start inside a multibyte character, where ``\\B`` holds between
+    its bytes; the datastore's RE2 starts matches only between characters."""
+    raw = re2.compile(r"\B")
+    assert raw.search("1\u00a01") is not None  # what RE2 alone answers
+    node = ast.Regex(ast.Field(("a",)), r"\B", "")
+    assert not matches(node, {"a": "1\u00a01"})
+    assert matches(node, {"a": "\u00a0\u00a0"})  # between two non-word characters
+    assert matches(node, {"a": "ab"})
