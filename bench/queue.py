@@ -13,7 +13,7 @@ import time
 
 from bench.common import database
 from datastore.queue.service import QueueService
-from datastore.storage.jobs import DONE
+from datastore.types import DONE
 from datastore.worker import Worker
 
 

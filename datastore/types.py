@@ -23,3 +23,8 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 """Integers are stored exactly only within the signed 64-bit range (orjson, SQLite); a body
 with an integer outside it is refused rather than silently rounded to a float."""
+
+QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+JOB_STATUSES = (QUEUED, RUNNING, DONE, DEAD)
+"""The states of a queued job: waiting (again after a failed attempt), claimed by a worker,
+finished, or failed for the last time."""

@@ -17,6 +17,7 @@ import copy
 from typing import Any
 
 from datastore.blueprint.model import Kind, classify, follow_refs, split_path
+from datastore.types import JOB_STATUSES
 
 
 def _json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +71,7 @@ JOB_STATUS: dict[str, Any] = {
                 "properties": {
                     "_id": {"type": "string"},
                     "topic": {"type": "string"},
-                    "status": {"enum": ["queued", "running", "done", "dead"]},
+                    "status": {"enum": list(JOB_STATUSES)},
                     "attempts": {"type": "integer"},
                     "maxAttempts": {"type": "integer"},
                     "lastError": {"type": ["string", "null"]},
@@ -84,10 +85,7 @@ JOB_STATUS: dict[str, Any] = {
 _COUNTS: dict[str, Any] = {
     "type": "object",
     "description": "Jobs by status",
-    "properties": {
-        status: {"type": "integer", "minimum": 0}
-        for status in ("queued", "running", "done", "dead")
-    },
+    "properties": {status: {"type": "integer", "minimum": 0} for status in JOB_STATUSES},
 }
 _JOB: dict[str, Any] = JOB_STATUS["responses"]["200"]["content"]["application/json"]["schema"]
 OPERATORS = "apikey.readonly === true || apikey.readonly === false"

@@ -17,8 +17,8 @@ from datastore.ids import check_collection_name, generate_id
 from datastore.limits import MAX_DEAD_LISTED
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
-from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job, JobStore
-from datastore.types import JSON
+from datastore.storage.jobs import Job, JobStore
+from datastore.types import DEAD, DONE, JSON, QUEUED, RUNNING
 
 STATUSES = (QUEUED, RUNNING, DONE, DEAD)
 

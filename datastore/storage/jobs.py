@@ -20,9 +20,8 @@ from sqlalchemy.engine import Connection
 
 from datastore.storage.dialects import dialect_of
 from datastore.storage.tables import jobs as t
-from datastore.types import JSON
+from datastore.types import DEAD, DONE, JSON, QUEUED, RUNNING
 
-QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
 MAX_ERROR_LENGTH = 2000
 
 

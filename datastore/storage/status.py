@@ -12,6 +12,7 @@ from datastore.concurrency import run_in_threadpool
 from datastore.errors import ServiceUnavailable
 from datastore.storage.engine import Database
 from datastore.storage.tables import jobs
+from datastore.types import DEAD, QUEUED, RUNNING
 
 
 def ping(db: Database) -> None:
@@ -40,7 +41,7 @@ def queue_depths(db: Database) -> list[tuple[str, str, str, int]]:
     with db.read() as conn:
         rows = conn.execute(
             sa.select(jobs.c.space, jobs.c.topic, jobs.c.status, sa.func.count())
-            .where(jobs.c.status.in_(["queued", "running", "dead"]))
+            .where(jobs.c.status.in_([QUEUED, RUNNING, DEAD]))
             .group_by(jobs.c.space, jobs.c.topic, jobs.c.status)
         )
         return [(space, topic, status, count) for space, topic, status, count in rows]

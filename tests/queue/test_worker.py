@@ -15,7 +15,8 @@ import pytest
 
 from datastore.queue.service import QueueService
 from datastore.storage.engine import Database
-from datastore.storage.jobs import DEAD, DONE, QUEUED, RUNNING, Job
+from datastore.storage.jobs import Job
+from datastore.types import DEAD, DONE, QUEUED, RUNNING
 from datastore.worker import HandlerError, Worker, backoff, load_callable, webhook
 from tests.conftest import pooler_of
 
