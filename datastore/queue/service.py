@@ -18,9 +18,7 @@ from datastore.limits import MAX_DEAD_LISTED
 from datastore.storage.engine import Database
 from datastore.storage.errors import translate_errors
 from datastore.storage.jobs import Job, JobStore
-from datastore.types import DEAD, DONE, JSON, QUEUED, RUNNING
-
-STATUSES = (QUEUED, RUNNING, DONE, DEAD)
+from datastore.types import JOB_STATUSES, JSON
 
 
 def check_topic(topic: str, param: str = "topic") -> str:
@@ -133,4 +131,4 @@ class QueueService:
 
 
 def _all_statuses(counts: dict[str, int]) -> dict[str, int]:
-    return {status: counts.get(status, 0) for status in STATUSES}
+    return {status: counts.get(status, 0) for status in JOB_STATUSES}
