@@ -194,6 +194,33 @@ def test_why_with_a_read_only_key_and_a_missing_document(database: Database, spa
         assert missing["found"] is False
 
 
+def test_why_agrees_with_what_the_datastore_answers(database: Database, space: str) -> None:
+    """For each caller and each operation on a document, ``why``'s result is whether the
+    request itself is then admitted (a refusal is a 401, a 403, or a 404 for a document that
+    exists)."""
+    stored = {"ownerId": "alice", "title": "Draft", "body": "x"}
+    sent: dict[str, Any] = {"PUT": stored, "PATCH": {"$set": {"title": "Edited"}}}
+    with _client(database, space, dev=True) as client:
+        readonly, writer = (ApiKeyStore(database).add(space, readonly=r)[1] for r in (True, False))
+        callers = {
+            "anonymous": {},
+            "owner": _bearer({"sub": "alice"}),
+            "other": _bearer({"sub": "bob"}),
+            "admin": _bearer({"sub": "carol", "isAdmin": True}),
+            "read-only key": {"x-apikey": readonly},
+            "key": {"x-apikey": writer},
+        }
+        for name, headers in callers.items():
+            for method in ("GET", "PUT", "PATCH", "DELETE"):
+                reseeded = client.put("/posts/p1", json=stored, headers=callers["owner"])
+                assert reseeded.status_code in (200, 201), reseeded.text
+                why = client.get("/__admin/why", params={"path": "/posts/p1"}, headers=headers)
+                expected = _operation(why.json(), method)["result"]
+                answer = client.request(method, "/posts/p1", json=sent.get(method), headers=headers)
+                assert answer.status_code in (200, 201, 204, 401, 403, 404), answer.text
+                assert (answer.status_code < 300) is expected, (name, method, answer.text)
+
+
 @pytest.mark.parametrize(
     ("query", "status"),
     [

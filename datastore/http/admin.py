@@ -39,7 +39,7 @@ from datastore.errors import (
 from datastore.http.dispatch import MountedSpace, SpaceRoute, SystemRoute
 from datastore.http.endpoint import Endpoint
 from datastore.http.guard import document_view
-from datastore.http.security import WRITE_METHODS, context
+from datastore.http.security import context, gate
 from datastore.http.shaping import json_response
 
 STATIC = Path(__file__).resolve().parent.parent / "admin" / "static"
@@ -224,7 +224,7 @@ def _operation(
     view: dict[str, Any] | None,
     parent: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """One operation's decision, in the order the datastore takes it (``security.admit``, then
+    """One operation's decision, in the order the datastore takes it (``security.gate``, then
     the rule)."""
     access = endpoint.access
     shown: dict[str, Any] = {
@@ -233,17 +233,10 @@ def _operation(
         "on": kind,
         "rule": access.rule.text if access.rule is not None else None,
     }
-    if access.public:
-        return {**shown, "result": True, "reason": "the rule is public"}
-    if not principal.authenticated:
-        return {**shown, "result": False, "reason": "needs a credential (none was sent)"}
-    if principal.apikey_readonly and method in WRITE_METHODS:
-        return {**shown, "result": False, "reason": "a read-only API key may only read"}
-    if access.rule is None:
-        passes = endpoint.op.security is not None
-        reason = "any valid credential" if passes else "the operation declares no access rule"
-        return {**shown, "result": passes, "reason": reason}
-    assert access.rule.expr is not None
+    decided = gate(access, endpoint.op, principal)
+    if decided.decided is not None:
+        return {**shown, "result": decided.decided, "reason": decided.value}
+    assert access.rule is not None and access.rule.expr is not None
     document = view if kind == "document" else None
     tree = explain(access.rule.expr, context(principal, document, parent))
     reason = "the rule holds" if tree["result"] else "the rule does not hold"

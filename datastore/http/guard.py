@@ -30,7 +30,14 @@ from datastore.errors import (
     InvalidParam,
 )
 from datastore.http.endpoint import Call, Endpoint
-from datastore.http.security import Access, allowed, context, denies_everything, list_filter
+from datastore.http.security import (
+    Access,
+    allowed,
+    context,
+    denies_everything,
+    gate,
+    list_filter,
+)
 from datastore.query import ast
 from datastore.query.selection import Rule
 from datastore.storage.documents import StoredDocument
@@ -72,14 +79,8 @@ class Parent:
 
 def admits(endpoint: Endpoint, call: Call, ctx: AclContext) -> bool:
     """Whether the caller passes ``endpoint``'s access (credential and rule) with ``ctx``."""
-    access = endpoint.access
-    if access.public:
-        return True
-    if not call.principal.authenticated:
-        return False
-    if access.rule is None:
-        return endpoint.op.security is not None
-    return allowed(access, ctx)
+    decided = gate(endpoint.access, endpoint.op, call.principal).decided
+    return allowed(endpoint.access, ctx) if decided is None else decided
 
 
 async def may_read(call: Call, doc: StoredDocument, *, listing: bool = False) -> bool:

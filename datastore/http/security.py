@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from starlette.requests import Request
@@ -109,15 +110,47 @@ class Authenticator:
         invalid), Forbidden (a read-only key writing).
         """
         principal = await self.principal(request, space)
-        if access.public:
-            return principal
-        if not principal.authenticated:
+        decided = gate(access, op, principal)
+        if decided is Gate.NO_CREDENTIAL:
             raise Unauthorized("This operation needs a bearer token or an API key.")
-        if principal.apikey_readonly and op.method in WRITE_METHODS:
+        if decided is Gate.READ_ONLY_KEY:
             raise Forbidden("A read-only API key may only read.")
-        if access.rule is None and op.security is None:
+        if decided is Gate.NO_RULE:
             raise Forbidden("The operation declares no access rule.")
         return principal
+
+
+class Gate(Enum):
+    """What decides whether a caller may call an operation, before any document is read, in
+    the order ``gate`` asks; the value is the reason ``/__admin/why`` shows."""
+
+    PUBLIC = "the rule is public"
+    NO_CREDENTIAL = "needs a credential (none was sent)"
+    READ_ONLY_KEY = "a read-only API key may only read"
+    NO_RULE = "the operation declares no access rule"
+    ANY_CREDENTIAL = "any valid credential"
+    RULE = "the rule decides"
+
+    @property
+    def decided(self) -> bool | None:
+        """Admitted (True) or refused (False) here, or None when the rule decides."""
+        if self is Gate.RULE:
+            return None
+        return self in (Gate.PUBLIC, Gate.ANY_CREDENTIAL)
+
+
+def gate(access: Access, op: Operation, principal: Principal) -> Gate:
+    """The one order in which an operation's access is decided for a caller (``admit``, the
+    change feed's and the parent's read checks, and ``/__admin/why`` all follow it)."""
+    if access.public:
+        return Gate.PUBLIC
+    if not principal.authenticated:
+        return Gate.NO_CREDENTIAL
+    if principal.apikey_readonly and op.method in WRITE_METHODS:
+        return Gate.READ_ONLY_KEY
+    if access.rule is None:
+        return Gate.ANY_CREDENTIAL if op.security is not None else Gate.NO_RULE
+    return Gate.RULE
 
 
 def context(
