@@ -21,15 +21,17 @@ from bench.http.wrk import Load
 from datastore.query import ast
 from datastore.storage.compiler import Compiler, document_columns
 
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
 
 def sort_expressions(field: str) -> list[str]:
     """The datastore's own ORDER BY expressions for an ascending sort on ``field``, as SQL text,
     so the floor's keyset query is the same SQL and uses the same index."""
     compiler = Compiler(document_columns(), "postgresql")
     return [
-        str(
-            column.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-        ).replace("documents.", "")
+        str(column.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})).replace(
+            "documents.", ""
+        )
         for column, _ in compiler.sort_columns(ast.SortKey(ast.Field((field,))))
     ]
 
@@ -46,7 +48,7 @@ def equality_expressions(field: str) -> dict[str, str]:
     }
     return {
         name: str(
-            expression.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+            expression.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
         ).replace("documents.", "")
         for name, expression in expressions.items()
     }
