@@ -1,7 +1,9 @@
 """The reference evaluator of the query tree: ``ast``'s documented semantics in plain Python.
 
-Nothing serves requests with it; the SQL compiler is tested against it (random documents and
-random queries must give the same answers), so it is written for clarity, independently of SQL.
+The SQL compiler is tested against it (random documents and random queries must give the same
+answers), so it is written for clarity, independently of SQL. One request path uses it too: a
+change feed's ``q`` / ``filters`` are matched here against each delivered document
+(``http/changes.py``), which its agreement with the SQL of listings keeps consistent.
 """
 
 from __future__ import annotations
