@@ -233,9 +233,9 @@ def _operation(
         "on": kind,
         "rule": access.rule.text if access.rule is not None else None,
     }
-    decided = gate(access, endpoint.op, principal)
-    if decided.decided is not None:
-        return {**shown, "result": decided.decided, "reason": decided.value}
+    outcome = gate(access, endpoint.op, principal)
+    if outcome.decided is not None:
+        return {**shown, "result": outcome.decided, "reason": outcome.value}
     assert access.rule is not None and access.rule.expr is not None
     document = view if kind == "document" else None
     tree = explain(access.rule.expr, context(principal, document, parent))

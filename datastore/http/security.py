@@ -110,12 +110,12 @@ class Authenticator:
         invalid), Forbidden (a read-only key writing).
         """
         principal = await self.principal(request, space)
-        decided = gate(access, op, principal)
-        if decided is Gate.NO_CREDENTIAL:
+        outcome = gate(access, op, principal)
+        if outcome is Gate.NO_CREDENTIAL:
             raise Unauthorized("This operation needs a bearer token or an API key.")
-        if decided is Gate.READ_ONLY_KEY:
+        if outcome is Gate.READ_ONLY_KEY:
             raise Forbidden("A read-only API key may only read.")
-        if decided is Gate.NO_RULE:
+        if outcome is Gate.NO_RULE:
             raise Forbidden("The operation declares no access rule.")
         return principal
 
