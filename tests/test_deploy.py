@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,7 @@ def test_the_server_factory_hides_start_up_objects_from_the_collector(
 
     monkeypatch.setenv("DATASTORE_BLUEPRINT", str(ROOT / "blueprints" / "events.yaml"))
     monkeypatch.setenv("DATASTORE_DATABASE_URL", f"sqlite:///{tmp_path / 'f.sqlite3'}")
+    level = logging.getLogger("datastore").level  # the factory sets it from the settings
     gc.unfreeze()
     try:
         app = application()
@@ -57,6 +59,7 @@ def test_the_server_factory_hides_start_up_objects_from_the_collector(
         assert not any(seen is app for seen in gc.get_objects())  # frozen: out of sight
     finally:
         gc.unfreeze()
+        logging.getLogger("datastore").setLevel(level)
 
 
 def test_container_and_compose_files_name_real_commands() -> None:
